@@ -1,0 +1,1 @@
+"""kbsc.baselines (see DESIGN.md §3)."""

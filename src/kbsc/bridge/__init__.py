@@ -1,0 +1,1 @@
+"""kbsc.bridge (see DESIGN.md §3)."""

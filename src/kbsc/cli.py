@@ -1,0 +1,62 @@
+"""The ``kbsc`` command. Each area adds its sub-commands in its own ``commands.py``.
+
+A command module defines ``register(subparsers)`` which adds parsers whose default ``func`` takes the parsed
+arguments and returns an exit code. ``main(argv)`` is callable from tests, like CompressAI's tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from kbsc import __version__
+from kbsc.errors import KbscError
+
+COMMAND_MODULES = (
+    "kbsc.data.commands",  # prepare, info
+    "kbsc.bridge.commands",  # ber
+    "kbsc.baselines.commands",  # baseline
+    "kbsc.semantic.commands",  # train, evaluate
+    "kbsc.experiments.commands",  # run, plot, demo, bench
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kbsc",
+        description="Semantic vs conventional image transmission on identical channel realizations.",
+    )
+    parser.add_argument("--version", action="version", version=f"kbsc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod_name in COMMAND_MODULES:
+        importlib.import_module(mod_name).register(sub)
+    return parser
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    """The shared ``--data-dir`` option (else ``$KBSC_DATA``, else ``~/.cache/kbsc``)."""
+    parser.add_argument(
+        "--data-dir", default=None, help="data/cache directory (default: $KBSC_DATA or ~/.cache/kbsc)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KbscError as exc:
+        print(f"kbsc: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kbsc: interrupted; finished results are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

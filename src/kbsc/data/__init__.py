@@ -1,0 +1,1 @@
+"""kbsc.data (see DESIGN.md §3)."""

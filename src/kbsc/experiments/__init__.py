@@ -1,0 +1,1 @@
+"""kbsc.experiments (see DESIGN.md §3)."""

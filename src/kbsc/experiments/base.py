@@ -1,0 +1,134 @@
+"""The system interface every compared system implements, and the per-cell data it gets and returns.
+
+A *cell* is one point of an experiment grid. The runner gives every system of a cell the same sender images,
+the same image ids and the same realization keys (seed, image id, slot), so outcomes pair image by image.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbsc.util.registry import Registry
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point. ``k = round(cbr · n)`` data REs per image (DESIGN.md §2)."""
+
+    system: str
+    dataset: str
+    extractor: str
+    channel: str
+    csi: str
+    snr_db: float
+    cbr: float
+    seed: int
+    mcs: int | None = None
+
+    def k(self, source_dim: int) -> int:
+        """Channel uses (data REs) per image at this CBR."""
+        return int(round(self.cbr * source_dim))
+
+
+@dataclass
+class EvalContext:
+    """What the runner prepares once per (dataset, extractor) and hands to every system.
+
+    images:   uint8 ``[N, 32, 32, 3]`` sender images
+    labels:   int64 ``[N]`` their fine classes
+    image_ids: int64 ``[N]`` their ids (realization-key component)
+    features: float32 ``[N, 512]`` their clean features from ``extractor``
+    kb:       the receiver knowledge base (``kbsc.kb.KnowledgeBase``)
+    """
+
+    data_dir: Path
+    images: np.ndarray
+    labels: np.ndarray
+    image_ids: np.ndarray
+    features: np.ndarray
+    extractor: Any
+    kb: Any
+    workspace: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source_dim(self) -> int:
+        return int(np.prod(self.images.shape[1:]))
+
+
+@dataclass
+class Outcomes:
+    """Per-image results of one system in one cell (the rows of ``outcomes.parquet``).
+
+    image_ids: int64 ``[N]``; labels: int64 ``[N]``; retrieved: int64 ``[N, K]`` class labels of the top-K
+    retrieved knowledge-base items (K ≥ 5), -1 where nothing was received and the image counts wrong.
+    extras: optional per-image arrays ``[N]``, by name: ``psnr``, ``ms_ssim``, ``bits`` (source bits sent),
+    ``bit_errors``, ``info_bits`` (coded-link information bits), ``tb_error`` (0/1), ``qp``, ``sent`` (0/1),
+    ``channel_uses``.
+    fingerprint: the bridge's fingerprint of the realizations the cell used (equal across systems).
+    """
+
+    image_ids: np.ndarray
+    labels: np.ndarray
+    retrieved: np.ndarray
+    fingerprint: str
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def correct_top1(self) -> np.ndarray:
+        return self.retrieved[:, 0] == self.labels
+
+    @property
+    def correct_top5(self) -> np.ndarray:
+        return (self.retrieved[:, :5] == self.labels[:, None]).any(axis=1)
+
+
+class System(ABC):
+    """A compared system. Subclasses are registered in :data:`SYSTEMS` under their grid name."""
+
+    name: str
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:  # noqa: B027 - optional hook
+        """Optional one-off work before the cells run (e.g. training or loading a model)."""
+
+    @abstractmethod
+    def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        """Send ``ctx``'s sender images through the bridge for ``cell`` and score them."""
+
+
+SYSTEMS: Registry[type[System]] = Registry("system")
+
+# Modules that register systems; imported on first lookup so that importing the runner stays cheap.
+SYSTEM_MODULES = (
+    "kbsc.semantic.system",
+    "kbsc.baselines.system",
+)
+
+
+def _load_system_modules() -> None:
+    for mod in SYSTEM_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+
+
+def get_system(name: str, **options: Any) -> System:
+    """Instantiate the system registered as ``name``."""
+    _load_system_modules()
+    return SYSTEMS.get(name)(**options)
+
+
+def system_names() -> list[str]:
+    _load_system_modules()
+    return SYSTEMS.names()

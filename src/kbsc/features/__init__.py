@@ -1,0 +1,1 @@
+"""kbsc.features (see DESIGN.md §3)."""

@@ -1,0 +1,1 @@
+"""kbsc.kb (see DESIGN.md §3)."""

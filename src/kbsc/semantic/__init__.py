@@ -1,0 +1,1 @@
+"""kbsc.semantic (see DESIGN.md §3)."""

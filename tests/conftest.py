@@ -1,0 +1,18 @@
+"""Test-wide settings: quiet progress bars, one torch thread, a temporary data directory."""
+
+import os
+
+os.environ.setdefault("KBSC_QUIET", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def kbsc_data(tmp_path, monkeypatch):
+    """An empty data directory used as $KBSC_DATA."""
+    d = tmp_path / "kbsc-data"
+    monkeypatch.setenv("KBSC_DATA", str(d))
+    return d
