@@ -1,9 +1,171 @@
-"""Sub-commands of the ``experiments`` area (see :mod:`kbsc.cli`)."""
+"""Sub-commands of the ``experiments`` area: ``run``, ``plot``, ``compare``, ``demo``, ``bench``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    from kbsc.cli import add_data_dir
+
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, value in YAML (e.g. --set 'snr_db=[0,10]' --set dataset.root=/x)",
+    )
+    p.add_argument("--n-images", type=int, default=None, help="override n_images")
+    p.add_argument("--seeds", default=None, help="override seeds: a comma list (0,1,2)")
+    p.add_argument("--backend", default="local", help="execution backend: local (default), serial, ray")
+    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
+    p.add_argument(
+        "--ray-address", default=None, help="Ray cluster address for --backend ray (default: local)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="run into DIR even if it holds another config's results"
+    )
+    add_data_dir(p)
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    from kbsc.errors import ConfigError
+
+    ov = list(args.overrides)
+    if args.n_images is not None:
+        ov.append(f"n_images={args.n_images}")
+    if args.seeds is not None:
+        try:
+            seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"--seeds {args.seeds!r}: give integers separated by commas, e.g. 0,1,2"
+            ) from None
+        ov.append(f"seeds={seeds}")
+    return ov
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from kbsc.experiments.config import load_config
+    from kbsc.experiments.runner import run_experiment
+
+    cfg = load_config(args.config, _overrides(args))
+    res = run_experiment(
+        cfg,
+        args.out,
+        backend=args.backend,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        data_dir=args.data_dir,
+        force=args.force,
+    )
+    print(
+        f"{res.n_cells} cells ({res.n_done_before} already done, {res.n_computed} computed) in "
+        f"{res.wall_s:.1f} s -> {Path(args.out) / 'results.csv'}"
+    )
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from kbsc.experiments.plot import make_figures, summary_table
+    from kbsc.experiments.results import load_results
+
+    results = load_results(Path(args.dir))
+    out = Path(args.out) if args.out else Path(args.dir) / "figures"
+    paths = make_figures(results, out)
+    print(summary_table(results))
+    print(f"{len(paths)} figure files in {out}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from kbsc.experiments.results import load_outcomes
+    from kbsc.experiments.stats import compare_systems
+
+    table = compare_systems(load_outcomes(Path(args.dir)), args.system_a, args.system_b)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    show = table.copy()
+    for c in ("acc_a", "acc_b", "diff", "diff_lo", "diff_hi"):
+        if c in show:
+            show[c] = (100 * show[c]).round(1)
+    if "p_value" in show:
+        show["p_value"] = show["p_value"].map(lambda p: f"{p:.2g}")
+    print(
+        f"paired comparison {args.system_a} vs {args.system_b} (accuracies and difference in %, "
+        "95 % Newcombe interval, exact McNemar p):"
+    )
+    with __import__("pandas").option_context("display.width", 200, "display.max_rows", 1000):
+        print(show.to_string(index=False))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from kbsc.experiments.config import load_config
+    from kbsc.experiments.plot import make_figures, summary_table
+    from kbsc.experiments.runner import run_experiment
+
+    cfg = load_config(args.config, _overrides(args))
+    res = run_experiment(
+        cfg,
+        args.out,
+        backend=args.backend,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        data_dir=args.data_dir,
+        force=args.force,
+    )
+    figs = Path(args.out) / "figures"
+    paths = make_figures(res.results, figs)
+    print(summary_table(res.results))
+    print(
+        f"\n{res.n_cells} cells in {res.wall_s:.0f} s; tables: {Path(args.out) / 'results.csv'}; "
+        f"{len(paths)} figure files in {figs}"
+    )
+    print(f"reference results of this preset: {Path('results') / 'quick'}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from kbsc.experiments.bench import run_bench
+
+    run_bench(json_path=args.json, quick=args.quick, data_dir=args.data_dir, stream=sys.stdout)
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
+    from kbsc.cli import add_data_dir
+
+    p = sub.add_parser("run", help="run (or resume) an experiment grid")
+    p.add_argument("config", help="YAML config or preset name (quick, paper)")
+    p.add_argument("--out", required=True, help="results directory")
+    _add_run_options(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("plot", help="figures and a summary table from a results directory")
+    p.add_argument("dir", help="results directory of `kbsc run`")
+    p.add_argument("--out", default=None, help="figure directory (default: DIR/figures)")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("compare", help="paired comparison of two systems per cell (McNemar, Newcombe)")
+    p.add_argument("dir", help="results directory of `kbsc run`")
+    p.add_argument("system_a", help="system name, or NAME@MCS")
+    p.add_argument("system_b", help="system name, or NAME@MCS")
+    p.add_argument("--csv", default=None, help="also write the table to this CSV file")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("demo", help="run the quick preset, plot it and print a summary")
+    p.add_argument("--config", default="quick", help="preset or YAML (default: quick)")
+    p.add_argument("--out", default="runs/quick", help="results directory (default: runs/quick)")
+    _add_run_options(p)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("bench", help="speed measurements (decoders, link, semantic path, grid)")
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument("--quick", action="store_true", help="a fast smoke version with small sizes")
+    add_data_dir(p)
+    p.set_defaults(func=_cmd_bench)

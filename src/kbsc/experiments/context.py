@@ -1,0 +1,133 @@
+"""Build the :class:`~kbsc.experiments.base.EvalContext` a cell runs on, once per process.
+
+The sender images of an experiment are the first ``n_images`` of the workspace's sender half, chosen
+class-balanced and deterministically (see :func:`balanced_subset`), so every system, worker and backend sees
+the very same images. Datasets that are not workspaces (e.g. fabricated test sets) plug in through
+:data:`CONTEXT_BUILDERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbsc.errors import ConfigError
+from kbsc.experiments.base import EvalContext
+from kbsc.util.registry import Registry
+
+__all__ = ["CONTEXT_BUILDERS", "ContextSpec", "balanced_subset", "build_context", "get_context"]
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    """Everything that determines a cell's :class:`EvalContext` (picklable, sent to workers)."""
+
+    dataset: str
+    extractor: str
+    n_images: int
+    data_dir: str
+    dataset_root: str | None = None
+    checkpoint: str | None = None
+    split_seed: int = 0
+    index: str = "flat"
+    options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def identity(self) -> dict[str, Any]:
+        """The parts that change results (``data_dir`` does not)."""
+        return {
+            "dataset": self.dataset,
+            "dataset_root": self.dataset_root,
+            "extractor": self.extractor,
+            "checkpoint": self.checkpoint,
+            "split_seed": self.split_seed,
+            "index": self.index,
+            "n_images": self.n_images,
+            "options": dict(self.options),
+        }
+
+    def key(self) -> tuple:
+        return (
+            self.dataset,
+            self.dataset_root,
+            self.extractor,
+            self.checkpoint,
+            self.split_seed,
+            self.index,
+            self.n_images,
+            self.data_dir,
+            repr(self.options),
+        )
+
+
+# A builder takes the spec and returns a ready EvalContext (for datasets that are not workspaces).
+CONTEXT_BUILDERS: Registry[Callable[[ContextSpec], EvalContext]] = Registry("context builder")
+
+
+def balanced_subset(labels: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` items, class-balanced (counts differ by ≤ 1), the earliest of each class, sorted.
+
+    Item i of class c with rank r inside its class (in index order) gets the position ``r · C + order(c)``;
+    the n smallest positions are taken. Deterministic, and the first n/C per class when C divides n.
+    """
+    labels = np.asarray(labels)
+    if n > len(labels):
+        raise ConfigError(f"n_images={n} is more than the {len(labels)} sender images available; lower it")
+    classes, inv = np.unique(labels, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    rank = np.empty(len(labels), dtype=np.int64)
+    counts = np.bincount(inv, minlength=len(classes))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank[order] = np.arange(len(labels)) - np.repeat(starts, counts)
+    pos = rank * len(classes) + inv
+    take = np.argsort(pos, kind="stable")[:n]
+    return np.sort(take)
+
+
+def _from_workspace(spec: ContextSpec) -> EvalContext:
+    from kbsc.workspace import prepare_workspace  # imported lazily: heavy (torch, faiss)
+
+    ws = prepare_workspace(
+        dataset=spec.dataset,
+        extractor=spec.extractor,
+        data_dir=spec.data_dir,
+        dataset_root=spec.dataset_root,
+        checkpoint=spec.checkpoint,
+        split_seed=spec.split_seed,
+        index=spec.index,
+        show_progress=True,
+    )
+    sender = ws.sender
+    idx = balanced_subset(sender.labels, spec.n_images)
+    return EvalContext(
+        data_dir=Path(spec.data_dir),
+        images=sender.images[idx],
+        labels=np.asarray(sender.labels[idx], dtype=np.int64),
+        image_ids=np.asarray(sender.ids[idx], dtype=np.int64),
+        features=np.asarray(ws.sender_features[idx], dtype=np.float32),
+        extractor=ws.extractor,
+        kb=ws.kb,
+        workspace=ws,
+        options=dict(spec.options),
+    )
+
+
+def build_context(spec: ContextSpec) -> EvalContext:
+    """Build (not cached) the context for ``spec``."""
+    if spec.dataset in CONTEXT_BUILDERS:
+        return CONTEXT_BUILDERS.get(spec.dataset)(spec)
+    return _from_workspace(spec)
+
+
+_CACHE: dict[tuple, EvalContext] = {}
+
+
+def get_context(spec: ContextSpec) -> EvalContext:
+    """The context for ``spec``, built once per process."""
+    key = spec.key()
+    if key not in _CACHE:
+        _CACHE[key] = build_context(spec)
+    return _CACHE[key]

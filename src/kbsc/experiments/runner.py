@@ -1,0 +1,217 @@
+"""The grid runner behind ``kbsc run``: resumable, locked, paired.
+
+1. Lock ``DIR/.lock`` (a second run into the same directory is refused at once).
+2. Compare the effective configuration with ``DIR/config.yaml``; a change is refused unless ``force``.
+3. Expand the grid; cells whose result file exists are done. Nothing pending → only reassemble the tables.
+4. Build the context and call every system's ``prepare`` once here (training, caches), then dispatch the
+   pending cells to the backend; workers only load.
+5. Write each result atomically as it arrives, after checking that its realization fingerprint equals that of
+   every other system in the same (channel, CSI, SNR, CBR, seed) — a mismatch stops the run.
+6. Assemble ``results.parquet``/``.csv`` and ``outcomes.parquet`` in grid order, plus ``provenance.json``.
+
+Because each cell is a pure function of its task and the tables are rebuilt from the cell files in grid order,
+a ``kill -9`` at any moment followed by a rerun gives the same tables as an uninterrupted run
+(except wall time).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from filelock import FileLock, Timeout
+
+from kbsc.errors import ConfigError, DataError, KbscError
+from kbsc.experiments.backends import get_backend
+from kbsc.experiments.base import EvalContext, System, get_system
+from kbsc.experiments.config import ExperimentConfig, config_hash
+from kbsc.experiments.context import get_context
+from kbsc.experiments.grid import Plan, SystemPlan, Task, context_spec, expand, pairing_key
+from kbsc.experiments.provenance import provenance, provenance_tag
+from kbsc.experiments.results import assemble, cell_path, read_cell_summary, summarize, write_cell
+from kbsc.experiments.worker import import_plugins
+from kbsc.util.io import atomic_write_json, atomic_write_text
+from kbsc.util.paths import data_dir as resolve_data_dir
+from kbsc.util.progress import progress
+
+__all__ = ["FingerprintMismatch", "RunSummary", "run_experiment"]
+
+
+class FingerprintMismatch(KbscError):
+    """Two systems of the same cell used different images or channel realizations."""
+
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    n_cells: int
+    n_done_before: int
+    n_computed: int
+    wall_s: float
+    results: pd.DataFrame
+
+
+def _check_config(out_dir: Path, cfg: ExperimentConfig, force: bool) -> None:
+    stored_path = out_dir / "config.yaml"
+    canon = cfg.canonical()
+    if stored_path.exists() and not force:
+        try:
+            stored = yaml.safe_load(stored_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            stored = None
+        if stored != canon:
+            diff = sorted(k for k in set(canon) | set(stored or {}) if (stored or {}).get(k) != canon.get(k))
+            raise ConfigError(
+                f"{out_dir} holds results of a different configuration "
+                f"(differs in: {', '.join(diff) or '?'}); "
+                "use a new --out directory or --force to run the new one there"
+            )
+    atomic_write_text(stored_path, yaml.safe_dump(canon, sort_keys=False))
+
+
+class _FingerprintBook:
+    def __init__(self) -> None:
+        self.seen: dict[tuple, tuple[str, str]] = {}
+
+    def check(self, task: Task, fingerprint: str) -> None:
+        if not fingerprint:
+            return
+        key = pairing_key(task.cell)
+        if key not in self.seen:
+            self.seen[key] = (fingerprint, task.label)
+            return
+        fp0, who = self.seen[key]
+        if fp0 != fingerprint:
+            c = task.cell
+            raise FingerprintMismatch(
+                f"realization fingerprint of {task.label!r} ({fingerprint}) differs from {who!r} ({fp0}) at "
+                f"channel={c.channel} csi={c.csi} snr_db={c.snr_db:g} cbr={c.cbr:g} seed={c.seed}: "
+                "the systems did not see the same images/channel; fix the system before comparing"
+            )
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    data_dir: str | Path | None = None,
+    force: bool = False,
+    show_progress: bool = True,
+) -> RunSummary:
+    """Run (or resume) the grid of ``cfg`` into ``out_dir``; return the assembled results."""
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise KbscError(
+            f"another `kbsc run` is writing to {out_dir} (lock {out_dir / '.lock'} is held); "
+            "wait for it or use another --out directory"
+        ) from None
+    try:
+        return _run_locked(
+            cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start
+        )
+    finally:
+        lock.release()
+
+
+def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start):
+    _check_config(out_dir, cfg, force)
+    import_plugins(cfg.plugins)
+    for s in cfg.systems:  # unknown names fail before any work
+        get_system(s.name, **s.options)
+    chash = config_hash(cfg)
+    prov = provenance()
+    atomic_write_json(out_dir / "provenance.json", {**prov, "config_hash": chash})
+    tag = provenance_tag(prov)
+    ddir = resolve_data_dir(data_dir)
+    spec = context_spec(cfg, str(ddir))
+    tasks = expand(cfg, spec)
+
+    book = _FingerprintBook()
+    pending: list[Task] = []
+    for t in tasks:
+        row = read_cell_summary(cell_path(out_dir, t.cell_hash))
+        if row is None:
+            pending.append(t)
+        else:
+            book.check(t, row.get("fingerprint") or "")
+    n_done = len(tasks) - len(pending)
+
+    if pending:
+        ctx = get_context(spec)
+        prepared = _prepare_systems(cfg, pending, ctx)
+        plan = Plan(
+            plugins=list(cfg.plugins),
+            context=spec,
+            systems={
+                label: SystemPlan(name=s.cell_system, options=s.options, cells=s.cells)
+                for label, s in _system_cells(cfg, pending).items()
+            },
+        )
+        runner = get_backend(backend, workers=workers, address=ray_address)
+        by_hash = {t.cell_hash: t for t in pending}
+        bar = progress(
+            total=len(pending), desc="cells", unit="cell", **({} if show_progress else {"disable": True})
+        )
+        try:
+            for res in runner.run(plan, pending, prepared, ctx):
+                task = by_hash[res.cell_hash]
+                if res.error is not None:
+                    head, _, tb = res.error.partition("\n")
+                    print(tb, file=sys.stderr)
+                    c = task.cell
+                    raise KbscError(
+                        f"system {task.label!r} failed on cell channel={c.channel} csi={c.csi} "
+                        f"snr_db={c.snr_db:g} cbr={c.cbr:g} mcs={c.mcs} seed={c.seed}: {head} "
+                        "(finished cells are kept; rerun to resume)"
+                    )
+                assert res.outcomes is not None
+                book.check(task, res.outcomes.fingerprint or "")
+                row = summarize(task, res.outcomes, ctx.source_dim, res.wall_s, chash, tag)
+                write_cell(out_dir, row, res.outcomes)
+                bar.update(1)
+        finally:
+            bar.close()
+    results, _ = assemble(out_dir, tasks)
+    return RunSummary(out_dir, len(tasks), n_done, len(pending), time.perf_counter() - t_start, results)
+
+
+@dataclass
+class _SysCells:
+    cell_system: str
+    options: dict
+    cells: list
+
+
+def _system_cells(cfg: ExperimentConfig, tasks: list[Task]) -> dict[str, _SysCells]:
+    specs = {s.display: s for s in cfg.systems}
+    out: dict[str, _SysCells] = {}
+    for t in tasks:
+        s = specs[t.label]
+        out.setdefault(t.label, _SysCells(s.name, dict(s.options), [])).cells.append(t.cell)
+    return out
+
+
+def _prepare_systems(cfg: ExperimentConfig, pending: list[Task], ctx: EvalContext) -> dict[str, System]:
+    prepared: dict[str, System] = {}
+    for label, sc in _system_cells(cfg, pending).items():
+        system = get_system(sc.cell_system, **sc.options)
+        try:
+            system.prepare(ctx, sc.cells)
+        except KbscError:
+            raise
+        except Exception as exc:
+            raise DataError(f"system {label!r} failed to prepare: {type(exc).__name__}: {exc}") from exc
+        prepared[label] = system
+    return prepared

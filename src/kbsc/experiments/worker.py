@@ -1,0 +1,100 @@
+"""The code that evaluates cells, identical in every backend (in-process, process pool, Ray actor).
+
+A :class:`CellWorker` is built once per worker process from the :class:`~kbsc.experiments.grid.Plan`: it
+limits torch/numba to one thread, imports the plugins, builds the context from the caches and, on first use,
+each system (calling its ``prepare`` with all the cells it will run, which loads what the main process
+trained).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+import traceback
+from dataclasses import dataclass
+
+from kbsc.experiments.base import EvalContext, Outcomes, System, get_system
+from kbsc.experiments.context import get_context
+from kbsc.experiments.grid import Plan, Task
+
+__all__ = ["CellOutput", "CellWorker", "import_plugins", "limit_threads"]
+
+
+@dataclass
+class CellOutput:
+    """What a worker sends back for one task: the outcomes (or the error) and the wall time."""
+
+    cell_hash: str
+    outcomes: Outcomes | None
+    wall_s: float
+    error: str | None = None
+
+
+def limit_threads(n: int = 1) -> None:
+    """One compute thread per worker: the pool, not the libraries, uses the cores."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except Exception:  # pragma: no cover - torch is a dependency; be lenient in odd workers
+        pass
+
+
+def import_plugins(plugins: list[str]) -> None:
+    """Import modules that register extra systems or context builders."""
+    from kbsc.errors import ConfigError
+
+    for mod in plugins:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod:
+                raise ConfigError(
+                    f"plugin module {mod!r} not found; check 'plugins' and PYTHONPATH"
+                ) from None
+            raise
+
+
+class CellWorker:
+    """Evaluates tasks of one plan; keeps the context and system instances between tasks."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        threads: int | None = 1,
+        systems: dict[str, System] | None = None,
+        ctx: EvalContext | None = None,
+    ) -> None:
+        if threads:
+            limit_threads(threads)
+        import_plugins(plan.plugins)
+        self.plan = plan
+        self._ctx = ctx
+        self._systems: dict[str, System] = dict(systems or {})
+
+    @property
+    def ctx(self) -> EvalContext:
+        if self._ctx is None:
+            self._ctx = get_context(self.plan.context)
+        return self._ctx
+
+    def system(self, label: str) -> System:
+        if label not in self._systems:
+            sp = self.plan.systems[label]
+            system = get_system(sp.name, **sp.options)
+            system.prepare(self.ctx, sp.cells)
+            self._systems[label] = system
+        return self._systems[label]
+
+    def run(self, task: Task) -> CellOutput:
+        t0 = time.perf_counter()
+        try:
+            out = self.system(task.label).evaluate(task.cell, self.ctx)
+        except Exception as exc:
+            tb = traceback.format_exc()
+            msg = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+            return CellOutput(task.cell_hash, None, time.perf_counter() - t0, error=f"{msg}\n{tb}")
+        return CellOutput(task.cell_hash, out, time.perf_counter() - t0)
