@@ -40,10 +40,10 @@ def build_toy_context(spec: ContextSpec) -> EvalContext:
     centres = _unit(rng.standard_normal((N_CLASSES, DIM)))
     n_pool = 400
     labels = np.arange(n_pool) % N_CLASSES
-    feats = _unit(centres[labels] + 0.25 * rng.standard_normal((n_pool, DIM)))
+    feats = _unit(centres[labels] + 0.1 * rng.standard_normal((n_pool, DIM)))
     kb_labels = np.arange(200) % N_CLASSES
     kb = ToyKB(
-        _unit(centres[kb_labels] + 0.25 * rng.standard_normal((200, DIM))).astype(np.float32), kb_labels
+        _unit(centres[kb_labels] + 0.1 * rng.standard_normal((200, DIM))).astype(np.float32), kb_labels
     )
     images = rng.integers(0, 256, size=(n_pool, 4, 4, 3), dtype=np.uint8)
     from kbsc.experiments.context import balanced_subset

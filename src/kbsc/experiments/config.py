@@ -164,11 +164,14 @@ class ExperimentConfig(_Strict):
     @field_validator("systems")
     @classmethod
     def _unique_labels(cls, v: list[SystemSpec]) -> list[SystemSpec]:
-        seen: set[str] = set()
+        seen: dict[str, tuple] = {}
         for s in v:
-            if s.display in seen:
-                raise ValueError(f"system {s.display!r} is listed twice; give one of them a distinct 'label'")
-            seen.add(s.display)
+            ident = (s.name, hash_obj(s.options))
+            if seen.setdefault(s.display, ident) != ident:
+                raise ValueError(
+                    f"system {s.display!r} is listed twice with different name/options; "
+                    "give one of them a distinct 'label'"
+                )
         return v
 
     def canonical(self) -> dict[str, Any]:
