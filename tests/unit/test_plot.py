@@ -1,0 +1,85 @@
+"""`kbsc plot` makes every figure kind from a small fabricated results table, in PDF and PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from kbsc.cli import main
+from kbsc.experiments.plot import IEEE_COLUMN_IN, aggregate, summary_table
+from kbsc.experiments.results import RESULT_COLUMNS
+
+
+def small_results() -> pd.DataFrame:
+    rows = []
+    for system, mcs in [("kbsc", None), ("hevc+ldpc", 4), ("hevc+ldpc", 10)]:
+        for snr in (-4.0, 0.0, 10.0):
+            for cbr in (1 / 24, 1 / 8, 1 / 2):
+                for seed in (0, 1):
+                    n = 100
+                    acc = (
+                        min(0.95, 0.3 + 0.03 * snr + cbr) if system == "kbsc" else (0.8 if snr > 0 else 0.05)
+                    )
+                    c1 = int(round(acc * n))
+                    bler = np.nan if system == "kbsc" else (0.02 if snr > 0 else 0.9)
+                    rows.append(
+                        {
+                            "system": system,
+                            "dataset": "synthetic100",
+                            "extractor": "standin",
+                            "channel": "awgn",
+                            "csi": "perfect",
+                            "snr_db": snr,
+                            "cbr": cbr,
+                            "mcs": mcs,
+                            "seed": seed,
+                            "n_images": n,
+                            "acc_top1": c1 / n,
+                            "n_correct_top1": c1,
+                            "n_correct_top5": c1,
+                            "bler": bler,
+                            "psnr": np.nan if system == "kbsc" else 20 + 10 * cbr,
+                            "sent_frac": 1.0,
+                        }
+                    )
+    df = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
+    df["mcs"] = df["mcs"].astype("Int64")
+    return df
+
+
+def test_plot_command_writes_all_figure_kinds(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    small_results().to_parquet(run_dir / "results.parquet", index=False)
+    assert main(["plot", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "top-1 % (CSI perfect)" in out and "hevc+ldpc (MCS 10)" in out
+    figs = run_dir / "figures"
+    names = {p.name for p in figs.iterdir()}
+    for stem in (
+        "acc_vs_cbr_awgn_perfect_snr10",
+        "acc_vs_snr_awgn_perfect_cbr1over24",
+        "bler_vs_snr_awgn_perfect_cbr1over2",
+        "psnr_vs_cbr_awgn_perfect_snr-4",
+    ):
+        assert {f"{stem}.pdf", f"{stem}.png"} <= names, stem
+    # no BLER figure for a system without BLER only: every bler figure has the two hevc series
+    assert not any(n.startswith("bler_vs_cbr") for n in names)
+    pdf = (figs / "acc_vs_cbr_awgn_perfect_snr10.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF")
+    with Image.open(figs / "acc_vs_cbr_awgn_perfect_snr10.png") as im:
+        width_in = im.size[0] / 300
+    assert 0.75 * IEEE_COLUMN_IN < width_in < 1.15 * IEEE_COLUMN_IN  # column width (tight bbox trims a bit)
+
+
+def test_aggregate_pools_seeds_with_wilson_bands():
+    agg = aggregate(small_results())
+    row = agg[(agg["series"] == "kbsc") & (agg["snr_db"] == 10.0) & (agg["cbr"] == 0.5)].iloc[0]
+    assert row["n"] == 200 and row["seeds"] == 2
+    assert row["acc_lo"] < row["acc"] < row["acc_hi"]
+    hevc = agg[agg["series"] == "hevc+ldpc (MCS 4)"]
+    assert (hevc["bler_n"] == 200).all() and np.allclose(
+        hevc["bler"], np.where(hevc["snr_db"] > 0, 0.02, 0.9)
+    )
+    assert "1/24" in summary_table(small_results())
