@@ -99,6 +99,9 @@ class ExtractorSpec(_Strict):
 
     name: Name = "standin"
     checkpoint: str | None = None
+    options: dict[str, Any] = Field(
+        default_factory=dict
+    )  # extractor-specific, e.g. {epochs: 1} for a tiny stand-in
 
 
 class GridSpec(_Strict):

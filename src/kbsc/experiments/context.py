@@ -35,6 +35,7 @@ class ContextSpec:
     split_seed: int = 0
     index: str = "flat"
     options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    extractor_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 
     def identity(self) -> dict[str, Any]:
         """The parts that change results (``data_dir`` does not)."""
@@ -43,6 +44,7 @@ class ContextSpec:
             "dataset_root": self.dataset_root,
             "extractor": self.extractor,
             "checkpoint": self.checkpoint,
+            "extractor_options": dict(self.extractor_options),
             "split_seed": self.split_seed,
             "index": self.index,
             "n_images": self.n_images,
@@ -99,6 +101,7 @@ def _from_workspace(spec: ContextSpec) -> EvalContext:
         split_seed=spec.split_seed,
         index=spec.index,
         show_progress=True,
+        extractor_options=dict(spec.extractor_options) or None,
     )
     sender = ws.sender
     idx = balanced_subset(sender.labels, spec.n_images)

@@ -63,6 +63,7 @@ def context_spec(cfg: ExperimentConfig, data_dir: str) -> ContextSpec:
         split_seed=cfg.dataset.split_seed,
         index=cfg.index,
         options=tuple(sorted(options.items())),
+        extractor_options=tuple(sorted(cfg.extractor.options.items())),
     )
 
 

@@ -184,7 +184,28 @@ def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, sh
         finally:
             bar.close()
     results, _ = assemble(out_dir, tasks)
-    return RunSummary(out_dir, len(tasks), n_done, len(pending), time.perf_counter() - t_start, results)
+    summary = RunSummary(out_dir, len(tasks), n_done, len(pending), time.perf_counter() - t_start, results)
+    _log_run(out_dir, summary, backend, workers, chash)
+    return summary
+
+
+def _log_run(out_dir: Path, s: RunSummary, backend: str, workers: int | None, chash: str) -> None:
+    """Append this run to ``DIR/run_log.jsonl`` (wall time, cells computed, backend), read by `kbsc bench`."""
+    import json
+    import os
+
+    entry = {
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "wall_s": round(s.wall_s, 3),
+        "n_cells": s.n_cells,
+        "n_computed": s.n_computed,
+        "backend": backend,
+        "workers": workers or os.cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "config_hash": chash,
+    }
+    with open(out_dir / "run_log.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
 @dataclass
