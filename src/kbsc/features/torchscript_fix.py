@@ -1,0 +1,73 @@
+"""Make a TorchScript CLIP archive run in float32 on the CPU.
+
+OpenAI's ``ViT-B-32.pt`` was traced on a GPU in half precision: its weights are float16 and its graphs hold
+constant ``dtype=float16`` / ``device="cuda"`` arguments (e.g. the input cast in ``encode_image``).
+After ``torch.jit.load(map_location="cpu")`` and ``.float()`` those constants must follow, or the first layer
+sees a half input with float weights. This pass rewrites, in every method of every sub-module, the ``dtype``
+arguments that are the constant float16 and the ``device`` arguments that are a constant CUDA device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_HALF = 5  # c10::ScalarType::Half
+_FLOAT = 6  # c10::ScalarType::Float
+
+
+def _constant_value(node: torch._C.Node) -> object:
+    if node.kind() != "prim::Constant" or not node.hasAttribute("value"):
+        return None
+    kind = node.kindOf("value")
+    return node.i("value") if kind == "i" else node.s("value") if kind == "s" else None
+
+
+def _retarget(graph: torch._C.Graph) -> int:
+    changed = 0
+    for node in list(graph.nodes()):
+        for block in node.blocks():
+            changed += _retarget_block(graph, block)
+        changed += _retarget_node(graph, node)
+    return changed
+
+
+def _retarget_block(graph: torch._C.Graph, block: torch._C.Block) -> int:
+    changed = 0
+    for node in list(block.nodes()):
+        for inner in node.blocks():
+            changed += _retarget_block(graph, inner)
+        changed += _retarget_node(graph, node)
+    return changed
+
+
+def _retarget_node(graph: torch._C.Graph, node: torch._C.Node) -> int:
+    if node.kind() == "prim::Constant":
+        return 0
+    try:
+        schema = torch._C.parse_schema(node.schema())
+    except RuntimeError:
+        return 0
+    changed = 0
+    for i, (arg, value) in enumerate(zip(schema.arguments, node.inputs(), strict=False)):
+        const = _constant_value(value.node())
+        if arg.name == "dtype" and const == _HALF:
+            replacement: object = _FLOAT
+        elif arg.name == "device" and isinstance(const, str) and const.startswith("cuda"):
+            replacement = torch.device("cpu")
+        else:
+            continue
+        with graph.insert_point_guard(node):
+            new = graph.insertConstant(replacement)
+        node.replaceInput(i, new)
+        changed += 1
+    return changed
+
+
+def to_float_cpu(module: torch.jit.ScriptModule) -> int:
+    """Cast ``module`` to float32 and retarget its half/CUDA graph constants; returns the count rewritten."""
+    module.float()
+    changed = 0
+    for sub in module.modules():
+        for name in sub._c._method_names():
+            changed += _retarget(sub._c._get_method(name).graph)
+    return changed

@@ -1,0 +1,128 @@
+"""Stand-in extractor: determinism, learning on an easy set, weight cache, feature cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kbsc.data.base import ImageSet
+from kbsc.errors import ConfigError, DataError
+from kbsc.features import (
+    StandinExtractor,
+    feature_cache_path,
+    features_for,
+    get_extractor,
+    standin_cache_dir,
+    train_standin,
+)
+
+TINY = {"width": 8, "epochs": 2, "batch_size": 32, "threads": 1}
+
+
+def stripes(n_per_class: int, seed: int) -> ImageSet:
+    """4 classes of stripes (horizontal, vertical, diagonal, anti-diagonal), random colours/phase/noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32]
+    images, labels = [], []
+    for cls, direction in enumerate([yy, xx, yy + xx, yy - xx]):
+        for _ in range(n_per_class):
+            period = rng.uniform(5, 9)
+            wave = (np.sin(2 * np.pi * (direction + rng.uniform(0, 9)) / period) > 0)[..., None]
+            fg, bg = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+            img = np.where(wave, fg, bg) + rng.normal(0, 20, (32, 32, 3))
+            images.append(np.clip(img, 0, 255).astype(np.uint8))
+            labels.append(cls)
+    order = rng.permutation(len(labels))
+    return ImageSet(
+        np.stack(images)[order], np.array(labels, np.int64)[order], list("hvda"), f"stripes{seed}"
+    )
+
+
+@pytest.fixture(scope="module")
+def train_set() -> ImageSet:
+    return stripes(64, seed=1)
+
+
+def test_training_is_deterministic(train_set):
+    small = train_set.subset(np.arange(64))
+    a = train_standin(small, seed=3, show_progress=False, **TINY)
+    b = train_standin(small, seed=3, show_progress=False, **TINY)
+    c = train_standin(small, seed=4, show_progress=False, **TINY)
+    sa, sb, sc = a.net.state_dict(), b.net.state_dict(), c.net.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.fingerprint == b.fingerprint
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    assert a.fingerprint != c.fingerprint
+    # Training leaves the caller's torch settings alone.
+    assert torch.get_num_threads() == 1 and not torch.are_deterministic_algorithms_enabled()
+
+
+def test_tiny_training_learns(train_set):
+    ext = train_standin(train_set, seed=0, show_progress=False, **{**TINY, "epochs": 6})
+    test = stripes(25, seed=2)
+    db = ext.extract(train_set.images, show_progress=False)
+    q = ext.extract(test.images, batch_size=16, show_progress=False)
+    assert q.shape == (100, 512) and q.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+    nearest = np.argmax(q @ db.T, axis=1)
+    acc = np.mean(train_set.labels[nearest] == test.labels)
+    assert acc > 0.7, f"1-NN accuracy {acc:.2f} on 4 easy classes (chance 0.25)"
+
+
+def test_weight_cache_reuse_and_corruption(tmp_path, train_set):
+    small = train_set.subset(np.arange(64))
+    a = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
+    directory = standin_cache_dir(tmp_path, small, 0, type(a.config).from_options(**TINY))
+    assert (directory / "weights.pt").is_file() and (directory / "manifest.json").is_file()
+    mtime = (directory / "weights.pt").stat().st_mtime_ns
+    b = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
+    assert b.fingerprint == a.fingerprint and (directory / "weights.pt").stat().st_mtime_ns == mtime
+    # The cached folder is also a valid --checkpoint.
+    assert get_extractor("standin", tmp_path, checkpoint=directory).fingerprint == a.fingerprint
+    # A different seed or option is a different cache entry.
+    c = get_extractor("standin", tmp_path, train_set=small, seed=1, show_progress=False, **TINY)
+    assert c.fingerprint != a.fingerprint
+    # Corrupt weights are refused when loaded directly and retrained through the cache.
+    (directory / "weights.pt").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="does not match its manifest"):
+        StandinExtractor.load(directory)
+    d = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
+    assert d.fingerprint == a.fingerprint
+
+
+def test_standin_errors(tmp_path):
+    with pytest.raises(ConfigError, match="needs a training set"):
+        get_extractor("standin", tmp_path)
+    with pytest.raises(DataError, match="not found"):
+        get_extractor("standin", tmp_path, checkpoint=tmp_path / "nope")
+    with pytest.raises(ConfigError, match="unknown standin option.*widht"):
+        get_extractor("standin", tmp_path, train_set=stripes(2, 0), widht=3)
+    with pytest.raises(ConfigError, match="epochs='x' is not a int"):
+        get_extractor("standin", tmp_path, train_set=stripes(2, 0), epochs="x")
+    with pytest.raises(ConfigError, match="unknown feature extractor 'resnet'"):
+        get_extractor("resnet", tmp_path)
+
+
+def test_feature_cache_reuse_and_rebuild(tmp_path, train_set):
+    ext = train_standin(train_set.subset(np.arange(64)), seed=0, show_progress=False, **{**TINY, "epochs": 1})
+    images = stripes(5, seed=9)
+    feats = features_for(ext, images, tmp_path, show_progress=False)
+    path = feature_cache_path(ext, images, tmp_path)
+    assert path.is_file() and path.with_suffix(".json").is_file()
+    np.testing.assert_array_equal(feats, ext.extract(images.images, show_progress=False))
+    mtime = path.stat().st_mtime_ns
+    np.testing.assert_array_equal(features_for(ext, images, tmp_path, show_progress=False), feats)
+    assert path.stat().st_mtime_ns == mtime  # reused, not recomputed
+    # Tampered content (manifest hash mismatch) → rebuilt with the right values.
+    np.save(path, np.zeros_like(feats))
+    np.testing.assert_array_equal(features_for(ext, images, tmp_path, show_progress=False), feats)
+    # A manifest from other inputs → rebuilt.
+    manifest = path.with_suffix(".json")
+    manifest.write_text(manifest.read_text().replace(images.fingerprint, "someotherset"))
+    np.testing.assert_array_equal(features_for(ext, images, tmp_path, show_progress=False), feats)
+    assert images.fingerprint in manifest.read_text()
+    # Other images → another cache file.
+    other = stripes(5, seed=10)
+    features_for(ext, other, tmp_path, show_progress=False)
+    assert feature_cache_path(ext, other, tmp_path) != path
