@@ -1,0 +1,295 @@
+"""``kbsc bench``: the speed figures of issue 8 measured side by side in one run, as a stable JSON.
+
+Sections (each measured here unless it says otherwise; a section whose code is missing records ``null`` and
+the reason under ``errors``):
+
+* ``decoders``: the LDPC engine vs Sionna's decoder on identical LLRs (``kbsc.baselines.ldpc.bench``); its
+  headline ratios are copied to the top level.
+* ``link``: the full conventional link (HEVC, NR transport block, OFDM bridge, decoding, features), from the
+  baseline's own stage timer when it offers one (``kbsc.baselines.bench.bench_link``), else from timing the
+  ``hevc+ldpc`` system over whole cells: ``link_bits_per_s`` = information bits carried / wall time.
+* ``grid``: a measured slice of the quick preset (one channel, one CSI, two SNRs, every CBR and system, all
+  the preset's images, 2 workers). Per-cell wall times by (system, CBR) extrapolate the whole quick grid and
+  the paper grid: each cell of the full grid costs the slice's per-image time of its (system, nearest CBR)
+  times its number of images; the sum is divided by the number of workers. One-off preparation (datasets,
+  extractor, features, training) is not in that sum and is reported separately where measured.
+* ``cached_point_cost_ratio``: wall time of a sweep point that is requested again (its cells are stored, so
+  the runner only checks and reassembles) over the wall time of computing it the first time in a fresh
+  results directory (warm on-disk caches: workspace and trained models are loaded, not rebuilt).
+* ``peak_rss_mb``: peak resident memory of this process and of its finished children (``getrusage``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from kbsc.experiments.config import ExperimentConfig, load_config
+from kbsc.experiments.grid import context_spec, expand
+from kbsc.experiments.provenance import provenance
+from kbsc.util.io import atomic_write_json
+
+__all__ = ["TOP_LEVEL_KEYS", "extrapolate", "run_bench"]
+
+TOP_LEVEL_KEYS = (
+    "decoder_speedup_flooding",
+    "decoder_speedup_layered",
+    "decoder_speedup_default",
+    "flooding_decision_agreement",
+    "default_bler_ratio",
+    "link_bits_per_s",
+    "cached_point_cost_ratio",
+    "semantic_images_per_s",
+    "quick_grid_wall_s_estimate",
+    "paper_grid_wall_s_estimate",
+    "peak_rss_mb",
+)
+
+
+def _peak_rss_mb() -> dict[str, float]:
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"self": round(self_kb / 1024, 1), "children_max": round(child_kb / 1024, 1)}
+
+
+def _bench_decoders(quick: bool) -> dict[str, Any]:
+    from kbsc.baselines.ldpc.bench import bench_decoders
+
+    try:
+        return dict(bench_decoders(quick=quick))
+    except TypeError:  # an implementation without the quick switch
+        return dict(bench_decoders())
+
+
+def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
+    """One channel/CSI, two SNRs, all CBRs and systems (plus hevc+ldpc-best, used by the paper preset)."""
+    data = cfg.model_dump(mode="json")
+    data["channels"] = [cfg.channels[0]]
+    data["csi"] = [cfg.csi[0]]
+    data["snr_db"] = [min(cfg.snr_db), max(cfg.snr_db)] if not quick else [max(cfg.snr_db)]
+    data["seeds"] = [cfg.seeds[0]]
+    systems = []
+    for s in data["systems"]:
+        s = {**s, "channels": None, "csi": None, "snr_db": None, "seeds": None}
+        if s.get("mcs"):
+            s["mcs"] = s["mcs"][:1] if quick else s["mcs"]
+        if s["name"] not in {x["name"] for x in systems}:
+            systems.append(s)
+    names = {s["name"] for s in systems}
+    if "hevc+ldpc-best" not in names and "hevc+ldpc" in names:
+        systems.append({"name": "hevc+ldpc-best"})
+    data["systems"] = systems
+    if quick:
+        data["n_images"] = min(cfg.n_images, 200)
+        data["cbr"] = sorted(cfg.cbr)[-2:]
+    return ExperimentConfig.model_validate(data)
+
+
+def extrapolate(per_image: pd.DataFrame, cfg: ExperimentConfig, workers: int) -> dict[str, Any]:
+    """Estimated grid wall time of ``cfg`` from per-image cell costs ``[system, cbr, s_per_image]``.
+
+    Each cell costs ``n_images × s_per_image`` of its system at the nearest measured CBR (log scale); systems
+    not measured are listed under ``unmeasured`` and left out.
+    """
+    tasks = expand(cfg, context_spec(cfg, "."))
+    total, unmeasured = 0.0, set()
+    by_system = {name: g for name, g in per_image.groupby("registry_name")}
+    for t in tasks:
+        g = by_system.get(t.cell.system)
+        if g is None:
+            unmeasured.add(t.cell.system)
+            continue
+        i = int(np.argmin(np.abs(np.log(g["cbr"].to_numpy()) - math.log(t.cell.cbr))))
+        total += cfg.n_images * float(g["s_per_image"].iloc[i])
+    return {
+        "cells": len(tasks),
+        "cell_seconds": round(total, 1),
+        "wall_s": round(total / max(workers, 1), 1),
+        "workers": workers,
+        "unmeasured_systems": sorted(unmeasured),
+    }
+
+
+def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[str, Any]) -> None:
+    from kbsc.experiments import context as context_mod
+    from kbsc.experiments.results import load_outcomes
+    from kbsc.experiments.runner import run_experiment
+
+    quick_cfg = load_config("quick")
+    slice_cfg = _slice_config(quick_cfg, quick)
+    with tempfile.TemporaryDirectory(prefix="kbsc-bench-") as tmp:
+        out = Path(tmp) / "slice"
+        t0 = time.perf_counter()
+        res = run_experiment(slice_cfg, out, backend="local", workers=workers, data_dir=data_dir)
+        slice_wall = time.perf_counter() - t0
+        df = res.results
+        outcomes = load_outcomes(out)
+
+        per_image = (
+            df.assign(s_per_image=df["wall_s"] / df["n_images"])
+            .groupby(["registry_name", "cbr"], as_index=False)["s_per_image"]
+            .mean()
+        )
+        report["grid"] = {
+            "slice_cells": int(len(df)),
+            "slice_n_images": int(slice_cfg.n_images),
+            "slice_wall_s": round(slice_wall, 2),
+            "slice_cell_seconds": round(float(df["wall_s"].sum()), 2),
+            "per_system_cell_s": {
+                name: round(float(g["wall_s"].mean()), 3) for name, g in df.groupby("system", sort=True)
+            },
+            "quick": extrapolate(per_image, quick_cfg, workers),
+        }
+        try:
+            paper_cfg = load_config("paper")
+            report["grid"]["paper"] = extrapolate(per_image, paper_cfg, 2)
+            report["paper_grid_wall_s_estimate"] = report["grid"]["paper"]["wall_s"]
+        except Exception as exc:  # the preset may be missing in an installed copy
+            report["errors"]["paper_extrapolation"] = f"{type(exc).__name__}: {exc}"
+        report["quick_grid_wall_s_estimate"] = report["grid"]["quick"]["wall_s"]
+
+        sem = df[df["registry_name"] == "kbsc"]
+        if len(sem):
+            report["semantic_images_per_s"] = round(float(sem["n_images"].sum() / sem["wall_s"].sum()), 1)
+        link = df[df["registry_name"] == "hevc+ldpc"]
+        if len(link) and "x_info_bits" in outcomes:
+            bits = outcomes.loc[outcomes["cell_hash"].isin(link["cell_hash"]), "x_info_bits"].sum()
+            report["link_bits_per_s"] = round(float(bits / link["wall_s"].sum()), 1)
+            report["link"]["images_per_s"] = round(float(link["n_images"].sum() / link["wall_s"].sum()), 1)
+
+        # The same sweep point a second time: stored cells are skipped.
+        point = slice_cfg.model_copy(
+            update={"snr_db": [slice_cfg.snr_db[-1]], "cbr": [sorted(slice_cfg.cbr)[-1]]}
+        )
+        context_mod._CACHE.clear()
+        t0 = time.perf_counter()
+        run_experiment(point, Path(tmp) / "point", backend="serial", data_dir=data_dir, show_progress=False)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_experiment(point, Path(tmp) / "point", backend="serial", data_dir=data_dir, show_progress=False)
+        again = time.perf_counter() - t0
+        report["cached_point"] = {"first_s": round(first, 3), "repeated_s": round(again, 3)}
+        report["cached_point_cost_ratio"] = round(again / first, 4) if first > 0 else None
+
+
+def _link_stages(quick: bool, data_dir: str | None, report: dict[str, Any]) -> None:
+    from kbsc.baselines.bench import bench_link  # the baseline's own stage timer
+
+    stages = dict(bench_link(quick=quick, data_dir=data_dir))
+    report["link"]["stages"] = stages
+    if "link_bits_per_s" in stages and report.get("link_bits_per_s") is None:
+        report["link_bits_per_s"] = stages["link_bits_per_s"]
+
+
+def _recorded_quick_runs() -> dict[str, Any]:
+    """Wall times of full quick runs recorded in ``runs/quick`` and ``results/quick`` (run_log.jsonl)."""
+    out = {}
+    for d in (Path("runs/quick"), Path("results/quick")):
+        log = d / "run_log.jsonl"
+        if log.exists():
+            entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            full = [e for e in entries if e.get("n_computed") == e.get("n_cells")]
+            if full:
+                out[str(d)] = full[-1]
+    return out
+
+
+def run_bench(
+    json_path: str | os.PathLike[str] | None = None,
+    quick: bool = False,
+    data_dir: str | None = None,
+    stream: TextIO | None = None,
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Measure everything, print a summary to ``stream`` and write ``json_path``; return the report."""
+    stream = stream or sys.stdout
+    t_start = time.perf_counter()
+    report: dict[str, Any] = {k: None for k in TOP_LEVEL_KEYS}
+    report.update(
+        {
+            "schema": 1,
+            "quick": quick,
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            },
+            "provenance": provenance(),
+            "link": {},
+            "errors": {},
+        }
+    )
+
+    def section(name: str, fn) -> None:
+        print(f"[bench] {name} ...", file=stream, flush=True)
+        t0 = time.perf_counter()
+        try:
+            fn()
+        except Exception as exc:  # keep measuring the other sections
+            report["errors"][name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            print(f"[bench] {name} failed: {report['errors'][name]}", file=stream, flush=True)
+        report.setdefault("section_wall_s", {})[name] = round(time.perf_counter() - t0, 1)
+
+    def decoders() -> None:
+        d = _bench_decoders(quick)
+        report["decoders"] = d
+        for k in (
+            "decoder_speedup_flooding",
+            "decoder_speedup_layered",
+            "decoder_speedup_default",
+            "flooding_decision_agreement",
+            "default_bler_ratio",
+        ):
+            report[k] = d.get(k)
+
+    section("decoders", decoders)
+    section("grid", lambda: _grid_section(quick, data_dir, workers, report))
+    section("link_stages", lambda: _link_stages(quick, data_dir, report))
+    report["recorded_quick_runs"] = _recorded_quick_runs()
+    report["peak_rss_mb"] = _peak_rss_mb()
+    report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
+
+    _print_summary(report, stream)
+    if json_path:
+        atomic_write_json(json_path, _jsonable(report))
+        print(f"[bench] wrote {json_path}", file=stream)
+    return report
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, pd.DataFrame):
+        return obj.to_dict(orient="records")
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _print_summary(report: dict[str, Any], stream: TextIO) -> None:
+    print("\nkbsc bench" + (" (--quick)" if report["quick"] else ""), file=stream)
+    for k in TOP_LEVEL_KEYS:
+        v = report.get(k)
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        print(f"  {k:32s} {v}", file=stream)
+    table = (report.get("decoders") or {}).get("table")
+    if isinstance(table, str):
+        print(table, file=stream)
+    if report["errors"]:
+        print("  not measured: " + "; ".join(f"{k} ({v})" for k, v in report["errors"].items()), file=stream)
