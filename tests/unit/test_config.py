@@ -94,3 +94,12 @@ def test_yaml_errors_and_cli(tmp_path, capsys):
 def test_presets_parse(preset):
     cfg = load_config(REPO / "experiments" / f"{preset}.yaml")
     assert cfg.systems and cfg.snr_db and cfg.cbr
+
+
+def test_grid_settings_are_checked_against_the_bridge(monkeypatch):
+    import kbsc.experiments.config as config
+
+    monkeypatch.setattr(config, "_bridge_grid_fields", lambda: {"num_ofdm_symbols", "fft_size"})
+    assert parse_config({**BASE, "grid": {"fft_size": 64}}).grid == {"fft_size": 64}
+    msg = _err({**BASE, "grid": {"fft_sise": 64}})
+    assert "key 'grid': unknown grid setting(s) fft_sise; allowed: fft_size, num_ofdm_symbols" in msg

@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from kbsc.errors import ConfigError
 from kbsc.util.hashing import hash_obj
@@ -37,7 +45,6 @@ __all__ = [
     "DatasetSpec",
     "ExperimentConfig",
     "ExtractorSpec",
-    "GridSpec",
     "SystemSpec",
     "TrainingSpec",
     "apply_overrides",
@@ -104,13 +111,32 @@ class ExtractorSpec(_Strict):
     )  # extractor-specific, e.g. {epochs: 1} for a tiny stand-in
 
 
-class GridSpec(_Strict):
-    """OFDM resource-grid settings handed to the bridge (DESIGN.md §2 defaults)."""
+def _bridge_grid_fields() -> set[str] | None:
+    """Field names of the bridge's ``GridConfig`` (None if the bridge cannot be imported)."""
+    try:
+        from kbsc.bridge import GridConfig  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    import dataclasses
 
-    num_ofdm_symbols: int = Field(14, ge=1, le=64)
-    subcarrier_spacing_khz: float = Field(30.0, gt=0, le=960)
-    fft_size: int | None = Field(None, ge=12, le=8192)
-    pilot_ofdm_symbols: list[Annotated[int, Field(ge=0, le=63)]] = Field(default_factory=lambda: [2, 11])
+    if dataclasses.is_dataclass(GridConfig):
+        return {f.name for f in dataclasses.fields(GridConfig)}
+    fields = getattr(GridConfig, "model_fields", None)
+    return set(fields) if fields else None
+
+
+def _check_grid(value: dict[str, Any]) -> dict[str, Any]:
+    """OFDM grid settings are the bridge's ``GridConfig`` fields; empty = its defaults (DESIGN.md §2)."""
+    allowed = _bridge_grid_fields()
+    if allowed is not None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            names = ", ".join(sorted(allowed))
+            raise ValueError(f"unknown grid setting(s) {', '.join(unknown)}; allowed: {names}")
+    return value
+
+
+GridSettings = Annotated[dict[str, Any], AfterValidator(_check_grid)]
 
 
 class TrainingSpec(_Strict):
@@ -160,7 +186,7 @@ class ExperimentConfig(_Strict):
     cbr: list[Cbr] = Field(min_length=1)
     channels: list[Name] = Field(default_factory=lambda: ["awgn"], min_length=1)
     csi: list[Name] = Field(default_factory=lambda: ["perfect"], min_length=1)
-    grid: GridSpec = Field(default_factory=GridSpec)
+    grid: GridSettings = Field(default_factory=dict)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     systems: list[SystemSpec] = Field(min_length=1)
 

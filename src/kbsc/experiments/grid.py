@@ -49,7 +49,7 @@ class Plan:
 
 def context_spec(cfg: ExperimentConfig, data_dir: str) -> ContextSpec:
     options = {
-        "grid": cfg.grid.model_dump(mode="json"),
+        "grid": dict(cfg.grid),
         "training": cfg.training.model_dump(mode="json"),
         "n_images": cfg.n_images,
     }
