@@ -1,0 +1,136 @@
+"""The semantic systems of the experiment grid: ``kbsc``, ``kbsc-snr`` and ``kbsc-no-codec``.
+
+One codec per (variant, k, channel, CSI, training seed) is trained in :meth:`prepare` (or loaded from the
+checkpoint
+cache under ``<data dir>/semantic/``) on the workspace's training split. The training seed is the cell's
+seed unless
+the ``train_seed`` option fixes it; either way training realizations never overlap evaluation ones
+(:mod:`kbsc.semantic.channel`). Options (``systems[].options`` in an experiment config) are the fields of
+:class:`~kbsc.semantic.train.TrainConfig` (``setting``, ``epochs``, ``lr``, ``contrastive_weight``,
+``power_norm``,
+…) plus ``train_seed``; the experiment's ``training.setting``/``training.epochs`` apply where options are
+silent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from kbsc.errors import ConfigError
+from kbsc.experiments.base import SYSTEMS, Cell, EvalContext, Outcomes, System
+from kbsc.semantic.channel import open_bridge
+from kbsc.semantic.codec import SemanticCodec
+from kbsc.semantic.evaluate import evaluate_codec
+from kbsc.semantic.train import TrainConfig, build_codec, train_codec, training_data
+
+__all__ = ["KBSCNoCodecSystem", "KBSCSNRSystem", "KBSCSystem", "SemanticSystem"]
+
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {
+    "variant",
+    "k",
+    "channel",
+    "csi",
+    "seed",
+    "grid",
+}
+
+
+class SemanticSystem(System):
+    """Feature codec → bridge → decoder → KB retrieval. Subclasses set :attr:`variant`."""
+
+    variant: str = "kbsc"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        unknown = set(options) - _CONFIG_FIELDS - {"train_seed"}
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {sorted(unknown)} for system {self.variant!r}; "
+                f"allowed: {', '.join(sorted(_CONFIG_FIELDS | {'train_seed'}))}"
+            )
+        self._codecs: dict[tuple, SemanticCodec] = {}
+        self.train_log: dict[tuple, Any] = {}
+
+    def train_config(self, cell: Cell, ctx: EvalContext) -> TrainConfig:
+        training = dict(ctx.options.get("training") or {})
+        opts = {k: v for k, v in self.options.items() if k != "train_seed"}
+        for key in ("setting", "epochs"):
+            if training.get(key) is not None:
+                opts.setdefault(key, training[key])
+        for key in ("train_snrs", "val_snrs"):
+            if key in opts:
+                opts[key] = tuple(opts[key])
+        seed = self.options.get("train_seed", cell.seed)
+        try:
+            return TrainConfig(
+                variant=self.variant,
+                k=cell.k(ctx.source_dim),
+                channel=cell.channel,
+                csi=cell.csi,
+                seed=int(seed),
+                grid=ctx.options.get("grid"),
+                **opts,
+            ).resolved()
+        except TypeError as exc:
+            raise ConfigError(f"bad option for system {self.variant!r}: {exc}") from None
+
+    def _codec(self, cell: Cell, ctx: EvalContext) -> SemanticCodec:
+        cfg = self.train_config(cell, ctx)
+        key = (cfg.hash(),)
+        if key not in self._codecs:
+            codec = build_codec(cfg)
+            if codec.trainable:
+                if ctx.workspace is None:
+                    raise ConfigError(
+                        f"system {self.variant!r} trains on a workspace's training split; "
+                        f"dataset {cell.dataset!r} has none"
+                    )
+                data = training_data(ctx.workspace, split_seed=cfg.split_seed)
+                from kbsc.util import data_dir
+
+                result = train_codec(cfg, data, data_dir(ctx.data_dir) / "semantic")
+                self.train_log[key] = result
+                codec = result.codec
+            self._codecs[key] = codec.eval()
+        return self._codecs[key]
+
+    def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:
+        for cell in cells:
+            self._codec(cell, ctx)
+
+    def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        codec = self._codec(cell, ctx)
+        bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
+        res = evaluate_codec(codec, bridge, ctx.features, ctx.image_ids, ctx.kb, cell.snr_db)
+        n = len(ctx.image_ids)
+        return Outcomes(
+            image_ids=np.asarray(ctx.image_ids, dtype=np.int64),
+            labels=np.asarray(ctx.labels, dtype=np.int64),
+            retrieved=res.retrieved,
+            fingerprint=res.fingerprint,
+            extras={"channel_uses": np.full(n, codec.k, dtype=np.int64)},
+        )
+
+
+@SYSTEMS.register("kbsc")
+class KBSCSystem(SemanticSystem):
+    """The faithful KBSC model (no SNR input)."""
+
+    name = variant = "kbsc"
+
+
+@SYSTEMS.register("kbsc-snr")
+class KBSCSNRSystem(SemanticSystem):
+    """Our SNR-conditioned extension (FiLM on the SNR, noise variance at the decoder)."""
+
+    name = variant = "kbsc-snr"
+
+
+@SYSTEMS.register("kbsc-no-codec")
+class KBSCNoCodecSystem(SemanticSystem):
+    """The raw feature sent uncoded (:mod:`kbsc.semantic.reference`)."""
+
+    name = variant = "kbsc-no-codec"
