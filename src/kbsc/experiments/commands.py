@@ -120,7 +120,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     figs = Path(args.out) / "figures"
     paths = make_figures(res.results, figs)
-    print(summary_table(res.results))
+    snrs = sorted(res.results["snr_db"].unique())
+    print(summary_table(res.results, snrs=[snrs[0], snrs[-1]] if snrs else None))
     print(
         f"\n{res.n_cells} cells in {res.wall_s:.0f} s; tables: {Path(args.out) / 'results.csv'}; "
         f"{len(paths)} figure files in {figs}"

@@ -188,13 +188,19 @@ def make_figures(
     return written
 
 
-def summary_table(results: pd.DataFrame, csi: str | None = None) -> str:
-    """A compact text table: top-1 accuracy in % per (channel, SNR, system) × CBR, for one CSI mode."""
+def summary_table(results: pd.DataFrame, csi: str | None = None, snrs: list[float] | None = None) -> str:
+    """A compact text table: top-1 accuracy in % per (channel, SNR, system) × CBR, for one CSI mode.
+
+    csi: default ``perfect`` if present, else the first; snrs: the SNRs to show (default all).
+    """
     agg = aggregate(results)
     if agg.empty:
         return "(no results)"
-    csi = csi or sorted(agg["csi"].unique())[0]
+    modes = sorted(agg["csi"].unique())
+    csi = csi or ("perfect" if "perfect" in modes else modes[0])
     agg = agg[agg["csi"] == csi]
+    if snrs is not None:
+        agg = agg[agg["snr_db"].isin(snrs)]
     agg = agg.assign(cbr_l=[cbr_label(c) for c in agg["cbr"]], acc_pct=(100 * agg["acc"]).round(1))
     order = [cbr_label(c) for c in sorted(agg["cbr"].unique())]
     table = agg.pivot_table(
