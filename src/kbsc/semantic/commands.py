@@ -223,9 +223,19 @@ def _cells(s: dict[str, Any], snrs: list[float], ctx: Any) -> list[tuple[str, An
 
 def _systems(s: dict[str, Any]) -> dict[str, Any]:
     from kbsc.experiments.base import get_system
+    from kbsc.semantic.system import SemanticSystem
+    from kbsc.semantic.train import TrainConfig
 
     opts = {k: s[k] for k in _TRAIN_FIELDS if s.get(k) is not None}
-    return {v: get_system(v, **({} if v == "kbsc-no-codec" else opts)) for v in s["variant"]}
+    opts.update({k: tuple(opts[k]) for k in ("train_snrs", "val_snrs") if k in opts})
+    TrainConfig(**opts).resolved()  # fail on a bad setting before any data is prepared
+    out = {}
+    for v in s["variant"]:
+        system = get_system(v, **({} if v == "kbsc-no-codec" else opts))
+        if not isinstance(system, SemanticSystem):
+            raise ConfigError(f"{v!r} is not a semantic system; choose kbsc, kbsc-snr or kbsc-no-codec")
+        out[v] = system
+    return out
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -233,8 +243,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from kbsc.util import data_dir
 
     s = _settings(args)
-    ctx = _context(s, data_dir(args.data_dir), 1)
     systems = _systems(s)
+    ctx = _context(s, data_dir(args.data_dir), 1)
     print(
         f"{'variant':<10} {'cbr':>6} {'k':>5} {'channel':<16} {'csi':<10} {'epochs':>6} {'best':>4} "
         f"{'val_acc':>7} {'wall_s':>7}  checkpoint"
@@ -274,8 +284,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     n = int(s["n_images"])
     if n < 1:
         raise ConfigError(f"--n-images must be ≥ 1, got {n}")
-    ctx = _context(s, data_dir(args.data_dir), n)
     systems = _systems(s)
+    ctx = _context(s, data_dir(args.data_dir), n)
     cells = _cells(s, [float(x) for x in s["snr"]], ctx)
     for variant, cell in cells:
         systems[variant].prepare(ctx, [cell])

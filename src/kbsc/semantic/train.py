@@ -49,7 +49,7 @@ from kbsc.semantic.channel import (
     VAL_SEED_BASE,
     open_bridge,
 )
-from kbsc.semantic.codec import CODECS, SemanticCodec
+from kbsc.semantic.codec import CODECS, POWER_NORMS, SemanticCodec
 from kbsc.util import atomic_write_bytes, hash_array, hash_obj, progress, read_manifest, write_manifest
 from kbsc.util.registry import Registry
 
@@ -118,6 +118,10 @@ class TrainConfig:
             raise ConfigError("epochs ≥ 1, batch_size ≥ 2, lr > 0 and patience ≥ 1 are required")
         if not cfg.train_snrs or not cfg.val_snrs:
             raise ConfigError("train_snrs and val_snrs must not be empty")
+        if cfg.power_norm not in POWER_NORMS:
+            raise ConfigError(
+                f"unknown power_norm {cfg.power_norm!r}; choose one of: {', '.join(POWER_NORMS)}"
+            )
         if cfg.contrastive_weight < 0 or cfg.temperature <= 0:
             raise ConfigError("contrastive_weight must be ≥ 0 and temperature > 0")
         return cfg
