@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 
 from kbsc.errors import ConfigError, DataError
 from kbsc.semantic import reference as _reference  # noqa: F401  (registers kbsc-no-codec)
@@ -316,27 +317,53 @@ def train_codec(
     (as if interrupted; the next call resumes). Returns the best-validation model in eval mode.
     """
     cfg = cfg.resolved()
-    path = model_dir(root, cfg) if root is not None else None
-    expected = _expected_manifest(cfg, data)
-    if path is not None and (path / "model.pt").exists():
-        try:
-            stored = read_manifest(path)
-            if all(stored.get(k) == v for k, v in expected.items()) and stored.get("complete"):
-                return TrainResult(
-                    load_codec(path, cfg),
-                    path,
-                    int(stored["best_epoch"]),
-                    float(stored["best_val_acc"]),
-                    stored.get("history", []),
-                    float(stored.get("wall_s", 0.0)),
-                    cached=True,
-                )
-        except DataError:
-            pass
     codec = build_codec(cfg)
     if not codec.trainable:
         return TrainResult(codec.eval(), None, 0, float("nan"))
+    if root is None:
+        return _train_now(cfg, data, codec, None, {}, resume, stop_after, show_progress)
+    path = model_dir(root, cfg)
+    expected = _expected_manifest(cfg, data)
+    path.mkdir(parents=True, exist_ok=True)
+    # one trainer per checkpoint folder (parallel workers may ask for the same model)
+    with FileLock(str(path / ".lock")):
+        cached = _load_finished(path, cfg, expected)
+        if cached is not None:
+            return cached
+        return _train_now(cfg, data, codec, path, expected, resume, stop_after, show_progress)
 
+
+def _load_finished(path: Path, cfg: TrainConfig, expected: dict[str, Any]) -> TrainResult | None:
+    """The finished checkpoint at ``path`` if its manifest matches ``expected``, else None (retrain)."""
+    if not (path / "model.pt").exists():
+        return None
+    try:
+        stored = read_manifest(path)
+        if not (all(stored.get(k) == v for k, v in expected.items()) and stored.get("complete")):
+            return None
+        return TrainResult(
+            load_codec(path, cfg),
+            path,
+            int(stored["best_epoch"]),
+            float(stored["best_val_acc"]),
+            stored.get("history", []),
+            float(stored.get("wall_s", 0.0)),
+            cached=True,
+        )
+    except DataError:
+        return None
+
+
+def _train_now(
+    cfg: TrainConfig,
+    data: TrainData,
+    codec: SemanticCodec,
+    path: Path | None,
+    expected: dict[str, Any],
+    resume: bool,
+    stop_after: int | None,
+    show_progress: bool,
+) -> TrainResult:
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
