@@ -34,7 +34,7 @@ def test_ray_backend_equals_serial(tmp_path):
     )
     kw = {"data_dir": tmp_path / "data", "show_progress": False}
     ref = run_experiment(cfg, tmp_path / "serial", backend="serial", **kw)
-    res = run_experiment(cfg, tmp_path / "ray", backend="ray", workers=1, **kw)
+    res = run_experiment(cfg, tmp_path / "ray", backend="ray", workers=2, **kw)
     assert res.n_computed == 16
     pd.testing.assert_frame_equal(res.results.drop(columns="wall_s"), ref.results.drop(columns="wall_s"))
     pd.testing.assert_frame_equal(load_outcomes(tmp_path / "ray"), load_outcomes(tmp_path / "serial"))

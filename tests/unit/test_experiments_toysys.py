@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kbsc.experiments.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 from kbsc.experiments.context import CONTEXT_BUILDERS, ContextSpec
@@ -70,10 +71,25 @@ def toy_fingerprint(cell: Cell, image_ids: np.ndarray) -> str:
     return hashlib.sha256(repr((_key(cell, 0), image_ids.tolist())).encode()).hexdigest()[:16]
 
 
+def _marker(ctx: EvalContext, cell: Cell) -> Path:
+    name = f"{cell.system}-{cell.channel}-{cell.csi}-{cell.cbr}-{cell.seed}"
+    return Path(ctx.data_dir) / "toy-prepared" / name
+
+
 class ToyAnalog(System):
+    """``prepare`` leaves a marker per (channel, csi, cbr, seed), like a model; ``evaluate`` needs it."""
+
     noise_scale = 1.0
 
+    def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:
+        for cell in cells:
+            path = _marker(ctx, cell)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        if not _marker(ctx, cell).exists():
+            raise RuntimeError(f"evaluate before prepare: {_marker(ctx, cell)} is missing")
         if os.environ.get("TOY_CRASH_SNR") and float(os.environ["TOY_CRASH_SNR"]) == cell.snr_db:
             raise RuntimeError("toy crash requested")
         if os.environ.get("TOY_SLEEP"):
@@ -123,6 +139,9 @@ def test_toy_system_is_a_pure_function_of_the_cell(tmp_path):
     spec = ContextSpec(dataset="toy", extractor="none", n_images=40, data_dir=str(tmp_path))
     ctx = build_toy_context(spec)
     cell = Cell("toy-analog", "toy", "none", "awgn", "perfect", 0.0, 1 / 4, 3)
+    with pytest.raises(RuntimeError, match="evaluate before prepare"):
+        ToyAnalog().evaluate(cell, ctx)
+    ToyAnalog().prepare(ctx, [cell])
     a = ToyAnalog().evaluate(cell, ctx)
     # a subset of the images gets the same noise per image
     sub = EvalContext(

@@ -43,6 +43,9 @@ class Backend(ABC):
     ) -> Iterator[CellOutput]:
         """Evaluate ``tasks``; ``prepared``/``ctx`` are the runner's own instances (in-process only)."""
 
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release workers (pools, Ray actors); the runner calls it when the run ends."""
+
 
 BACKENDS: Registry[type[Backend]] = Registry("backend")
 
@@ -76,21 +79,34 @@ def _pool_run(task: Task) -> CellOutput:
 
 @BACKENDS.register("local")
 class LocalBackend(Backend):
+    """A spawn-context process pool kept for the backend's life (prepare waves and cells share it)."""
+
     name = "local"
+
+    def __init__(self, workers: int | None = None, **options: Any) -> None:
+        super().__init__(workers, **options)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self, plan: Plan) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_pool_worker,
+                initargs=(plan,),
+            )
+        return self._pool
 
     def run(self, plan, tasks, prepared, ctx):
         if not tasks:
             return
-        n = min(self.workers, len(tasks))
-        pool = ProcessPoolExecutor(
-            max_workers=n, mp_context=mp.get_context("spawn"), initializer=_init_pool_worker, initargs=(plan,)
-        )
+        pool = self._get_pool(plan)
+        # At most 2 tasks per worker in flight, so an error stops the grid quickly.
+        todo = list(reversed(tasks))
+        running: set = set()
         try:
-            # Keep at most 2 tasks per worker in flight, so an error stops the grid quickly.
-            todo = list(reversed(tasks))
-            running = set()
             while todo or running:
-                while todo and len(running) < 2 * n:
+                while todo and len(running) < 2 * self.workers:
                     running.add(pool.submit(_pool_run, todo.pop()))
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -101,26 +117,37 @@ class LocalBackend(Backend):
                             "a worker process died (killed or out of memory); finished cells are kept, "
                             "rerun to resume (fewer --workers may help)"
                         ) from None
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 @BACKENDS.register("ray")
 class RayBackend(Backend):
-    """Ray actors; ``address`` = an existing cluster (``ray start --head`` …), else a local instance."""
+    """Ray actors, one per worker, kept for the backend's life; ``address`` = an existing cluster
+    (``ray start --head`` …), else a local Ray instance started (and stopped) here."""
 
     name = "ray"
 
-    def run(self, plan, tasks, prepared, ctx):
-        if not tasks:
-            return
+    def __init__(self, workers: int | None = None, **options: Any) -> None:
+        super().__init__(workers, **options)
+        self._pool: Any = None
+        self._started = False
+
+    def _get_pool(self, plan: Plan) -> Any:
+        if self._pool is not None:
+            return self._pool
         try:
             import ray
             from ray.util import ActorPool
         except ImportError:
             raise ConfigError("the ray backend needs Ray: pip install 'kbsc[ray]'") from None
         address = self.options.get("address")
-        started = False
         if not ray.is_initialized():
             env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             kw: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False}
@@ -128,14 +155,26 @@ class RayBackend(Backend):
                 ray.init(address=address, **kw)
             else:
                 ray.init(num_cpus=self.workers, include_dashboard=False, **kw)
-            started = True
+            self._started = True
+        remote_worker = ray.remote(num_cpus=1)(CellWorker)
+        plan_ref = ray.put(plan)
+        self._pool = ActorPool([remote_worker.remote(plan_ref, 1) for _ in range(self.workers)])
+        return self._pool
+
+    def run(self, plan, tasks, prepared, ctx):
+        if not tasks:
+            return
+        pool = self._get_pool(plan)
         try:
-            n = min(self.workers, len(tasks))
-            remote_worker = ray.remote(num_cpus=1)(CellWorker)
-            plan_ref = ray.put(plan)
-            actors = [remote_worker.remote(plan_ref, 1) for _ in range(n)]
-            pool = ActorPool(actors)
             yield from pool.map_unordered(lambda a, t: a.run.remote(t), tasks)
-        finally:
-            if started:
-                ray.shutdown()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._pool = None
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False

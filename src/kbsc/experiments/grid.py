@@ -17,7 +17,7 @@ from kbsc.experiments.config import ExperimentConfig
 from kbsc.experiments.context import ContextSpec
 from kbsc.util.hashing import hash_obj
 
-__all__ = ["Plan", "SystemPlan", "Task", "context_spec", "expand", "pairing_key"]
+__all__ = ["Plan", "PrepareTask", "SystemPlan", "Task", "context_spec", "expand", "pairing_key"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,15 @@ class Task:
     label: str
     cell: Cell
     cell_hash: str
+
+
+@dataclass(frozen=True)
+class PrepareTask:
+    """Run a fresh instance's ``prepare`` on a group of cells (parallel preparation before the cells)."""
+
+    label: str
+    cells: tuple[Cell, ...]
+    cell_hash: str  # an id for the task (not a result file)
 
 
 @dataclass

@@ -27,13 +27,14 @@ from filelock import FileLock, Timeout
 
 from kbsc.errors import ConfigError, DataError, KbscError
 from kbsc.experiments.backends import get_backend
-from kbsc.experiments.base import EvalContext, System, get_system
+from kbsc.experiments.base import Cell, EvalContext, System, get_system
 from kbsc.experiments.config import ExperimentConfig, config_hash
 from kbsc.experiments.context import get_context
-from kbsc.experiments.grid import Plan, SystemPlan, Task, context_spec, expand, pairing_key
+from kbsc.experiments.grid import Plan, PrepareTask, SystemPlan, Task, context_spec, expand, pairing_key
 from kbsc.experiments.provenance import provenance, provenance_tag
 from kbsc.experiments.results import assemble, cell_path, read_cell_summary, summarize, write_cell
 from kbsc.experiments.worker import import_plugins
+from kbsc.util.hashing import hash_obj
 from kbsc.util.io import atomic_write_json, atomic_write_text
 from kbsc.util.paths import data_dir as resolve_data_dir
 from kbsc.util.progress import progress
@@ -150,7 +151,6 @@ def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, sh
 
     if pending:
         ctx = get_context(spec)
-        prepared = _prepare_systems(cfg, pending, ctx)
         plan = Plan(
             plugins=list(cfg.plugins),
             context=spec,
@@ -160,33 +160,45 @@ def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, sh
             },
         )
         runner = get_backend(backend, workers=workers, address=ray_address)
-        by_hash = {t.cell_hash: t for t in pending}
-        bar = progress(
-            total=len(pending), desc="cells", unit="cell", **({} if show_progress else {"disable": True})
-        )
         try:
-            for res in runner.run(plan, pending, prepared, ctx):
-                task = by_hash[res.cell_hash]
-                if res.error is not None:
-                    head, _, tb = res.error.partition("\n")
-                    print(tb, file=sys.stderr)
-                    c = task.cell
-                    raise KbscError(
-                        f"system {task.label!r} failed on cell channel={c.channel} csi={c.csi} "
-                        f"snr_db={c.snr_db:g} cbr={c.cbr:g} mcs={c.mcs} seed={c.seed}: {head} "
-                        "(finished cells are kept; rerun to resume)"
-                    )
-                assert res.outcomes is not None
-                book.check(task, res.outcomes.fingerprint or "")
-                row = summarize(task, res.outcomes, ctx.source_dim, res.wall_s, chash, tag)
-                write_cell(out_dir, row, res.outcomes)
-                bar.update(1)
+            _run_pending(cfg, out_dir, runner, backend, plan, pending, ctx, book, chash, tag, show_progress)
         finally:
-            bar.close()
+            runner.close()
     results, _ = assemble(out_dir, tasks)
     summary = RunSummary(out_dir, len(tasks), n_done, len(pending), time.perf_counter() - t_start, results)
     _log_run(out_dir, summary, backend, workers, chash)
     return summary
+
+
+def _run_pending(cfg, out_dir, runner, backend, plan, pending, ctx, book, chash, tag, show_progress) -> None:
+    if backend == "serial" or runner.workers == 1:
+        prepared = _prepare_systems(cfg, pending, ctx)
+    else:
+        _prepare_in_parallel(runner, plan, pending, show_progress)
+        prepared = {}
+    by_hash = {t.cell_hash: t for t in pending}
+    bar = progress(
+        total=len(pending), desc="cells", unit="cell", **({} if show_progress else {"disable": True})
+    )
+    try:
+        for res in runner.run(plan, pending, prepared, ctx):
+            task = by_hash[res.cell_hash]
+            if res.error is not None:
+                head, _, tb = res.error.partition("\n")
+                print(tb, file=sys.stderr)
+                c = task.cell
+                raise KbscError(
+                    f"system {task.label!r} failed on cell channel={c.channel} csi={c.csi} "
+                    f"snr_db={c.snr_db:g} cbr={c.cbr:g} mcs={c.mcs} seed={c.seed}: {head} "
+                    "(finished cells are kept; rerun to resume)"
+                )
+            assert res.outcomes is not None
+            book.check(task, res.outcomes.fingerprint or "")
+            row = summarize(task, res.outcomes, ctx.source_dim, res.wall_s, chash, tag)
+            write_cell(out_dir, row, res.outcomes)
+            bar.update(1)
+    finally:
+        bar.close()
 
 
 def _log_run(out_dir: Path, s: RunSummary, backend: str, workers: int | None, chash: str) -> None:
@@ -222,6 +234,41 @@ def _system_cells(cfg: ExperimentConfig, tasks: list[Task]) -> dict[str, _SysCel
         s = specs[t.label]
         out.setdefault(t.label, _SysCells(s.name, dict(s.options), [])).cells.append(t.cell)
     return out
+
+
+def _prepare_groups(pending: list[Task]) -> list[list[PrepareTask]]:
+    """Preparation work in two waves: the first group of each system (builds what the system shares across
+    cells, e.g. encoded images), then every other group in parallel. A group is a (system, channel, CSI, CBR,
+    seed): the finest split a system's trained state is expected to depend on."""
+    groups: dict[tuple, list[Cell]] = {}
+    for t in pending:
+        c = t.cell
+        groups.setdefault((t.label, c.channel, c.csi, c.cbr, c.seed), []).append(c)
+    first, rest, seen = [], [], set()
+    for key, cells in groups.items():
+        pt = PrepareTask(label=key[0], cells=tuple(cells), cell_hash="prepare-" + hash_obj(repr(key)))
+        (rest if key[0] in seen else first).append(pt)
+        seen.add(key[0])
+    return [first, rest]
+
+
+def _prepare_in_parallel(runner, plan: Plan, pending: list[Task], show_progress: bool) -> None:
+    """Each system's ``prepare`` on groups of cells in the workers (trained models land in the on-disk caches,
+    which the workers then load); the main process stays free."""
+    waves = _prepare_groups(pending)
+    total = sum(len(w) for w in waves)
+    bar = progress(total=total, desc="prepare", unit="group", **({} if show_progress else {"disable": True}))
+    try:
+        for wave in waves:
+            by_id = {p.cell_hash: p for p in wave}
+            for res in runner.run(plan, wave, {}, None):
+                if res.error is not None:
+                    head, _, tb = res.error.partition("\n")
+                    print(tb, file=sys.stderr)
+                    raise DataError(f"system {by_id[res.cell_hash].label!r} failed to prepare: {head}")
+                bar.update(1)
+    finally:
+        bar.close()
 
 
 def _prepare_systems(cfg: ExperimentConfig, pending: list[Task], ctx: EvalContext) -> dict[str, System]:

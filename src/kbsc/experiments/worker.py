@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from kbsc.experiments.base import EvalContext, Outcomes, System, get_system
 from kbsc.experiments.context import get_context
-from kbsc.experiments.grid import Plan, Task
+from kbsc.experiments.grid import Plan, PrepareTask, Task
 
 __all__ = ["CellOutput", "CellWorker", "import_plugins", "limit_threads"]
 
@@ -89,9 +89,13 @@ class CellWorker:
             self._systems[label] = system
         return self._systems[label]
 
-    def run(self, task: Task) -> CellOutput:
+    def run(self, task: Task | PrepareTask) -> CellOutput:
         t0 = time.perf_counter()
         try:
+            if isinstance(task, PrepareTask):
+                sp = self.plan.systems[task.label]
+                get_system(sp.name, **sp.options).prepare(self.ctx, list(task.cells))
+                return CellOutput(task.cell_hash, None, time.perf_counter() - t0)
             out = self.system(task.label).evaluate(task.cell, self.ctx)
         except Exception as exc:
             tb = traceback.format_exc()
