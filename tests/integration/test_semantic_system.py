@@ -97,7 +97,7 @@ def test_semantic_systems_in_the_runner(tmp_path: Path) -> None:
     models = sorted(p.name.split("-k")[0] for p in (data / "semantic").iterdir())
     assert models == ["kbsc", "kbsc-snr"]
     outcomes = pd.read_parquet(tmp_path / "run" / "outcomes.parquet")
-    assert (outcomes[outcomes.system == "kbsc"].channel_uses == 4).all()
+    assert (outcomes[outcomes.system == "kbsc"].x_channel_uses == 4).all()
 
 
 def test_prepare_then_evaluate_directly_reuses_the_cache(tmp_path: Path) -> None:
