@@ -83,3 +83,30 @@ def test_aggregate_pools_seeds_with_wilson_bands():
         hevc["bler"], np.where(hevc["snr_db"] > 0, 0.02, 0.9)
     )
     assert "1/24" in summary_table(small_results())
+
+
+def test_demo_runs_plots_and_summarises(tmp_path, capsys):
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text(
+        "plugins: [test_experiments_toysys]\ndataset: {name: toy}\nextractor: {name: none}\nn_images: 30\n"
+        "snr_db: [-6, 0, 6]\ncbr: [1/16, 1/4]\nsystems: [{name: toy-analog}, {name: toy-analog-2}]\n"
+    )
+    out = tmp_path / "demo"
+    code = main(
+        [
+            "demo",
+            "--config",
+            str(cfg),
+            "--out",
+            str(out),
+            "--backend",
+            "serial",
+            "--data-dir",
+            str(tmp_path / "d"),
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "toy-analog-2" in text and "1/16" in text and f"figure files in {out / 'figures'}" in text
+    assert "-6.0" in text and " 6.0" in text and " 0.0 " not in text  # only the lowest and highest SNR
+    assert (out / "figures" / "acc_vs_snr_awgn_perfect_cbr1over4.png").exists()

@@ -126,7 +126,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"\n{res.n_cells} cells in {res.wall_s:.0f} s; tables: {Path(args.out) / 'results.csv'}; "
         f"{len(paths)} figure files in {figs}"
     )
-    print(f"reference results of this preset: {Path('results') / 'quick'}")
+    if args.config == "quick":
+        print("committed reference results of this preset (for comparison): results/quick/")
     return 0
 
 
