@@ -85,7 +85,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from kbsc.experiments.results import load_outcomes
     from kbsc.experiments.stats import compare_systems
 
-    table = compare_systems(load_outcomes(Path(args.dir)), args.system_a, args.system_b)
+    cols = ["system", "dataset", "extractor", "channel", "csi", "snr_db", "cbr", "mcs", "seed", "image_id",
+            "correct_top1"]
+    table = compare_systems(load_outcomes(Path(args.dir), columns=cols), args.system_a, args.system_b)
     if args.csv:
         table.to_csv(args.csv, index=False)
     show = table.copy()

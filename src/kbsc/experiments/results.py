@@ -207,29 +207,68 @@ def _results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def assemble(out_dir: Path, tasks: list[Task]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read every cell of ``tasks`` (all finished) and write the three tables atomically, in grid order."""
+_CELL_TYPES = {
+    "system": pa.string(),
+    "dataset": pa.string(),
+    "extractor": pa.string(),
+    "channel": pa.string(),
+    "csi": pa.string(),
+    "snr_db": pa.float64(),
+    "cbr": pa.float64(),
+    "mcs": pa.int64(),
+    "seed": pa.int64(),
+}
+
+
+def _outcome_schema(paths: list[Path]) -> pa.Schema:
+    """Cell columns, ``cell_hash``, then the union of all cells' per-image columns (extras may differ)."""
+    fields = [pa.field(c, _CELL_TYPES[c]) for c in CELL_COLUMNS] + [pa.field("cell_hash", pa.string())]
+    seen = {f.name for f in fields}
+    for path in paths:
+        for f in pq.read_schema(path):
+            if f.name not in seen:
+                seen.add(f.name)
+                fields.append(pa.field(f.name, f.type))
+    return pa.schema(fields)
+
+
+def _write_outcomes(target: Path, paths: list[Path], rows: list[dict[str, Any]]) -> None:
+    """Stream every cell's outcomes into one Parquet file (memory: one cell at a time)."""
+    schema = _outcome_schema(paths)
+    with pq.ParquetWriter(target, schema) as writer:
+        for path, row in zip(paths, rows, strict=True):
+            table = pq.read_table(path).replace_schema_metadata(None)
+            n = table.num_rows
+            cols = []
+            for f in schema:
+                if f.name in CELL_COLUMNS or f.name == "cell_hash":
+                    cols.append(pa.array([row[f.name]] * n, type=f.type))
+                elif f.name in table.column_names:
+                    cols.append(table.column(f.name).cast(f.type))
+                else:
+                    cols.append(pa.nulls(n, type=f.type))
+            writer.write_table(pa.Table.from_arrays(cols, schema=schema))
+
+
+def assemble(out_dir: Path, tasks: list[Task]) -> tuple[pd.DataFrame, Path]:
+    """Read every cell of ``tasks`` (all finished) and write the three tables atomically, in grid order.
+
+    Returns the results table and the path of ``outcomes.parquet`` (streamed, never held in memory whole).
+    """
     out_dir = Path(out_dir)
-    rows, frames = [], []
+    rows, paths = [], []
     for t in tasks:
         path = cell_path(out_dir, t.cell_hash)
         row = read_cell_summary(path)
         if row is None:
             raise DataError(f"cell {t.cell_hash} has no readable result at {path}; rerun to compute it")
-        rows.append(row)
-        o = read_cell_outcomes(path)
-        for c in reversed(CELL_COLUMNS):
-            o.insert(0, c, row[c])
-        o.insert(len(CELL_COLUMNS), "cell_hash", t.cell_hash)
-        frames.append(o)
+        rows.append({**row, "mcs": None if row["mcs"] is None or pd.isna(row["mcs"]) else int(row["mcs"])})
+        paths.append(path)
     results = _results_frame(rows)
-    outcomes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if not outcomes.empty:
-        outcomes["mcs"] = outcomes["mcs"].astype("Int64")
     atomic_write(out_dir / "results.parquet", lambda p: results.to_parquet(p, index=False))
     atomic_write(out_dir / "results.csv", lambda p: results.to_csv(p, index=False, na_rep=""))
-    atomic_write(out_dir / "outcomes.parquet", lambda p: outcomes.to_parquet(p, index=False))
-    return results, outcomes
+    atomic_write(out_dir / "outcomes.parquet", lambda p: _write_outcomes(p, paths, rows))
+    return results, out_dir / "outcomes.parquet"
 
 
 def load_results(out_dir: Path) -> pd.DataFrame:
@@ -239,8 +278,12 @@ def load_results(out_dir: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def load_outcomes(out_dir: Path) -> pd.DataFrame:
+def load_outcomes(out_dir: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """The per-image outcomes (``columns``: only these, e.g. for pairing, which keeps memory small)."""
     path = Path(out_dir) / "outcomes.parquet"
     if not path.exists():
         raise DataError(f"{path} not found; run `kbsc run CONFIG --out {out_dir}` first")
-    return pd.read_parquet(path)
+    df = pd.read_parquet(path, columns=columns)
+    if "mcs" in df:
+        df["mcs"] = df["mcs"].astype("Int64")
+    return df
