@@ -87,7 +87,9 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
         if s["name"] not in {x["name"] for x in systems}:
             systems.append(s)
     names = {s["name"] for s in systems}
-    if "hevc+ldpc-best" not in names and "hevc+ldpc" in names:
+    from kbsc.experiments.base import system_names
+
+    if "hevc+ldpc-best" not in names and "hevc+ldpc" in names and "hevc+ldpc-best" in system_names():
         systems.append({"name": "hevc+ldpc-best"})
     data["systems"] = systems
     if quick:
