@@ -1,0 +1,51 @@
+"""`kbsc bench` pieces that are not timings: the grid extrapolation and the JSON shape."""
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from kbsc.experiments import bench
+from kbsc.experiments.config import parse_config
+
+
+def test_extrapolation_sums_per_image_costs_over_the_grid():
+    cfg = parse_config(
+        {
+            "n_images": 100,
+            "snr_db": [0, 5, 10],
+            "cbr": ["1/24", "1/8", "1/2"],
+            "channels": ["awgn", "tdl-a"],
+            "systems": [{"name": "fast"}, {"name": "slow", "mcs": [1, 2]}, {"name": "other"}],
+        }
+    )
+    per_image = pd.DataFrame(
+        {
+            "registry_name": ["fast", "fast", "slow"],
+            "cbr": [1 / 24, 1 / 2, 1 / 8],
+            "s_per_image": [0.001, 0.003, 0.01],
+        }
+    )
+    est = bench.extrapolate(per_image, cfg, workers=2)
+    # fast: 2 channels x 3 SNR cells at each CBR; 1/8 is nearer (log scale) to 1/24 than to 1/2
+    fast = 6 * 100 * (0.001 + 0.001 + 0.003)
+    slow = 6 * 2 * 3 * 100 * 0.01  # every CBR maps to the one measured CBR
+    assert est["cell_seconds"] == pytest.approx(fast + slow, abs=0.05)
+    assert est["wall_s"] == pytest.approx((fast + slow) / 2, abs=0.05)
+    assert est["cells"] == 6 * 3 + 6 * 3 * 2 + 6 * 3 and est["unmeasured_systems"] == ["other"]
+
+
+def test_bench_json_has_the_stable_keys_even_when_sections_fail(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("not available here")
+
+    monkeypatch.setattr(bench, "_bench_decoders", boom)
+    monkeypatch.setattr(bench, "_grid_section", boom)
+    monkeypatch.setattr(bench, "_link_stages", boom)
+    out = tmp_path / "bench.json"
+    bench.run_bench(json_path=out, quick=True, stream=io.StringIO())
+    data = json.loads(out.read_text())
+    assert set(bench.TOP_LEVEL_KEYS) <= set(data)
+    assert data["errors"]["decoders"] == "RuntimeError: not available here"
+    assert data["peak_rss_mb"]["self"] > 10
