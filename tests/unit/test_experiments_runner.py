@@ -152,6 +152,7 @@ def test_config_change_is_refused_unless_forced(clean, tmp_path):
 def test_unknown_system_and_plugin(tmp_path):
     with pytest.raises(ConfigError, match="unknown system 'nope'; choose one of: .*toy-analog"):
         run(toy_config(systems=[{"name": "nope"}]), tmp_path / "a")
+    assert run(toy_config(), tmp_path / "a").n_computed == 48  # the failed attempt left nothing in the way
     with pytest.raises(ConfigError, match="plugin module 'no_such_plugin' not found"):
         run(toy_config(plugins=["no_such_plugin"]), tmp_path / "b")
 

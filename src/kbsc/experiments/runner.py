@@ -59,7 +59,8 @@ class RunSummary:
 def _check_config(out_dir: Path, cfg: ExperimentConfig, force: bool) -> None:
     stored_path = out_dir / "config.yaml"
     canon = cfg.canonical()
-    if stored_path.exists() and not force:
+    has_results = any((out_dir / "cells").glob("*.parquet"))
+    if stored_path.exists() and has_results and not force:
         try:
             stored = yaml.safe_load(stored_path.read_text(encoding="utf-8"))
         except yaml.YAMLError:
@@ -127,10 +128,10 @@ def run_experiment(
 
 
 def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start):
-    _check_config(out_dir, cfg, force)
     import_plugins(cfg.plugins)
-    for s in cfg.systems:  # unknown names fail before any work
+    for s in cfg.systems:  # unknown names and options fail before any work
         get_system(s.name, **s.options)
+    _check_config(out_dir, cfg, force)
     chash = config_hash(cfg)
     prov = provenance()
     atomic_write_json(out_dir / "provenance.json", {**prov, "config_hash": chash})
