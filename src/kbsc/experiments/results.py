@@ -56,6 +56,7 @@ RESULT_COLUMNS = [
     "ms_ssim",
     "bits_per_image",
     "channel_uses",
+    "ebn0_db",
     "sent_frac",
     "fingerprint",
     "wall_s",
@@ -120,6 +121,11 @@ def summarize(
         uses = _finite_mean(ex["channel_uses"])
     else:
         uses = float(cell.k(source_dim)) if source_dim else NAN
+    ebn0 = NAN  # Eb/N0 of a coded link: Es/N0 · (channel uses per information bit); an extra column only
+    if "info_bits" in ex and np.isfinite(uses):
+        bits = _finite_mean(ex["info_bits"])
+        if bits > 0:
+            ebn0 = cell.snr_db + 10.0 * math.log10(uses / bits)
     row: dict[str, Any] = {
         "system": task.label,
         **{k: v for k, v in dataclasses.asdict(cell).items() if k != "system"},
@@ -140,6 +146,7 @@ def summarize(
         "ms_ssim": _finite_mean(ex.get("ms_ssim")),
         "bits_per_image": _finite_mean(ex.get("bits")),
         "channel_uses": uses,
+        "ebn0_db": ebn0,
         "sent_frac": float(np.mean(sent)) if sent is not None and n else NAN,
         "fingerprint": str(out.fingerprint or ""),
         "wall_s": float(wall_s),
