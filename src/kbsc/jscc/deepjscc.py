@@ -1,0 +1,119 @@
+"""DeepJSCC (Bourtsoulatze, Kurka, Gündüz, 2019) and its SNR-adaptive variant (ADJSCC, Xu et al., 2021).
+
+Encoder, as in the paper's CIFAR-10 model: five 5×5 convolutions (w/2, w, w, w, c channels; strides 2, 2, 1,
+1, 1)
+with PReLU, here with GDN before each PReLU (as in the later DeepJSCC models); the decoder mirrors it with
+transposed convolutions, IGDN and a sigmoid output. A 32×32 image gives an 8×8×c latent; for ``k`` channel
+uses
+the model has ``c = ⌈2k/64⌉`` latent channels and sends their first ``2k`` reals (:mod:`kbsc.jscc.base`), so
+any
+``k`` works (the quick CBRs 1/24 … 1/2 need c = 4 … 48 exactly, nothing dropped).
+
+``deepjscc`` reads neither the SNR nor the noise variance (faithful: one model per (k, channel); trained over
+the
+configured SNR range). ``deepjscc-adaptive`` adds an ADJSCC attention-feature module fed with the SNR after
+every
+encoder and decoder stage, and its decoder also reads the equalizer's per-symbol noise variance (log10, one
+map
+beside the latent) – our addition, which matters on fading channels where equalization colours the noise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kbsc.jscc.base import JSCCModel
+from kbsc.jscc.layers import GDN, AttentionModulation
+from kbsc.jscc.registry import MODELS
+
+__all__ = ["DeepJSCC", "DeepJSCCAdaptive"]
+
+SNR_SCALE = 20.0  # side input = snr_db / SNR_SCALE
+
+
+def _conv(cin: int, cout: int, stride: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 5, stride=stride, padding=2)
+
+
+def _deconv(cin: int, cout: int, stride: int) -> nn.Module:
+    if stride == 1:
+        return nn.ConvTranspose2d(cin, cout, 5, stride=1, padding=2)
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+
+
+class _Stage(nn.Module):
+    def __init__(self, layer: nn.Module, channels: int, inverse: bool, adaptive: bool):
+        super().__init__()
+        self.layer, self.norm, self.act = layer, GDN(channels, inverse=inverse), nn.PReLU(channels)
+        self.af = AttentionModulation(channels, side_dim=1) if adaptive else None
+
+    def forward(self, x: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.norm(self.layer(x)))
+        return self.af(x, side) if self.af is not None else x
+
+
+@MODELS.register("deepjscc")
+class DeepJSCC(JSCCModel):
+    """Convolutional JSCC autoencoder for one ``k``. images ``[B, 3, H, W]`` → ``k`` symbols → images."""
+
+    name = "deepjscc"
+    snr_adaptive = False
+
+    def __init__(self, k: int, width: int = 32, image_size: int = 32, **_: object) -> None:
+        super().__init__(k)
+        if image_size % 4:
+            raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
+        s = (image_size // 4) ** 2
+        c = -(-2 * k // s)
+        self.latent_shape = (c, s)
+        self.side = image_size // 4
+        w, a = width, self.snr_adaptive
+        self.enc = nn.ModuleList(
+            [
+                _Stage(_conv(3, w // 2, 2), w // 2, False, a),
+                _Stage(_conv(w // 2, w, 2), w, False, a),
+                _Stage(_conv(w, w, 1), w, False, a),
+                _Stage(_conv(w, w, 1), w, False, a),
+            ]
+        )
+        self.enc_out = _conv(w, c, 1)
+        cin = 2 * c if a else c
+        self.dec = nn.ModuleList(
+            [
+                _Stage(_deconv(cin, w, 1), w, True, a),
+                _Stage(_deconv(w, w, 1), w, True, a),
+                _Stage(_deconv(w, w, 1), w, True, a),
+                _Stage(_deconv(w, w // 2, 2), w // 2, True, a),
+            ]
+        )
+        self.dec_out = _deconv(w // 2, 3, 2)
+
+    @staticmethod
+    def _side(snr_db: torch.Tensor, b: int) -> torch.Tensor:
+        return (torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1).expand(b) / SNR_SCALE)[:, None]
+
+    def analysis(self, images: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
+        side = self._side(snr_db, images.shape[0])
+        x = images - 0.5
+        for stage in self.enc:
+            x = stage(x, side)
+        z = self.enc_out(x)
+        return z.flatten(2)
+
+    def synthesis(self, z: torch.Tensor, log_nv: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
+        b = z.shape[0]
+        side = self._side(snr_db, b)
+        x = z if not self.snr_adaptive else torch.cat([z, log_nv / 2.0], dim=1)
+        x = x.reshape(b, x.shape[1], self.side, self.side)
+        for stage in self.dec:
+            x = stage(x, side)
+        return torch.sigmoid(self.dec_out(x))
+
+
+@MODELS.register("deepjscc-adaptive")
+class DeepJSCCAdaptive(DeepJSCC):
+    """DeepJSCC with ADJSCC attention modules on the SNR and the noise-variance map at the decoder."""
+
+    name = "deepjscc-adaptive"
+    snr_adaptive = True

@@ -1,0 +1,266 @@
+"""The learned pixel JSCC systems of the experiment grid.
+
+* ``deepjscc`` / ``deepjscc-adaptive`` – one model per (k, training channel, CSI, training seed);
+* ``swinjscc`` – one model per (training channel, CSI, training seed) serving every SNR and CBR of the grid;
+* ``plugin`` – an outside model (``options: {module: "pkg.mod:Class", checkpoint: path, kwargs: {...}}``);
+* ``jscc-import`` – outcomes computed elsewhere on exported realizations
+  (``options: {outcomes: "dir/{channel}-{csi}-snr{snr_db:g}-cbr{cbr:.6g}-s{seed}.npz"}``, a template filled
+  with the
+  cell's fields).
+
+Options of the trained systems (``systems[].options``): the fields of
+:class:`~kbsc.jscc.train.JSCCTrainConfig`
+(``setting``, ``steps``, ``batch_size``, ``lr``, ``snr_range``, ``cbr_range``, ``model_options``,
+``threads``) plus
+``train_seed`` (default: the cell's seed; training realizations never overlap evaluation ones either way),
+``train_channel``/``train_csi`` (train once on this channel and evaluate on the cell's: a mismatch study, and
+a way
+to keep the number of models small) and ``batch`` (evaluation batch). The experiment's ``training.setting``
+applies where the options are silent, and ``training.epochs`` sets ``steps = epochs · ⌈N_train /
+batch_size⌉`` where the
+options are silent. Models are cached under ``<data dir>/jscc/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kbsc.errors import ConfigError
+from kbsc.experiments.base import SYSTEMS, Cell, EvalContext, Outcomes, System
+from kbsc.jscc.base import JSCCModel
+from kbsc.jscc.channel import open_bridge
+from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
+from kbsc.jscc.metrics import to_uint8
+from kbsc.jscc.plugin import OutsideModel, import_outcomes, load_plugin
+from kbsc.jscc.train import JSCCTrainConfig, TrainImages, TrainResult, train_images, train_model
+from kbsc.jscc.train import to_tensor as _to_tensor
+
+__all__ = ["ImportedSystem", "PixelJSCCSystem", "PluginSystem", "model_runner"]
+
+_TRAIN_FIELDS = {
+    "setting",
+    "steps",
+    "batch_size",
+    "lr",
+    "snr_range",
+    "cbr_range",
+    "loss",
+    "n_val",
+    "model_options",
+    "threads",
+    "save_every",
+}
+_EXTRA = {"train_seed", "train_channel", "train_csi", "batch"}
+
+
+def model_runner(model: JSCCModel) -> tuple[Any, Any]:
+    """(encode, decode) callables for :func:`kbsc.jscc.evaluate.transmit_images` from a torch model."""
+
+    def encode(images: np.ndarray, snr_db: float, k: int) -> torch.Tensor:
+        x = _to_tensor(images)
+        return model.encode(x, torch.full((x.shape[0],), snr_db), k)
+
+    def decode(y: torch.Tensor, nv: torch.Tensor, snr_db: float, k: int) -> np.ndarray:
+        img = model.decode(y, nv, torch.full((y.shape[0],), snr_db), k)
+        return to_uint8(img.permute(0, 2, 3, 1).numpy())
+
+    return encode, decode
+
+
+class PixelJSCCSystem(System):
+    """Image → learned encoder → bridge → learned decoder → extractor → KB. Subclasses set :attr:`model`."""
+
+    model: str = "deepjscc"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        unknown = set(options) - _TRAIN_FIELDS - _EXTRA
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {sorted(unknown)} for system {self.name!r}; "
+                f"allowed: {', '.join(sorted(_TRAIN_FIELDS | _EXTRA))}"
+            )
+        self._models: dict[str, JSCCModel] = {}
+        self.train_log: dict[str, TrainResult] = {}
+
+    def train_config(self, cell: Cell, ctx: EvalContext) -> JSCCTrainConfig:
+        opts = {k: v for k, v in self.options.items() if k in _TRAIN_FIELDS}
+        training = dict(ctx.options.get("training") or {})
+        if training.get("setting") is not None:
+            opts.setdefault("setting", training["setting"])
+        for key in ("snr_range", "cbr_range"):
+            if key in opts:
+                if not isinstance(opts[key], list | tuple) or len(opts[key]) != 2:
+                    raise ConfigError(f"system {self.name!r}: option {key} must be [low, high]")
+                opts[key] = tuple(float(v) for v in opts[key])
+        if training.get("epochs") is not None and "steps" not in opts and ctx.workspace is not None:
+            bs = int(opts.get("batch_size") or 32)
+            opts["steps"] = int(training["epochs"]) * max(1, math.ceil(len(ctx.workspace.train.ids) / bs))
+        try:
+            return JSCCTrainConfig(
+                model=self.model,
+                k=cell.k(ctx.source_dim),
+                channel=str(self.options.get("train_channel", cell.channel)),
+                csi=str(self.options.get("train_csi", cell.csi)),
+                seed=int(self.options.get("train_seed", cell.seed)),
+                grid=ctx.options.get("grid"),
+                source_dim=ctx.source_dim,
+                **opts,
+            ).resolved()
+        except TypeError as exc:
+            raise ConfigError(f"bad option for system {self.name!r}: {exc}") from None
+
+    def _train_data(self, ctx: EvalContext) -> TrainImages:
+        if ctx.workspace is None:
+            raise ConfigError(
+                f"system {self.name!r} trains on a workspace's training split; this dataset has none"
+            )
+        return train_images(ctx.workspace)
+
+    def get_model(self, cell: Cell, ctx: EvalContext) -> JSCCModel:
+        cfg = self.train_config(cell, ctx)
+        key = cfg.hash()
+        if key not in self._models:
+            from kbsc.util import data_dir
+
+            result = train_model(cfg, self._train_data(ctx), Path(data_dir(ctx.data_dir)) / "jscc")
+            self.train_log[key] = result
+            self._models[key] = result.model.eval()
+        model = self._models[key]
+        k = cell.k(ctx.source_dim)
+        if k > model.max_k:
+            raise ConfigError(
+                f"system {self.name!r} carries at most {model.max_k} symbols per image, cell needs "
+                f"k={k} (cbr {cell.cbr:g}); raise model_options.latent_channels or cbr_range"
+            )
+        return model
+
+    def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:
+        for cell in cells:
+            self.get_model(cell, ctx)
+
+    def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        model = self.get_model(cell, ctx)
+        k = cell.k(ctx.source_dim)
+        bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
+        enc, dec = model_runner(model)
+        tx = transmit_images(
+            enc,
+            dec,
+            bridge,
+            ctx.images,
+            ctx.image_ids,
+            cell.snr_db,
+            k,
+            batch=int(self.options.get("batch", 250)),
+        )
+        return outcomes_from_images(tx.decoded, ctx, tx.fingerprint, tx.channel_uses)
+
+
+@SYSTEMS.register("deepjscc")
+class DeepJSCCSystem(PixelJSCCSystem):
+    """DeepJSCC (Bourtsoulatze et al., 2019): one model per k, no SNR input."""
+
+    name = model = "deepjscc"
+
+
+@SYSTEMS.register("deepjscc-adaptive")
+class DeepJSCCAdaptiveSystem(PixelJSCCSystem):
+    """DeepJSCC with ADJSCC SNR attention (Xu et al., 2021): one model per k for the SNR range."""
+
+    name = model = "deepjscc-adaptive"
+
+
+@SYSTEMS.register("swinjscc")
+class SwinJSCCSystem(PixelJSCCSystem):
+    """SwinJSCC-class transformer (Yang et al., 2024): one model for the SNR and CBR ranges."""
+
+    name = model = "swinjscc"
+
+    def train_config(self, cell: Cell, ctx: EvalContext) -> JSCCTrainConfig:
+        return dataclasses.replace(super().train_config(cell, ctx), k=None)
+
+
+@SYSTEMS.register("plugin")
+class PluginSystem(System):
+    """An outside model implementing :mod:`kbsc.jscc.plugin`'s protocol, run on the cell's realizations."""
+
+    name = "plugin"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        unknown = set(options) - {"module", "checkpoint", "kwargs", "batch"}
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {sorted(unknown)} for system 'plugin'; "
+                "allowed: module, checkpoint, kwargs, batch"
+            )
+        if "module" not in options:
+            raise ConfigError(
+                "system 'plugin' needs options.module: 'pkg.mod:Class' (and usually checkpoint)"
+            )
+        self._model: OutsideModel | None = None
+
+    def model(self) -> OutsideModel:
+        if self._model is None:
+            self._model = load_plugin(
+                self.options["module"],
+                self.options.get("checkpoint"),
+                **dict(self.options.get("kwargs") or {}),
+            )
+        return self._model
+
+    def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:
+        self.model()
+
+    def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        m = self.model()
+        k = cell.k(ctx.source_dim)
+        bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
+        tx = transmit_images(
+            m.encode,
+            m.decode,
+            bridge,
+            ctx.images,
+            ctx.image_ids,
+            cell.snr_db,
+            k,
+            batch=int(self.options.get("batch", 250)),
+        )
+        return outcomes_from_images(tx.decoded, ctx, tx.fingerprint, tx.channel_uses)
+
+
+@SYSTEMS.register("jscc-import")
+class ImportedSystem(System):
+    """Outcomes of an outside model that ran elsewhere on exported realizations (one ``.npz`` per cell)."""
+
+    name = "jscc-import"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if set(options) != {"outcomes"}:
+            raise ConfigError(
+                "system 'jscc-import' takes exactly one option, outcomes: a path template such as "
+                "'dir/{channel}-{csi}-snr{snr_db:g}-cbr{cbr:.6g}-s{seed}.npz'"
+            )
+
+    def path_for(self, cell: Cell) -> Path:
+        try:
+            return Path(str(self.options["outcomes"]).format(**dataclasses.asdict(cell)))
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ConfigError(
+                f"jscc-import: bad outcomes template {self.options['outcomes']!r}: {exc}"
+            ) from None
+
+    def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        k = cell.k(ctx.source_dim)
+        bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
+        return import_outcomes(
+            self.path_for(cell), ctx, fingerprint=bridge.fingerprint(ctx.image_ids, k), k=k
+        )
