@@ -66,6 +66,7 @@ def test_plot_command_writes_all_figure_kinds(tmp_path, capsys):
         assert {f"{stem}.pdf", f"{stem}.png"} <= names, stem
     # no BLER figure for a system without BLER only: every bler figure has the two hevc series
     assert not any(n.startswith("bler_vs_cbr") for n in names)
+    assert (figs / "main_acc_vs_cbr.png").read_bytes() == (figs / "acc_vs_cbr_awgn_perfect_snr0.png").read_bytes()
     pdf = (figs / "acc_vs_cbr_awgn_perfect_snr10.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
     with Image.open(figs / "acc_vs_cbr_awgn_perfect_snr10.png") as im:

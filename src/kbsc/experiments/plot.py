@@ -185,7 +185,31 @@ def make_figures(
                         fig.savefig(path, dpi=dpi, metadata={"CreationDate": None} if fmt == "pdf" else None)
                         written.append(path)
                     plt.close(fig)
+    written += _main_figure(agg, out_dir, formats)
     return written
+
+
+def _main_figure(agg: pd.DataFrame, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
+    """``main_acc_vs_cbr.*``: a copy of the accuracy-vs-CBR figure of the OFDM Rayleigh channel (else the first
+    channel), perfect CSI (else the first), at the SNR nearest 4 dB, where the crossover tends to show."""
+    import shutil
+
+    if agg.empty:
+        return []
+    channels = sorted(agg["channel"].unique())
+    channel = "rayleigh" if "rayleigh" in channels else channels[0]
+    sub = agg[agg["channel"] == channel]
+    modes = sorted(sub["csi"].unique())
+    csi = "perfect" if "perfect" in modes else modes[0]
+    snrs = np.array(sorted(sub["snr_db"].unique()), dtype=float)
+    snr = float(snrs[np.argmin(np.abs(snrs - 4.0))])
+    stem = f"acc_vs_cbr_{_slug(channel)}_{_slug(csi)}_snr{_slug(snr)}"
+    out = []
+    for fmt in formats:
+        src = out_dir / f"{stem}.{fmt}"
+        if src.exists():
+            out.append(Path(shutil.copyfile(src, out_dir / f"main_acc_vs_cbr.{fmt}")))
+    return out
 
 
 def summary_table(results: pd.DataFrame, csi: str | None = None, snrs: list[float] | None = None) -> str:
