@@ -64,9 +64,8 @@ def test_plot_command_writes_all_figure_kinds(tmp_path, capsys):
         "psnr_vs_cbr_awgn_perfect_snr-4",
     ):
         assert {f"{stem}.pdf", f"{stem}.png"} <= names, stem
-    # no BLER figure for a system without BLER only: every bler figure has the two hevc series
-    assert not any(n.startswith("bler_vs_cbr") for n in names)
-    assert (figs / "main_acc_vs_cbr.png").read_bytes() == (figs / "acc_vs_cbr_awgn_perfect_snr0.png").read_bytes()
+    main_png = (figs / "main_acc_vs_cbr.png").read_bytes()
+    assert main_png == (figs / "acc_vs_cbr_awgn_perfect_snr0.png").read_bytes()  # SNR nearest 4 dB
     pdf = (figs / "acc_vs_cbr_awgn_perfect_snr10.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
     with Image.open(figs / "acc_vs_cbr_awgn_perfect_snr10.png") as im:
