@@ -191,7 +191,7 @@ def make_figures(
 
 def _main_figure(agg: pd.DataFrame, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
     """``main_acc_vs_cbr.*``: a copy of the accuracy-vs-CBR figure of the OFDM Rayleigh channel (else the
-    first channel), perfect CSI (else the first), at the SNR nearest 4 dB, where the crossover tends to show."""
+    first channel), perfect CSI (else the first), at the SNR nearest 4 dB (crossover region)."""
     import shutil
 
     if agg.empty:
