@@ -1,1 +1,15 @@
-"""kbsc.kb (see DESIGN.md §3)."""
+"""kbsc.kb: the receiver's knowledge base (FAISS search, save/load with a manifest) and semantic accuracy."""
+
+from kbsc.kb.index import INDEXES, build_index, gpu_available
+from kbsc.kb.knowledge_base import KnowledgeBase
+from kbsc.kb.metrics import AccuracyResult, accuracy, wilson_interval
+
+__all__ = [
+    "INDEXES",
+    "AccuracyResult",
+    "KnowledgeBase",
+    "accuracy",
+    "build_index",
+    "gpu_available",
+    "wilson_interval",
+]

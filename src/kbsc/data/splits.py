@@ -1,0 +1,79 @@
+"""Seeded, stable per-class splits (DESIGN.md §2).
+
+* :func:`sender_receiver_split`: the test split halved per class: sender (transmitted queries) and
+  receiver (the knowledge base), as in KBSC.
+* :func:`train_validation_split`: the training split into fit / validation queries / validation knowledge base
+  (the KBSC authors hold out 5k + 5k of CIFAR's 50k training images; here the hold-out is per class).
+
+Each class is shuffled by its own generator seeded with ``(seed, class label)``, so a class's halves depend
+only on the seed, the class and the positions of that class's images, not on the other classes or on the
+order in which anything is computed. Returned index arrays are sorted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["sender_receiver_split", "train_validation_split"]
+
+_SENDER_RECEIVER = 0x5E4D
+_TRAIN_VALIDATION = 0x7A1D
+
+
+def _class_permutations(labels: np.ndarray, seed: int, purpose: int) -> dict[int, np.ndarray]:
+    """For each class: its positions in ``labels``, shuffled by a generator seeded with (seed, class)."""
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise ValueError("labels must be non-negative class indices")
+    out: dict[int, np.ndarray] = {}
+    for cls in np.unique(labels):
+        pos = np.flatnonzero(labels == cls)
+        rng = np.random.default_rng([purpose, int(seed), int(cls)])
+        out[int(cls)] = pos[rng.permutation(pos.size)]
+    return out
+
+
+def sender_receiver_split(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Halve every class of the test split: ``(sender_idx, receiver_idx)``, int64 sorted positions.
+
+    labels: int ``[N]`` test labels. A class with an odd count gives its extra image to the receiver
+    (knowledge base), so every class has as many sender images as the smaller half.
+    """
+    sender, receiver = [], []
+    for perm in _class_permutations(labels, seed, _SENDER_RECEIVER).values():
+        half = perm.size // 2
+        sender.append(perm[:half])
+        receiver.append(perm[half:])
+    return _sorted(sender), _sorted(receiver)
+
+
+def train_validation_split(
+    labels: np.ndarray, seed: int = 0, val_query_per_class: int = 5, val_kb_per_class: int = 5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the training set per class: ``(fit_idx, val_query_idx, val_kb_idx)``, disjoint, sorted int64.
+
+    Every class gives ``val_query_per_class`` validation queries and ``val_kb_per_class`` validation
+    knowledge-base entries; the rest is for fitting. A class with too few images is an error.
+    """
+    if val_query_per_class < 0 or val_kb_per_class < 0:
+        raise ValueError("validation counts per class must be non-negative")
+    fit, vq, vkb = [], [], []
+    held = val_query_per_class + val_kb_per_class
+    for cls, perm in _class_permutations(labels, seed, _TRAIN_VALIDATION).items():
+        if perm.size < held + 1:
+            raise ValueError(
+                f"class {cls} has {perm.size} training images; holding out {val_query_per_class} + "
+                f"{val_kb_per_class} for validation needs at least {held + 1}"
+            )
+        vq.append(perm[:val_query_per_class])
+        vkb.append(perm[val_query_per_class:held])
+        fit.append(perm[held:])
+    return _sorted(fit), _sorted(vq), _sorted(vkb)
+
+
+def _sorted(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(parts)).astype(np.int64)
