@@ -1,0 +1,123 @@
+"""FastLDPC5GDecoder: a drop-in replacement for Sionna's LDPC5GDecoder(hard_out=True) on CPU.
+
+Input: ``llr`` [..., n] float32, exactly what ``LDPC5GDecoder`` takes (rate-matched, output-interleaved when
+the encoder has ``num_bits_per_symbol``, Sionna's logit sign convention log p(1)/p(0)). Output: [..., k] hard
+information bits (or [..., n] hard codeword bits with ``return_infobits=False``) as float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from kbsc.baselines.ldpc.graph import QCGraph, build_graph
+from kbsc.errors import ConfigError
+
+#: Schedule name -> kernel code (see kernels.py).
+SCHEDULES = {"flooding": 0, "layered": 1, "layered-oms": 2}
+LLR_MAX = 20.0  # Sionna's default llr_max (clipping of channel LLRs and messages; filler LLR)
+
+
+class FastLDPC5GDecoder(torch.nn.Module):
+    """Compiled quasi-cyclic 5G LDPC decoder (numba, all cores).
+
+    Args:
+        encoder: the ``sionna.phy.fec.ldpc.LDPC5GEncoder`` of the code.
+        schedule: "flooding" (sum-product, same decisions as Sionna's decoder), "layered" (row-block
+            sum-product) or "layered-oms" (layered offset min-sum).
+        num_iter: maximum iterations.
+        offset: min-sum offset (layered-oms only).
+        early_stop: stop a codeword as soon as its syndrome is zero.
+        return_infobits: return the k information bits (else the n rate-matched codeword bits).
+        hard_out: must be True (soft output is not implemented).
+        num_threads: numba threads (None = numba's default, all cores).
+    """
+
+    def __init__(self, encoder, schedule: str = "layered-oms", num_iter: int = 20, offset: float = 0.5,
+                 early_stop: bool = True, return_infobits: bool = True, hard_out: bool = True,
+                 num_threads: int | None = None, llr_max: float = LLR_MAX) -> None:
+        super().__init__()
+        if schedule not in SCHEDULES:
+            raise ConfigError(f"unknown LDPC schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        if not hard_out:
+            raise ConfigError("FastLDPC5GDecoder gives hard decisions only; use decoder 'sionna' for soft "
+                              "output")
+        if int(num_iter) < 1:
+            raise ConfigError(f"num_iter must be >= 1, got {num_iter}")
+        self.encoder = encoder
+        self.graph: QCGraph = build_graph(encoder)
+        self.schedule = schedule
+        self.num_iter = int(num_iter)
+        self.offset = float(offset)
+        self.early_stop = bool(early_stop)
+        self.return_infobits = bool(return_infobits)
+        self.num_threads = num_threads
+        self.llr_max = float(llr_max)
+        nbps = getattr(encoder, "num_bits_per_symbol", None)
+        self._deint = None if nbps is None else np.asarray(encoder.out_int_inv.cpu().numpy(), dtype=np.int64)
+        self._int = None if nbps is None else np.asarray(encoder.out_int.cpu().numpy(), dtype=np.int64)
+        self.last_num_iter: float = float("nan")
+        self.last_converged: np.ndarray | None = None
+        self.last_iters: np.ndarray | None = None
+
+    @property
+    def k(self) -> int:
+        return self.graph.k
+
+    @property
+    def n(self) -> int:
+        return self.graph.n
+
+    def decode_numpy(self, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """llr: [B, n] float32 logits -> (bits [B, k], iterations [B], converged [B] bool)."""
+        from kbsc.baselines.ldpc import kernels
+
+        g = self.graph
+        llr = np.ascontiguousarray(llr, dtype=np.float32)
+        if self._deint is not None:
+            llr = np.ascontiguousarray(llr[:, self._deint])
+        nb = llr.shape[0]
+        k_out = g.k if self.return_infobits else g.k_ldpc + (g.n - (g.k - 2 * g.z))
+        bits = np.empty((nb, k_out), dtype=np.float32)
+        iters = np.zeros(nb, dtype=np.int32)
+        conv = np.zeros(nb, dtype=np.uint8)
+        if nb:
+            prev = None
+            if self.num_threads is not None:
+                import numba
+
+                prev = numba.get_num_threads()
+                numba.set_num_threads(min(int(self.num_threads), numba.config.NUMBA_NUM_THREADS))
+            try:
+                kernels.decode_batch(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows,
+                                     g.max_row_degree, k_out, SCHEDULES[self.schedule], self.num_iter,
+                                     self.llr_max, self.early_stop, self.offset, bits, iters, conv)
+            finally:
+                if prev is not None:
+                    import numba
+
+                    numba.set_num_threads(prev)
+        if not self.return_infobits:
+            bits = self._codeword_bits(bits)
+        return bits, iters, conv.astype(bool)
+
+    def _codeword_bits(self, lifted: np.ndarray) -> np.ndarray:
+        """[B, k_ldpc + parity] lifted prefix -> [B, n] rate-matched (and interleaved) codeword bits."""
+        g = self.graph
+        cw = np.concatenate([lifted[:, 2 * g.z:g.k], lifted[:, g.k_ldpc:]], axis=1)[:, :g.n]
+        if self._int is not None:
+            cw = cw[:, self._int]
+        return np.ascontiguousarray(cw)
+
+    def forward(self, llr: torch.Tensor) -> torch.Tensor:
+        """llr: [..., n] float32 logits -> [..., k] (or [..., n]) float32 hard bits."""
+        if llr.shape[-1] != self.n:
+            raise ConfigError(f"LDPC decoder input has length {llr.shape[-1]}, expected n={self.n}")
+        lead = list(llr.shape[:-1])
+        flat = llr.detach().reshape(-1, self.n).to(torch.float32).cpu().numpy()
+        bits, iters, conv = self.decode_numpy(flat)
+        self.last_iters = iters
+        self.last_converged = conv
+        self.last_num_iter = float(iters.mean()) if iters.size else 0.0
+        out = torch.from_numpy(bits).to(llr.device)
+        return out.reshape(lead + [bits.shape[-1]])

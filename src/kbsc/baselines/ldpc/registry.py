@@ -1,0 +1,96 @@
+"""Name -> 5G LDPC decoder factory: Sionna's own decoder (the oracle, chunked) and the engine's schedules."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from kbsc.baselines.ldpc.decoder import FastLDPC5GDecoder
+from kbsc.errors import ConfigError
+from kbsc.util import Registry
+
+LDPC_DECODERS: Registry = Registry("LDPC decoder")
+
+#: Sionna's decoder slows down above about 300k LLRs per call (DESIGN.md §6): chunk below that.
+SIONNA_MAX_LLRS_PER_CALL = 300_000
+
+
+class ChunkedSionnaLDPC5GDecoder(torch.nn.Module):
+    """Sionna's LDPC5GDecoder(hard_out=True, return_infobits=True), called in chunks of <= ~300k LLRs.
+
+    llr: [..., n] float32 logits -> [..., k] float32 hard information bits.
+    """
+
+    def __init__(self, encoder, num_iter: int = 20, max_llrs: int = SIONNA_MAX_LLRS_PER_CALL, **kw) -> None:
+        super().__init__()
+        from sionna.phy.fec.ldpc import LDPC5GDecoder
+
+        self.encoder = encoder
+        self.decoder = LDPC5GDecoder(encoder, hard_out=True, return_infobits=True,
+                                     num_iter=int(num_iter), **kw)
+        self.num_iter = int(num_iter)
+        self.chunk = max(1, max_llrs // int(encoder.n_ldpc))
+        self.last_num_iter: float = float(num_iter)
+
+    @property
+    def k(self) -> int:
+        return int(self.encoder.k)
+
+    @property
+    def n(self) -> int:
+        return int(self.encoder.n)
+
+    def forward(self, llr: torch.Tensor) -> torch.Tensor:
+        if llr.shape[-1] != self.n:
+            raise ConfigError(f"LDPC decoder input has length {llr.shape[-1]}, expected n={self.n}")
+        lead = list(llr.shape[:-1])
+        flat = llr.reshape(-1, self.n).to(torch.float32)
+        parts = [self.decoder(flat[i:i + self.chunk]) for i in range(0, flat.shape[0], self.chunk)]
+        out = torch.cat(parts, 0) if parts else flat.new_zeros((0, self.k))
+        self.last_num_iter = float(self.num_iter)
+        return out.reshape(lead + [self.k])
+
+
+def _engine(schedule: str):
+    def factory(encoder, num_iter: int = 20, **kw) -> FastLDPC5GDecoder:
+        return FastLDPC5GDecoder(encoder, schedule=schedule, num_iter=num_iter, **kw)
+
+    factory.__name__ = f"make_{schedule.replace('-', '_')}"
+    return factory
+
+
+LDPC_DECODERS.add("sionna", ChunkedSionnaLDPC5GDecoder)
+LDPC_DECODERS.add("flooding", _engine("flooding"))
+LDPC_DECODERS.add("layered", _engine("layered"))
+LDPC_DECODERS.add("layered-oms", _engine("layered-oms"))
+
+#: The engine's default schedule: the fastest whose BLER is no higher than Sionna's at every benchmarked
+#: point.
+DEFAULT_LDPC_DECODER = "layered-oms"
+
+
+def make_ldpc_decoder(name: str, encoder, num_iter: int = 20, **kw) -> torch.nn.Module:
+    """Build decoder ``name`` (one of ``LDPC_DECODERS``) for ``encoder`` (a Sionna LDPC5GEncoder).
+
+    On a GPU input the engine schedules are still CPU-only; pass name="sionna" there.
+    """
+    if not isinstance(num_iter, int) or num_iter < 1 or math.isnan(num_iter):
+        raise ConfigError(f"num_iter must be a positive integer, got {num_iter!r}")
+    return LDPC_DECODERS.get(name)(encoder, num_iter=num_iter, **kw)
+
+
+def install_in_tb_decoder(tb_decoder, name: str, num_iter: int = 20, **kw) -> torch.nn.Module:
+    """Replace the LDPC decoder inside a ``sionna.phy.nr.TBDecoder`` by decoder ``name``; returns the new one.
+
+    TBDecoder calls ``self._decoder(llr_cb)`` with llr_cb [batch, num_tx, num_cbs, n] and expects
+    [batch, num_tx, num_cbs, k] hard information bits: both the engine and the chunked Sionna wrapper do that.
+    """
+    inner = getattr(tb_decoder, "_decoder", None)
+    encoder = getattr(inner, "encoder", None)
+    if encoder is None:
+        raise ConfigError("install_in_tb_decoder needs a sionna.phy.nr.TBDecoder (no LDPC decoder "
+                          "found inside)")
+    new = make_ldpc_decoder(name, encoder, num_iter=num_iter, **kw)
+    tb_decoder._decoder = new
+    return new
