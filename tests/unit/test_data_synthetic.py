@@ -53,7 +53,10 @@ def test_workers_do_not_change_the_result():
     kw = {"n_train": 2, "n_test": 1, "classes": range(10), "show_progress": False}
     one = generate_synthetic100(5, workers=1, **kw)
     two = generate_synthetic100(5, workers=2, **kw)
-    assert all(np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels) for a, b in zip(one, two))
+    assert all(
+        np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+        for a, b in zip(one, two, strict=True)
+    )
 
 
 def test_class_design_groups_share_palettes_and_pairs_share_shapes():
@@ -75,18 +78,28 @@ def test_cache_is_cifar_format_and_reused(tmp_path):
     ds = get_dataset("synthetic100", tmp_path, seed=2, show_progress=False, **SMALL)
     train = ds.load("train")
     folder = synthetic_cache_dir(tmp_path, 2, 4, 2, tuple(SMALL["classes"]))
-    assert ds.root == folder and {p.name for p in folder.iterdir()} >= {"train", "test", "meta", "manifest.json"}
+    assert ds.root == folder and {p.name for p in folder.iterdir()} >= {
+        "train",
+        "test",
+        "meta",
+        "manifest.json",
+    }
     direct, _ = generate_synthetic100(2, show_progress=False, **SMALL)
     assert np.array_equal(train.images, direct.images) and np.array_equal(train.labels, direct.labels)
     assert train.class_names == direct.class_names and np.array_equal(train.coarse, direct.coarse)
     # The plain CIFAR reader serves the cache.
     assert np.array_equal(read_cifar_split(folder, "test").images, ds.load("test").images)
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["seed"] == 2 and manifest["name"] == "synthetic100" and set(manifest["files"]) == {
-        "train",
-        "test",
-        "meta",
-    }
+    assert (
+        manifest["seed"] == 2
+        and manifest["name"] == "synthetic100"
+        and set(manifest["files"])
+        == {
+            "train",
+            "test",
+            "meta",
+        }
+    )
     mtime = (folder / "train").stat().st_mtime_ns
     again = get_dataset("synthetic100", tmp_path, seed=2, show_progress=False, **SMALL).load("train")
     assert (folder / "train").stat().st_mtime_ns == mtime  # reused, not regenerated
