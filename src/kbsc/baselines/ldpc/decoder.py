@@ -91,7 +91,8 @@ class FastLDPC5GDecoder(torch.nn.Module):
             try:
                 kernels.decode_batch(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows,
                                      g.max_row_degree, k_out, SCHEDULES[self.schedule], self.num_iter,
-                                     self.llr_max, self.early_stop, self.offset, bits, iters, conv)
+                                     np.float32(self.llr_max), self.early_stop, np.float32(self.offset), bits,
+                                     iters, conv)
             finally:
                 if prev is not None:
                     import numba

@@ -54,21 +54,43 @@ def _fill_llr(llr_in, b, src_idx, llr_max, out):
 
 
 @njit(**_OPTS)
-def _syndrome_ok(post, row_ptr, edge_col, edge_shift, z, last_rows, par):
-    """True iff the hard decisions (post <= 0 -> 1) satisfy every active check. par: [z] uint8 scratch."""
+def _gather(post, base, s, z, out):
+    """out[t] = post[base + (t + s) mod z] for t < z (two contiguous runs, loop indices start at 0)."""
+    w = z - s
+    a = post[base + s:base + z]
+    b = post[base:base + s]
+    o2 = out[w:z]
+    for t in range(w):
+        out[t] = a[t]
+    for t in range(s):
+        o2[t] = b[t]
+
+
+@njit(**_OPTS)
+def _syndrome_ok(post, row_ptr, edge_col, edge_shift, z, last_rows, par, hard):
+    """True iff the hard decisions (post <= 0 -> 1) satisfy every active check.
+
+    par: [z] uint8 scratch; hard: [num_vars] uint8 scratch.
+    """
     nrb = row_ptr.shape[0] - 1
+    for i in range(hard.shape[0]):
+        hard[i] = np.uint8(1) if post[i] <= 0 else np.uint8(0)
     for r in range(nrb):
         for t in range(z):
             par[t] = 0
         for e in range(row_ptr[r], row_ptr[r + 1]):
             base = edge_col[e] * z
             s = edge_shift[e]
-            for t in range(z - s):
-                par[t] ^= np.uint8(post[base + s + t] <= 0)
-            for t in range(z - s, z):
-                par[t] ^= np.uint8(post[base + s + t - z] <= 0)
+            w = z - s
+            a = hard[base + s:base + z]
+            b = hard[base:base + s]
+            p2 = par[w:z]
+            for t in range(w):
+                par[t] ^= a[t]
+            for t in range(s):
+                p2[t] ^= b[t]
         nrows = z if r < nrb - 1 else last_rows
-        acc = 0
+        acc = np.uint8(0)
         for t in range(nrows):
             acc |= par[t]
         if acc != 0:
@@ -78,21 +100,16 @@ def _syndrome_ok(post, row_ptr, edge_col, edge_shift, z, last_rows, par):
 
 @njit(**_OPTS)
 def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max, early_stop,
-                     V, C, P, tot, S, SG, par):
+                     V, C, P, tot, S, SG, par, hard):
     """Flooding sum-product on one codeword; llr: [num_vars] true LLRs. Returns (iterations, converged).
 
     V, C: [E, z] v2c / c2v messages; P: [max_deg, z]; tot: [num_vars] posterior (ends as the decision LLR).
     """
     nrb = row_ptr.shape[0] - 1
+    ne = row_ptr[nrb]
     nv = llr.shape[0]
-    # Initial v2c messages = channel LLRs.
-    for e in range(row_ptr[nrb]):
-        base = edge_col[e] * z
-        s = edge_shift[e]
-        for t in range(z - s):
-            V[e, t] = llr[base + s + t]
-        for t in range(z - s, z):
-            V[e, t] = llr[base + s + t - z]
+    for e in range(ne):  # initial v2c messages = channel LLRs
+        _gather(llr, edge_col[e] * z, edge_shift[e], z, V[e])
     for i in range(nv):
         tot[i] = llr[i]
     one = np.float32(1.0)
@@ -108,66 +125,129 @@ def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter,
                 S[t] = 0.0
                 SG[t] = one
             for j in range(deg):
-                e = e0 + j
+                v = V[e0 + j]
+                p = P[j]
                 for t in range(z):
-                    x = V[e, t]
+                    x = v[t]
                     ph = _phi(abs(x))
-                    P[j, t] = ph
+                    p[t] = ph
                     S[t] += ph
                     SG[t] *= -one if x < 0 else one
             for j in range(deg):
-                e = e0 + j
+                v = V[e0 + j]
+                c = C[e0 + j]
+                p = P[j]
                 for t in range(z):
-                    x = V[e, t]
-                    m = _phi(S[t] - P[j, t]) * SG[t]
+                    x = v[t]
+                    m = _phi(S[t] - p[t]) * SG[t]
                     m = -m if x < 0 else m
-                    if m > llr_max:
-                        m = llr_max
-                    elif m < -llr_max:
-                        m = -llr_max
-                    C[e, t] = m
-        # Variable-node update.
+                    c[t] = min(max(m, -llr_max), llr_max)
+        # Variable-node update: posterior = channel + all c2v; v2c = posterior - own c2v (clipped).
         for i in range(nv):
             tot[i] = llr[i]
-        for e in range(row_ptr[nrb]):
+        for e in range(ne):
             base = edge_col[e] * z
             s = edge_shift[e]
-            for t in range(z - s):
-                tot[base + s + t] += C[e, t]
-            for t in range(z - s, z):
-                tot[base + s + t - z] += C[e, t]
-        for e in range(row_ptr[nrb]):
+            w = z - s
+            a = tot[base + s:base + z]
+            b = tot[base:base + s]
+            c = C[e]
+            c2 = c[w:z]
+            for t in range(w):
+                a[t] += c[t]
+            for t in range(s):
+                b[t] += c2[t]
+        for e in range(ne):
             base = edge_col[e] * z
             s = edge_shift[e]
-            for t in range(z - s):
-                v = tot[base + s + t] - C[e, t]
-                V[e, t] = min(max(v, -llr_max), llr_max)
-            for t in range(z - s, z):
-                v = tot[base + s + t - z] - C[e, t]
-                V[e, t] = min(max(v, -llr_max), llr_max)
-        if early_stop and _syndrome_ok(tot, row_ptr, edge_col, edge_shift, z, last_rows, par):
+            w = z - s
+            a = tot[base + s:base + z]
+            b = tot[base:base + s]
+            c = C[e]
+            c2 = c[w:z]
+            v = V[e]
+            v2 = v[w:z]
+            for t in range(w):
+                v[t] = min(max(a[t] - c[t], -llr_max), llr_max)
+            for t in range(s):
+                v2[t] = min(max(b[t] - c2[t], -llr_max), llr_max)
+        if early_stop and _syndrome_ok(tot, row_ptr, edge_col, edge_shift, z, last_rows, par, hard):
             converged = True
             break
     if not converged and not early_stop:
-        converged = _syndrome_ok(tot, row_ptr, edge_col, edge_shift, z, last_rows, par)
+        converged = _syndrome_ok(tot, row_ptr, edge_col, edge_shift, z, last_rows, par, hard)
     return it, converged
 
 
 @njit(**_OPTS)
+def _check_oms(Q, P, deg, z, llr_max, offset, SG, M1, M2, IDX):
+    """Offset min-sum check update: P[j] = extrinsic messages from the inputs Q[j] (clipped to ±llr_max)."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    big = np.float32(3.0e38)
+    for t in range(z):
+        SG[t] = one
+        M1[t] = big
+        M2[t] = big
+        IDX[t] = 0
+    for j in range(deg):
+        q = Q[j]
+        jj = np.int32(j)
+        for t in range(z):
+            x = q[t]
+            a = min(abs(x), llr_max)  # clip only the check-node input
+            SG[t] *= -one if x < 0 else one
+            m1 = M1[t]
+            is_new = a < m1
+            M2[t] = m1 if is_new else min(M2[t], a)
+            M1[t] = a if is_new else m1
+            IDX[t] = jj if is_new else IDX[t]
+    for t in range(z):
+        M1[t] = max(M1[t] - offset, zero) * SG[t]
+        M2[t] = max(M2[t] - offset, zero) * SG[t]
+    for j in range(deg):
+        q = Q[j]
+        p = P[j]
+        jj = np.int32(j)
+        for t in range(z):
+            m = M2[t] if IDX[t] == jj else M1[t]
+            p[t] = -m if q[t] < 0 else m
+
+
+@njit(**_OPTS)
+def _check_spa(Q, P, deg, z, llr_max, S, SG):
+    """Exact boxplus (phi) check update: P[j] = extrinsic messages from the inputs Q[j] (clipped)."""
+    one = np.float32(1.0)
+    for t in range(z):
+        SG[t] = one
+        S[t] = np.float32(0.0)
+    for j in range(deg):
+        q = Q[j]
+        p = P[j]
+        for t in range(z):
+            x = q[t]
+            ph = _phi(min(abs(x), llr_max))
+            p[t] = ph
+            S[t] += ph
+            SG[t] *= -one if x < 0 else one
+    for j in range(deg):
+        q = Q[j]
+        p = P[j]
+        for t in range(z):
+            m = min(_phi(S[t] - p[t]), llr_max) * SG[t]
+            p[t] = -m if q[t] < 0 else m
+
+
+@njit(**_OPTS)
 def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max, early_stop, min_sum,
-                    offset, R, Q, P, S, SG, M1, M2, IDX, par):
+                    offset, R, Q, P, S, SG, M1, M2, IDX, par, hard):
     """Layered (row-block) decoding of one codeword in place on the posterior L: [num_vars].
 
     min_sum: offset min-sum check update, else exact boxplus (phi). R: [E, z] c2v messages (zeroed here);
     Q, P: [max_deg, z] scratch. Returns (iterations, converged).
     """
     nrb = row_ptr.shape[0] - 1
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    big = np.float32(3.0e38)
-    for e in range(row_ptr[nrb]):
-        for t in range(z):
-            R[e, t] = zero
+    R[:, :] = np.float32(0.0)
     it = 0
     converged = False
     while it < num_iter:
@@ -175,73 +255,48 @@ def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, ll
         for r in range(nrb):
             e0 = row_ptr[r]
             deg = row_ptr[r + 1] - e0
-            # q = L - R (exact), gathered into check order.
-            for j in range(deg):
+            for j in range(deg):  # q = L - R (exact), in check order
                 e = e0 + j
                 base = edge_col[e] * z
                 s = edge_shift[e]
-                for t in range(z - s):
-                    Q[j, t] = L[base + s + t] - R[e, t]
-                for t in range(z - s, z):
-                    Q[j, t] = L[base + s + t - z] - R[e, t]
-            for t in range(z):
-                SG[t] = one
+                w = z - s
+                a = L[base + s:base + z]
+                b = L[base:base + s]
+                re = R[e]
+                re2 = re[w:z]
+                q = Q[j]
+                q2 = q[w:z]
+                for t in range(w):
+                    q[t] = a[t] - re[t]
+                for t in range(s):
+                    q2[t] = b[t] - re2[t]
             if min_sum:
-                for t in range(z):
-                    M1[t] = big
-                    M2[t] = big
-                    IDX[t] = 0
-                for j in range(deg):
-                    for t in range(z):
-                        x = Q[j, t]
-                        a = min(abs(x), llr_max)  # clip only the check-node input
-                        SG[t] *= -one if x < 0 else one
-                        m1 = M1[t]
-                        is_new = a < m1
-                        M2[t] = m1 if is_new else min(M2[t], a)
-                        M1[t] = a if is_new else m1
-                        IDX[t] = j if is_new else IDX[t]
-                for t in range(z):
-                    M1[t] = max(M1[t] - offset, zero)
-                    M2[t] = max(M2[t] - offset, zero)
-                for j in range(deg):
-                    e = e0 + j
-                    for t in range(z):
-                        x = Q[j, t]
-                        m = M2[t] if IDX[t] == j else M1[t]
-                        m = m * SG[t]
-                        P[j, t] = -m if x < 0 else m
+                _check_oms(Q, P, deg, z, llr_max, offset, SG, M1, M2, IDX)
             else:
-                for t in range(z):
-                    S[t] = zero
-                for j in range(deg):
-                    for t in range(z):
-                        x = Q[j, t]
-                        ph = _phi(min(abs(x), llr_max))
-                        P[j, t] = ph
-                        S[t] += ph
-                        SG[t] *= -one if x < 0 else one
-                for j in range(deg):
-                    for t in range(z):
-                        x = Q[j, t]
-                        m = min(_phi(S[t] - P[j, t]), llr_max) * SG[t]
-                        P[j, t] = -m if x < 0 else m
-            # Write back: R = new message, L = q + R (posterior stays exact).
-            for j in range(deg):
+                _check_spa(Q, P, deg, z, llr_max, S, SG)
+            for j in range(deg):  # R = new message; L = q + R (posterior stays exact)
                 e = e0 + j
                 base = edge_col[e] * z
                 s = edge_shift[e]
+                w = z - s
+                a = L[base + s:base + z]
+                b = L[base:base + s]
+                re = R[e]
+                q = Q[j]
+                p = P[j]
+                q2 = q[w:z]
+                p2 = p[w:z]
                 for t in range(z):
-                    R[e, t] = P[j, t]
-                for t in range(z - s):
-                    L[base + s + t] = Q[j, t] + P[j, t]
-                for t in range(z - s, z):
-                    L[base + s + t - z] = Q[j, t] + P[j, t]
-        if early_stop and _syndrome_ok(L, row_ptr, edge_col, edge_shift, z, last_rows, par):
+                    re[t] = p[t]
+                for t in range(w):
+                    a[t] = q[t] + p[t]
+                for t in range(s):
+                    b[t] = q2[t] + p2[t]
+        if early_stop and _syndrome_ok(L, row_ptr, edge_col, edge_shift, z, last_rows, par, hard):
             converged = True
             break
     if not converged and not early_stop:
-        converged = _syndrome_ok(L, row_ptr, edge_col, edge_shift, z, last_rows, par)
+        converged = _syndrome_ok(L, row_ptr, edge_col, edge_shift, z, last_rows, par, hard)
     return it, converged
 
 
@@ -251,14 +306,12 @@ def decode_batch(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_rows, m
     """Decode a batch in parallel.
 
     llr_in: [B, n] float32 Sionna logits (log p(1)/p(0), de-interleaved); src_idx: [num_vars] map to the
-    lifted codeword. Writes bits_out: [B, k] float32 hard information bits, iters_out: [B] int32 iterations
-    used, conv_out: [B] uint8 (1 = all active checks satisfied by the returned decisions).
+    lifted codeword; llr_max, offset: float32. Writes bits_out: [B, k] float32 hard bits (lifted order),
+    iters_out: [B] int32 iterations used, conv_out: [B] uint8 (1 = all active checks satisfied).
     """
     nb = llr_in.shape[0]
     nv = src_idx.shape[0]
     ne = edge_col.shape[0]
-    llr_max = np.float32(llr_max)
-    offset = np.float32(offset)
     for b in prange(nb):
         llr = np.empty(nv, dtype=np.float32)
         _fill_llr(llr_in, b, src_idx, llr_max, llr)
@@ -267,21 +320,24 @@ def decode_batch(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_rows, m
         S = np.empty(z, dtype=np.float32)
         SG = np.empty(z, dtype=np.float32)
         par = np.empty(z, dtype=np.uint8)
+        hard = np.empty(nv, dtype=np.uint8)
         if schedule == 0:
             V = np.empty((ne, z), dtype=np.float32)
             tot = np.empty(nv, dtype=np.float32)
             it, ok = _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max,
-                                      early_stop, V, R, P, tot, S, SG, par)
+                                      early_stop, V, R, P, tot, S, SG, par, hard)
             post = tot
         else:
             Q = np.empty((max_deg, z), dtype=np.float32)
             M1 = np.empty(z, dtype=np.float32)
             M2 = np.empty(z, dtype=np.float32)
-            IDX = np.empty(z, dtype=np.int64)
+            IDX = np.empty(z, dtype=np.int32)
             it, ok = _decode_layered(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max,
-                                     early_stop, schedule == 2, offset, R, Q, P, S, SG, M1, M2, IDX, par)
+                                     early_stop, schedule == 2, offset, R, Q, P, S, SG, M1, M2, IDX, par,
+                                     hard)
             post = llr
+        out = bits_out[b]
         for i in range(k):
-            bits_out[b, i] = np.float32(1.0) if post[i] <= 0 else np.float32(0.0)
+            out[i] = np.float32(1.0) if post[i] <= 0 else np.float32(0.0)
         iters_out[b] = it
         conv_out[b] = np.uint8(1) if ok else np.uint8(0)
