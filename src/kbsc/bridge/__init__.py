@@ -1,1 +1,31 @@
-"""kbsc.bridge (see DESIGN.md §3)."""
+"""kbsc.bridge: the OFDM channel service both systems transmit through, with identical realizations.
+
+Public API: :class:`Bridge` (``transmit``, ``realize``, ``fingerprint``, ``export``/``from_export``),
+:class:`BridgeOutput`, :class:`GridConfig`/:class:`ResourceGrid`, the registries ``CHANNELS`` and
+``CSI_MODES``, :func:`make_bridge`, and :mod:`kbsc.bridge.modulation` (QAM mapping and LLR demapping).
+"""
+
+from kbsc.bridge.bridge import EQUALIZERS, SNR_RANGE_DB, Bridge, BridgeOutput, make_bridge
+from kbsc.bridge.channels import CHANNELS, TDL, ChannelModel, TDLProfile, tdl_profile
+from kbsc.bridge.estimation import CSI_MODES, ChannelEstimator, lmmse_equalize
+from kbsc.bridge.fingerprint import combine_fingerprints
+from kbsc.bridge.grid import GridConfig, ResourceGrid
+
+__all__ = [
+    "CHANNELS",
+    "CSI_MODES",
+    "EQUALIZERS",
+    "SNR_RANGE_DB",
+    "TDL",
+    "Bridge",
+    "BridgeOutput",
+    "ChannelEstimator",
+    "ChannelModel",
+    "GridConfig",
+    "ResourceGrid",
+    "TDLProfile",
+    "combine_fingerprints",
+    "lmmse_equalize",
+    "make_bridge",
+    "tdl_profile",
+]

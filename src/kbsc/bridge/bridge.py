@@ -1,0 +1,302 @@
+"""The bridge: the one channel service every system transmits through (DESIGN.md §2).
+
+``Bridge.transmit(x [B, k], image_ids [B], snr_db)`` places image b's k symbols on the data REs of
+ceil(k / D) consecutive slots (fixed frequency-first order), inserts unit-power pilots, applies the
+channel and the noise of each (seed, image id, slot) key, estimates the channel (``csi``), equalizes
+(unbiased LMMSE) and returns the equalized symbols in the order of x with their effective noise variance.
+SNR = Es/N0 per data RE with E|x|² = 1 and E|h|² = 1, so N0 = 10^(−SNR/10); the unit noise of a key is
+scaled by √N0.
+
+The realization of a key (channel on every RE, unit noise on every RE, pilots included) is a pure function of
+the key (:mod:`kbsc.bridge.streams`), so two systems sending through bridges with the same channel and seed
+see identical channel and noise on identical REs. ``transmit`` is differentiable w.r.t. x.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kbsc.bridge.channels import CHANNELS, ChannelModel
+from kbsc.bridge.estimation import CSI_MODES, ChannelEstimator, lmmse_equalize
+from kbsc.bridge.fingerprint import fingerprint_of, slot_digest
+from kbsc.bridge.grid import GridConfig, ResourceGrid
+from kbsc.bridge.streams import CHANNEL, slot_generator, unit_noise
+from kbsc.errors import ConfigError, DataError
+from kbsc.util import Registry
+
+__all__ = ["EQUALIZERS", "SNR_RANGE_DB", "Bridge", "BridgeOutput", "make_bridge"]
+
+SNR_RANGE_DB = (-50.0, 100.0)
+
+EQUALIZERS: Registry[Callable[..., tuple[torch.Tensor, torch.Tensor]]] = Registry("equalizer")
+EQUALIZERS.add("lmmse", lmmse_equalize)
+
+
+@dataclass
+class BridgeOutput:
+    """What the receiver front end hands to a system's decoder.
+
+    y:           complex64 ``[B, k]`` equalized symbols in the order of x (≈ x + e)
+    noise_var:   float32 ``[B, k]`` Var(e), the effective post-equalization noise variance
+    fingerprint: realization fingerprint of the keys this batch used
+    num_slots:   slots per image
+    """
+
+    y: torch.Tensor
+    noise_var: torch.Tensor
+    fingerprint: str
+    num_slots: int
+
+
+def _as_ids(image_ids: Any) -> np.ndarray:
+    if isinstance(image_ids, torch.Tensor):
+        image_ids = image_ids.detach().cpu().numpy()
+    arr = np.asarray(image_ids)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ConfigError(f"image_ids must be one id per image, shape [B]; got shape {tuple(arr.shape)}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ConfigError(f"image_ids must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _as_grid(grid: GridConfig | dict[str, Any] | None) -> GridConfig:
+    if grid is None:
+        return GridConfig()
+    if isinstance(grid, GridConfig):
+        return grid
+    if isinstance(grid, dict):
+        try:
+            return GridConfig(**grid)
+        except TypeError as exc:
+            raise ConfigError(f"grid settings not understood: {exc}") from None
+    raise ConfigError(f"grid must be a GridConfig or a mapping, got {type(grid).__name__}")
+
+
+class Bridge:
+    """One channel service: (channel model, CSI mode, master seed, grid, equalizer).
+
+    channel: a name in ``CHANNELS``; csi: a name in ``CSI_MODES``; channel_kwargs go to the model (e.g.
+    ``delay_spread``, ``speed``, ``carrier_frequency`` for TDL). ``cache_slots`` realizations are kept (LRU).
+    """
+
+    def __init__(
+        self,
+        channel: str = "awgn",
+        csi: str = "perfect",
+        seed: int = 0,
+        grid: GridConfig | dict[str, Any] | None = None,
+        equalizer: str = "lmmse",
+        cache_slots: int = 2048,
+        **channel_kwargs: Any,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        if not 0 <= int(seed) < 2**64:
+            raise ConfigError(f"seed must be in 0 … 2^64-1, got {seed}")
+        self.seed = int(seed)
+        self.channel = str(channel)
+        self.csi = str(csi)
+        self.equalizer = str(equalizer)
+        self.grid = _as_grid(grid)
+        self.rg: ResourceGrid = self.grid.build()
+        model_cls = CHANNELS.get(self.channel)
+        try:
+            self.model: ChannelModel = model_cls(self.rg, **channel_kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"channel {self.channel!r}: bad option(s): {exc}") from None
+        self.estimator: ChannelEstimator = CSI_MODES.get(self.csi)(self.rg, self.model)
+        self._equalize = EQUALIZERS.get(self.equalizer)
+        self.cache_slots = int(cache_slots)
+        self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._digests: dict[tuple[int, int], int] = {}
+        self._imported: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
+        self._tag = json.dumps(self.channel_config(), sort_keys=True).encode()
+        self._data_index = torch.from_numpy(self.rg.data_index)
+        self._pilot_index = torch.from_numpy(self.rg.pilot_index)
+        self._pilots = torch.from_numpy(self.rg.pilot_values.astype(np.complex64))
+
+    # ----------------------------------------------------------------------------------------- description
+    def channel_config(self) -> dict[str, Any]:
+        """What determines the realizations: seed, channel model and its options, grid."""
+        return {
+            "seed": self.seed,
+            "channel": self.channel,
+            "channel_options": self.model.options(),
+            "grid": self.grid.to_dict(),
+        }
+
+    def config(self) -> dict[str, Any]:
+        """The full configuration (realizations + receiver)."""
+        return {**self.channel_config(), "csi": self.csi, "equalizer": self.equalizer}
+
+    @property
+    def data_res_per_slot(self) -> int:
+        return self.rg.data_res_per_slot
+
+    def num_slots(self, k: int) -> int:
+        """Slots per image carrying ``k`` data symbols: ceil(k / data REs per slot)."""
+        k = int(k)
+        if k <= 0:
+            raise ConfigError(f"an image needs at least one channel use (data RE), got k={k}")
+        return self.rg.num_slots(k)
+
+    def __repr__(self) -> str:
+        return f"Bridge(channel={self.channel!r}, csi={self.csi!r}, seed={self.seed}, grid={self.grid})"
+
+    # ------------------------------------------------------------------------------------- realizations
+    def _slot(self, image_id: int, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (image_id, slot)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        if self._imported is not None:
+            try:
+                hit = self._imported[key]
+            except KeyError:
+                raise DataError(
+                    f"image id {image_id} slot {slot} is not in the imported realizations; export it first"
+                ) from None
+        else:
+            h = self.model.slot_response(slot_generator(self.seed, image_id, slot, CHANNEL))
+            n = unit_noise(self.seed, image_id, slot, self.rg.shape)
+            hit = (h.astype(np.complex64), n)
+        if key not in self._digests:
+            if len(self._digests) > (1 << 20):
+                self._digests.clear()
+            self._digests[key] = slot_digest(self._tag, image_id, slot, hit[0], hit[1])
+        self._cache[key] = hit
+        if len(self._cache) > self.cache_slots:
+            self._cache.popitem(last=False)
+        return hit
+
+    def realize_numpy(self, image_ids: Any, num_slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`realize` but numpy complex64 arrays ``[B, S, T, F]``."""
+        ids = _as_ids(image_ids)
+        s_count = int(num_slots)
+        if s_count <= 0:
+            raise ConfigError(f"num_slots must be ≥ 1, got {num_slots}")
+        t, f = self.rg.shape
+        h = np.empty((len(ids), s_count, t, f), dtype=np.complex64)
+        n = np.empty_like(h)
+        for b, i in enumerate(ids.tolist()):
+            for s in range(s_count):
+                h[b, s], n[b, s] = self._slot(i, s)
+        return h, n
+
+    def realize(self, image_ids: Any, num_slots: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Channel and unit noise of slots 0 … num_slots−1 of each image.
+
+        Returns h complex64 ``[B, S, num_ofdm_symbols, num_subcarriers]`` (frequency response) and n complex64
+        of the same shape (unit-variance noise, on all REs including pilots).
+        """
+        h, n = self.realize_numpy(image_ids, num_slots)
+        return torch.from_numpy(h), torch.from_numpy(n)
+
+    def fingerprint(self, image_ids: Any, k: int) -> str:
+        """Fingerprint of the realizations images ``image_ids`` with ``k`` symbols each use (any batching)."""
+        ids = _as_ids(image_ids)
+        s_count = self.num_slots(k)
+        keys: dict[tuple[int, int], int] = {}
+        for i in ids.tolist():
+            for s in range(s_count):
+                key = (i, s)
+                if key not in self._digests:
+                    self._slot(i, s)
+                keys[key] = self._digests[key]
+        return fingerprint_of(keys)
+
+    # ----------------------------------------------------------------------------------------- transmit
+    def _check_snr(self, snr_db: Any, batch: int) -> torch.Tensor:
+        snr = torch.as_tensor(snr_db.detach() if isinstance(snr_db, torch.Tensor) else snr_db)
+        if snr.is_complex() or snr.dtype == torch.bool:
+            raise ConfigError(f"snr_db must be real, got dtype {snr.dtype}")
+        snr = snr.to(torch.float64).reshape(-1)
+        if snr.numel() == 1:
+            snr = snr.expand(batch)
+        elif snr.numel() != batch:
+            raise ConfigError(
+                f"snr_db must be one number or one per image ({batch}), got {snr.numel()} values"
+            )
+        lo, hi = SNR_RANGE_DB
+        if snr.numel() and (not bool(torch.isfinite(snr).all()) or bool(((snr < lo) | (snr > hi)).any())):
+            bad = snr[~(torch.isfinite(snr) & (snr >= lo) & (snr <= hi))][0].item()
+            raise ConfigError(f"SNR must be a finite number of dB in [{lo:g}, {hi:g}], got {bad}")
+        return snr
+
+    def transmit(self, x: torch.Tensor, image_ids: Any, snr_db: Any) -> BridgeOutput:
+        """Send x complex64 ``[B, k]`` (E|x|² = 1) of images ``image_ids`` ``[B]`` at ``snr_db`` (float or
+        ``[B]``). Returns :class:`BridgeOutput` (y, noise_var ``[B, k]``, fingerprint)."""
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.complex64 or x.dim() != 2:
+            desc = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ConfigError(f"x must be a torch.complex64 tensor [batch, k], got {desc}")
+        batch, k = x.shape
+        if k == 0:
+            raise ConfigError("x has zero symbols per image (k = 0); an image needs at least one data RE")
+        ids = _as_ids(image_ids)
+        if len(ids) != batch:
+            raise ConfigError(f"{len(ids)} image ids for {batch} images in x; give one id per row of x")
+        snr = self._check_snr(snr_db, batch)
+        no = torch.pow(10.0, -snr / 10.0).to(torch.float32)  # [B]
+        s_count = self.num_slots(k)
+        d = self.rg.data_res_per_slot
+        h_np, n_np = self.realize_numpy(ids, s_count)
+        h = torch.from_numpy(h_np).reshape(batch, s_count, -1)  # [B, S, T·F]
+        n = torch.from_numpy(n_np).reshape(batch, s_count, -1)
+        x = x.to(h.device)
+        sq_no = no.sqrt().reshape(batch, 1)
+
+        def data(a: torch.Tensor) -> torch.Tensor:
+            return a[:, :, self._data_index].reshape(batch, s_count * d)[:, :k]
+
+        h_d = data(h)
+        r = h_d * x + sq_no * data(n)  # [B, k]
+        if not self.model.equalize:
+            y, var = r, no.reshape(batch, 1).expand(batch, k).contiguous()
+        else:
+            need = min(k, d)
+            h_ls = None
+            if self.estimator.needs_pilots:
+                p = self._pilots
+                r_p = h[:, :, self._pilot_index] * p + sq_no.reshape(batch, 1, 1) * n[:, :, self._pilot_index]
+                h_ls = r_p * p.conj()  # [B, S, P]
+            h_hat, err = self.estimator.estimate(h_ls, no, h[:, :, self._data_index[:need]])
+            err = err.expand(batch, s_count, need)
+            if s_count > 1:
+                h_hat = h_hat.reshape(batch, s_count * d)[:, :k]
+                err = err.reshape(batch, s_count * d)[:, :k]
+            else:
+                h_hat, err = h_hat[:, :, :k].reshape(batch, k), err[:, :, :k].reshape(batch, k)
+            y, var = self._equalize(r, h_hat, err, no.reshape(batch, 1))
+        fp = self.fingerprint(ids, k)
+        return BridgeOutput(y=y, noise_var=var, fingerprint=fp, num_slots=s_count)
+
+    # ----------------------------------------------------------------------------------- export/import
+    def export(self, path: str | Path, image_ids: Any, k: int) -> Path:
+        """Write the realizations of ``image_ids`` (k symbols each) to ``path`` (.npz, or .h5/.hdf5); see
+        :mod:`kbsc.bridge.export` for the schema."""
+        from kbsc.bridge.export import export_realizations
+
+        return export_realizations(self, path, image_ids, k)
+
+    @classmethod
+    def from_export(cls, path: str | Path, csi: str | None = None) -> Bridge:
+        """A bridge that transmits from the realizations in an export file (optionally another CSI mode)."""
+        from kbsc.bridge.export import import_realizations
+
+        return import_realizations(path, csi=csi)
+
+
+def make_bridge(channel: str, csi: str = "perfect", seed: int = 0, **kw: Any) -> Bridge:
+    """Convenience constructor: ``Bridge(channel=…, csi=…, seed=…, **kw)``."""
+    return Bridge(channel=channel, csi=csi, seed=seed, **kw)
