@@ -16,6 +16,8 @@ from torch import nn
 
 __all__ = ["GDN", "AttentionModulation"]
 
+GAIN_BIAS = 3.0  # sigmoid(3) ≈ 0.95
+
 
 class GDN(nn.Module):
     """Generalized divisive normalization over channels of ``[B, C, H, W]`` (``inverse=True`` → IGDN)."""
@@ -49,6 +51,7 @@ class AttentionModulation(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(channels + side_dim, hidden), nn.ReLU(), nn.Linear(hidden, channels), nn.Sigmoid()
         )
+        nn.init.constant_(self.net[2].bias, GAIN_BIAS)  # gains start near 1: the block starts as identity
 
     def forward(self, x: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
         pooled = x.mean(dim=1) if self.tokens else x.flatten(2).mean(dim=2)

@@ -75,18 +75,19 @@ def toy_context(
     n_classes: int = 10,
     data_dir: str | Path = ".",
     options: dict | None = None,
+    size: int = 32,
 ) -> EvalContext:
     """An :class:`EvalContext` with ``n`` sender images, a KB of ``n_kb``, a workspace-like ``.train``."""
-    images, labels = toy_images(n, n_classes, seed=1)
-    kb_images, kb_labels = toy_images(n_kb, n_classes, seed=2)
-    train_images, train_labels = toy_images(n_train, n_classes, seed=3)
+    images, labels = toy_images(n, n_classes, seed=1, size=size)
+    kb_images, kb_labels = toy_images(n_kb, n_classes, seed=2, size=size)
+    train_images, train_labels = toy_images(n_train, n_classes, seed=3, size=size)
     ext = PooledPixelExtractor()
     kb = ToyKB(ext.extract(kb_images), kb_labels)
     train = SimpleNamespace(
         images=train_images,
         labels=train_labels,
         ids=np.arange(n_train, dtype=np.int64),
-        fingerprint=f"toy-{n_train}-{n_classes}",
+        fingerprint=f"toy-{n_train}-{n_classes}-{size}",
     )
     return EvalContext(
         data_dir=Path(data_dir),
@@ -101,8 +102,12 @@ def toy_context(
     )
 
 
-def _build(spec) -> EvalContext:  # noqa: ANN001 - a kbsc.experiments.context.ContextSpec
-    return toy_context(n=spec.n_images, data_dir=spec.data_dir, options=dict(spec.options))
+def _build(spec, size: int = 32) -> EvalContext:  # noqa: ANN001 - a kbsc.experiments.context.ContextSpec
+    return toy_context(n=spec.n_images, data_dir=spec.data_dir, options=dict(spec.options), size=size)
+
+
+def _build16(spec) -> EvalContext:  # noqa: ANN001
+    return _build(spec, size=16)
 
 
 def _register() -> None:
@@ -110,6 +115,9 @@ def _register() -> None:
 
     if "jscc-toy" not in CONTEXT_BUILDERS:
         CONTEXT_BUILDERS.add("jscc-toy", _build)
+        CONTEXT_BUILDERS.add("jscc-toy16", _build16)
 
 
-_register()  # dataset name ``jscc-toy`` for experiment configs (``plugins: [kbsc.jscc.toy]``)
+# dataset names ``jscc-toy`` (32×32) and ``jscc-toy16`` (16×16, fast tests);
+# experiment configs add ``plugins: [kbsc.jscc.toy]``
+_register()

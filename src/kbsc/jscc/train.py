@@ -205,9 +205,15 @@ def build_model(cfg: JSCCTrainConfig) -> JSCCModel:
         opts.setdefault("latent_channels", max(48, need))
     torch.manual_seed(cfg.seed)
     try:
-        return cls(k=cfg.k, **opts)
+        model = cls(k=cfg.k, **opts)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"cannot build JSCC model {cfg.model!r} with options {opts}: {exc}") from None
+    if cfg.k is None and model.max_k < cfg.k_range()[1]:
+        raise ConfigError(
+            f"{cfg.model} with {opts} carries at most {model.max_k} symbols per image but cbr_range "
+            f"reaches k={cfg.k_range()[1]}; raise latent_channels or lower cbr_range"
+        )
+    return model
 
 
 def model_dir(root: Path, cfg: JSCCTrainConfig) -> Path:
@@ -399,6 +405,7 @@ def _train(
         disable=None if show_progress else True,
     )
     perm_epoch, perm = -1, None
+    log_every = min(50, max(1, cfg.steps // 10))
     done_here, losses = 0, []
     model.train()
     while state["step"] < cfg.steps:
@@ -421,7 +428,7 @@ def _train(
         state["step"] = step + 1
         done_here += 1
         bar.update(1)
-        if state["step"] % 50 == 0 or state["step"] == cfg.steps:
+        if state["step"] % log_every == 0 or state["step"] == cfg.steps:
             state["history"].append({"step": state["step"], "loss": float(np.mean(losses)), "k": k})
             bar.set_postfix(loss=f"{np.mean(losses):.2e}")
             losses = []
