@@ -53,6 +53,18 @@ def test_errors_are_one_line_and_name_the_key(change, expect):
     assert expect in _err({**BASE, **change})
 
 
+def test_unknown_channel_or_csi_names_the_choices(monkeypatch):
+    import kbsc.experiments.config as config
+
+    monkeypatch.setattr(config, "_bridge_names", lambda: ({"awgn", "rayleigh"}, {"perfect", "lmmse"}))
+    assert _err({**BASE, "channels": ["awgnn"]}) == (
+        "c.yaml: unknown channels 'awgnn'; choose from: awgn, rayleigh"
+    )
+    assert "unknown csi 'ls'; choose from: lmmse, perfect" in _err(
+        {**BASE, "systems": [{"name": "kbsc", "csi": ["ls"]}]}
+    )
+
+
 def test_missing_key_and_not_a_mapping():
     assert "key 'systems' is required" in _err({"snr_db": [0], "cbr": [0.1]})
     assert "top level must be a mapping" in _err([1, 2])

@@ -36,6 +36,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from kbsc.errors import ConfigError
@@ -125,6 +126,15 @@ def _bridge_grid_fields() -> set[str] | None:
     return set(fields) if fields else None
 
 
+def _bridge_names() -> tuple[set[str], set[str]] | None:
+    """Channel models and CSI modes the bridge knows (None if the bridge cannot be imported)."""
+    try:
+        from kbsc.bridge import CHANNELS, CSI_MODES  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    return set(CHANNELS.names()), set(CSI_MODES.names())
+
+
 def _check_grid(value: dict[str, Any]) -> dict[str, Any]:
     """OFDM grid settings are the bridge's ``GridConfig`` fields; empty = its defaults (DESIGN.md §2)."""
     allowed = _bridge_grid_fields()
@@ -203,6 +213,18 @@ class ExperimentConfig(_Strict):
                 )
         return v
 
+    @model_validator(mode="after")
+    def _known_channels(self) -> ExperimentConfig:
+        names = _bridge_names()
+        if names is None:
+            return self
+        for what, known in (("channels", names[0]), ("csi", names[1])):
+            lists = [getattr(self, what)] + [getattr(s, what) or [] for s in self.systems]
+            for value in (v for lst in lists for v in lst):
+                if value not in known:
+                    raise ValueError(f"unknown {what} {value!r}; choose from: {', '.join(sorted(known))}")
+        return self
+
     def canonical(self) -> dict[str, Any]:
         """Plain, JSON-able form (floats, sorted keys when hashed): what ``config.yaml`` stores."""
         return self.model_dump(mode="json")
@@ -252,6 +274,8 @@ def _one_line(exc: ValidationError, source: str) -> ConfigError:
     if err["type"] == "missing":
         return ConfigError(f"{source}: key {key!r} is required{more}")
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if not loc:
+        return ConfigError(f"{source}: {msg}{more}")
     given = err.get("input")
     given_s = (
         repr(given) if not isinstance(given, dict | list) or len(repr(given)) < 60 else type(given).__name__
