@@ -99,6 +99,7 @@ class TrainConfig:
     hidden: int = 384
     grid: dict[str, Any] | None = None
     split_seed: int = 0
+    train_pool: int = 2048
     threads: int = 1
 
     def resolved(self) -> TrainConfig:
@@ -119,6 +120,10 @@ class TrainConfig:
             raise ConfigError("epochs ≥ 1, batch_size ≥ 2, lr > 0 and patience ≥ 1 are required")
         if not cfg.train_snrs or not cfg.val_snrs:
             raise ConfigError("train_snrs and val_snrs must not be empty")
+        if cfg.train_pool < 0:
+            raise ConfigError(
+                f"train_pool must be ≥ 0 (0 = a fresh realization per image), got {cfg.train_pool}"
+            )
         if cfg.power_norm not in POWER_NORMS:
             raise ConfigError(
                 f"unknown power_norm {cfg.power_norm!r}; choose one of: {', '.join(POWER_NORMS)}"
@@ -383,8 +388,22 @@ def _train(
     show_progress: bool,
 ) -> TrainResult:
     opt = torch.optim.Adam(codec.parameters(), lr=cfg.lr)
-    train_bridge = open_bridge(cfg.channel, cfg.csi, TRAIN_SEED_BASE + cfg.seed, cfg.grid)
-    val_bridge = open_bridge(cfg.channel, cfg.csi, VAL_SEED_BASE + cfg.seed, cfg.grid)
+    probe = open_bridge(cfg.channel, cfg.csi, TRAIN_SEED_BASE + cfg.seed, cfg.grid)
+    slots = probe.num_slots(cfg.k)
+    train_bridge = open_bridge(
+        cfg.channel,
+        cfg.csi,
+        TRAIN_SEED_BASE + cfg.seed,
+        cfg.grid,
+        cache_slots=max(2048, (cfg.train_pool + 1) * slots),
+    )
+    val_bridge = open_bridge(
+        cfg.channel,
+        cfg.csi,
+        VAL_SEED_BASE + cfg.seed,
+        cfg.grid,
+        cache_slots=max(2048, (len(data.val_ids) + 1) * slots),
+    )
     fit = torch.from_numpy(np.ascontiguousarray(data.fit_features))
     fit_ids = torch.from_numpy(np.ascontiguousarray(data.fit_ids))
     n = fit.shape[0]
@@ -429,7 +448,11 @@ def _train(
         for b in range(n_batches):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             f = fit[idx]
-            ids = fit_ids[idx] + TRAIN_ID_BASE + epoch * ID_STRIDE
+            if cfg.train_pool:
+                real = torch.arange(b * cfg.batch_size, b * cfg.batch_size + len(idx)) % cfg.train_pool
+            else:
+                real = fit_ids[idx]
+            ids = real + TRAIN_ID_BASE + epoch * ID_STRIDE
             f_hat = transmit(codec, train_bridge, f, ids, float(snrs[b]))
             loss = F.mse_loss(f_hat, f)
             if cfg.contrastive_weight > 0:
