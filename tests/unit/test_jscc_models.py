@@ -167,3 +167,20 @@ def test_model_cost_counts_params_and_flops():
     d = model_cost(tiny("deepjscc", 64), 64)
     # first conv alone: 16×16 outputs × 4 channels × 75 MACs × 2
     assert d["encoder_flops"] > 16 * 16 * 4 * 75 * 2
+
+
+def test_info_command_lists_every_model(capsys):
+    import argparse
+
+    from kbsc.jscc import commands
+
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers())
+    args = parser.parse_args(["jscc", "info", "--cbr", "1/24"])
+    assert args.func(args) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [r.split()[0] for r in rows] == ["deepjscc", "deepjscc-adaptive", "swinjscc"]
+    assert all(r.split()[2] == "128" for r in rows)
+    bad = parser.parse_args(["jscc", "info", "--cbr", "x"])
+    with pytest.raises(ConfigError, match="CBR must be"):
+        bad.func(bad)

@@ -1,0 +1,233 @@
+"""``kbsc jscc …``: size/FLOPs of the pixel JSCC models, training, a PSNR/accuracy sweep, realization export.
+
+* ``kbsc jscc info [--cbr 1/8 ...]`` – parameters and FLOPs per image of each model;
+* ``kbsc jscc train --model swinjscc --channel awgn --csi perfect [--cbr 1/8] [--setting quick|paper]`` –
+  train (or
+  load from the cache) on the workspace's training split;
+* ``kbsc jscc eval --model … --snr … --cbr …`` – PSNR and top-1/top-5 accuracy (Wilson 95 %) on the first
+  ``--n-images`` sender images (the experiments' class-balanced subset), as a table;
+* ``kbsc jscc export --channel … --csi … --seed … --cbr … --out FILE`` – the bridge's realization export for
+  the
+  same images, for outside models that cannot be imported (route 2 of :mod:`kbsc.jscc.plugin`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from fractions import Fraction
+from typing import Any
+
+from kbsc.errors import ConfigError
+
+MODEL_NAMES = ("deepjscc", "deepjscc-adaptive", "swinjscc")
+
+
+def _cbr(text: str) -> float:
+    try:
+        value = float(Fraction(str(text).strip()))
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"CBR must be a number or a fraction like 1/24, got {text!r}") from None
+    if not 0 < value <= 4:
+        raise ConfigError(f"CBR must be in (0, 4], got {text!r}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from kbsc.cli import add_data_dir
+
+    add_data_dir(p)
+    p.add_argument("--dataset", default="synthetic100")
+    p.add_argument("--extractor", default="standin")
+    p.add_argument("--channel", default="awgn")
+    p.add_argument("--csi", default="perfect")
+    p.add_argument("--seed", type=int, default=0, help="evaluation seed (the experiments' cell seed)")
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=MODEL_NAMES, default="deepjscc")
+    p.add_argument("--setting", default="quick", help="quick (minutes) or paper (hours)")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--train-seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model-options", default="{}", help="JSON, e.g. '{\"width\": 32}'")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    top = sub.add_parser("jscc", help="learned pixel JSCC baselines (DeepJSCC, SwinJSCC-class)")
+    jsub = top.add_subparsers(dest="jscc_cmd", required=True)
+
+    p = jsub.add_parser("info", help="parameters and FLOPs per image of the JSCC models")
+    p.add_argument("--cbr", nargs="+", default=["1/24", "1/8", "1/2"])
+    p.set_defaults(func=cmd_info)
+
+    p = jsub.add_parser("train", help="train (or load) one JSCC model on the workspace's training split")
+    _common(p)
+    _train_args(p)
+    p.add_argument("--cbr", default="1/8", help="the k of fixed-rate models (ignored by swinjscc)")
+    p.set_defaults(func=cmd_train)
+
+    p = jsub.add_parser("eval", help="PSNR and accuracy of a trained model vs SNR and CBR")
+    _common(p)
+    _train_args(p)
+    p.add_argument("--cbr", nargs="+", default=["1/24", "1/8", "1/4", "1/2"])
+    p.add_argument("--snr", nargs="+", type=float, default=[-4.0, 0.0, 4.0, 10.0])
+    p.add_argument("--n-images", type=int, default=1000)
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.set_defaults(func=cmd_eval)
+
+    p = jsub.add_parser("export", help="export the channel realizations of the sender images (route 2)")
+    _common(p)
+    p.add_argument("--cbr", required=True)
+    p.add_argument("--n-images", type=int, default=1000)
+    p.add_argument("--out", required=True, help=".npz (or .h5) file")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from kbsc.jscc.cost import model_cost
+    from kbsc.jscc.train import JSCCTrainConfig, build_model
+
+    print(f"{'model':<18} {'cbr':>6} {'k':>5} {'params':>9} {'enc MFLOP':>10} {'dec MFLOP':>10}")
+    for name in MODEL_NAMES:
+        for text in args.cbr:
+            k = int(round(_cbr(text) * 3072))
+            model = build_model(JSCCTrainConfig(model=name, k=k).resolved())
+            c = model_cost(model, k)
+            print(
+                f"{name:<18} {text:>6} {k:>5} {c['params']:>9,} {c['encoder_flops'] / 1e6:>10.2f} "
+                f"{c['decoder_flops'] / 1e6:>10.2f}"
+            )
+    return 0
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from kbsc.workspace import prepare_workspace
+
+    return prepare_workspace(dataset=args.dataset, extractor=args.extractor, data_dir=args.data_dir)
+
+
+def _config(args: argparse.Namespace, k: int) -> Any:
+    from kbsc.jscc.train import JSCCTrainConfig
+
+    try:
+        opts = json.loads(args.model_options)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--model-options must be JSON, got {args.model_options!r} ({exc.msg})") from None
+    return JSCCTrainConfig(
+        model=args.model,
+        k=k,
+        channel=args.channel,
+        csi=args.csi,
+        seed=args.train_seed,
+        setting=args.setting,
+        steps=args.steps,
+        threads=args.threads,
+        model_options=opts,
+    )
+
+
+def _train(args: argparse.Namespace, ws: Any, k: int) -> Any:
+    from pathlib import Path
+
+    from kbsc.jscc.train import train_images, train_model
+
+    return train_model(_config(args, k), train_images(ws), Path(ws.data_dir) / "jscc")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    t = time.perf_counter()
+    res = _train(args, ws, int(round(_cbr(args.cbr) * ws.sender.source_dim)))
+    state = "cached" if res.cached else f"trained in {time.perf_counter() - t:.0f} s"
+    print(
+        f"{args.model}: {state} (training wall time {res.wall_s:.0f} s, {res.steps} steps), "
+        f"validation PSNR {res.val_psnr:.2f} dB, checkpoint {res.path}"
+    )
+    return 0
+
+
+def _sender_context(args: argparse.Namespace, ws: Any) -> Any:
+    import numpy as np
+
+    from kbsc.experiments.base import EvalContext
+    from kbsc.experiments.context import balanced_subset
+
+    idx = balanced_subset(ws.sender.labels, args.n_images)
+    return EvalContext(
+        data_dir=ws.data_dir,
+        images=ws.sender.images[idx],
+        labels=np.asarray(ws.sender.labels[idx], dtype=np.int64),
+        image_ids=np.asarray(ws.sender.ids[idx], dtype=np.int64),
+        features=ws.sender_features[idx],
+        extractor=ws.extractor,
+        kb=ws.kb,
+        workspace=ws,
+    )
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from kbsc.jscc.channel import open_bridge
+    from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
+    from kbsc.jscc.system import model_runner
+    from kbsc.kb.metrics import wilson_interval
+
+    ws = _workspace(args)
+    ctx = _sender_context(args, ws)
+    rows = []
+    print(
+        f"{'model':<18} {'cbr':>6} {'snr':>6} {'psnr':>6} {'top1':>6} {'95% CI':>13} {'top5':>6} {'uses':>5}"
+    )
+    for text in args.cbr:
+        k = int(round(_cbr(text) * ctx.source_dim))
+        res = _train(args, ws, k)
+        enc, dec = model_runner(res.model)
+        bridge = open_bridge(args.channel, args.csi, args.seed)
+        for snr in args.snr:
+            tx = transmit_images(enc, dec, bridge, ctx.images, ctx.image_ids, snr, k)
+            out = outcomes_from_images(tx.decoded, ctx, tx.fingerprint, tx.channel_uses)
+            n, c1 = len(out.labels), int(out.correct_top1.sum())
+            lo, hi = wilson_interval(c1, n)
+            row = {
+                "model": args.model,
+                "channel": args.channel,
+                "csi": args.csi,
+                "cbr": text,
+                "snr_db": snr,
+                "psnr": float(out.extras["psnr"].mean()),
+                "acc_top1": c1 / n,
+                "acc_top1_lo": lo,
+                "acc_top1_hi": hi,
+                "acc_top5": float(out.correct_top5.mean()),
+                "channel_uses": float(tx.channel_uses.mean()),
+                "train_wall_s": res.wall_s,
+                "train_steps": res.steps,
+                "fingerprint": tx.fingerprint,
+            }
+            rows.append(row)
+            print(
+                f"{args.model:<18} {text:>6} {snr:>6g} {row['psnr']:>6.2f} {row['acc_top1']:>6.3f} "
+                f"[{lo:.3f},{hi:.3f}] {row['acc_top5']:>6.3f} {row['channel_uses']:>5.0f}"
+            )
+    if args.json:
+        from kbsc.util import atomic_write_json
+
+        atomic_write_json(args.json, rows)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from kbsc.jscc.channel import open_bridge
+    from kbsc.jscc.plugin import export_realizations
+
+    ws = _workspace(args)
+    ctx = _sender_context(args, ws)
+    k = int(round(_cbr(args.cbr) * ctx.source_dim))
+    bridge = open_bridge(args.channel, args.csi, args.seed)
+    path = export_realizations(bridge, args.out, ctx.image_ids, k)
+    print(
+        f"exported the realizations of {len(ctx.image_ids)} images × {k} symbols "
+        f"(fingerprint {bridge.fingerprint(ctx.image_ids, k)}) to {path}"
+    )
+    return 0
