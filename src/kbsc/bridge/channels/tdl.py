@@ -143,7 +143,6 @@ class TDL(ChannelModel):
             "carrier_frequency": self.carrier_frequency,
             "num_sinusoids": self.num_sinusoids,
             "los_doppler_factor": self.los_doppler_factor,
-            "tables": f"TR 38.901 {TABLE_VERSION}",
         }
 
     def tap_gains(self, gen: np.random.Generator) -> np.ndarray:
