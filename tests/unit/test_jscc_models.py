@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from kbsc.errors import ConfigError
 from kbsc.jscc import (
     DeepJSCC,
     DeepJSCCAdaptive,
