@@ -234,52 +234,75 @@ class Bridge:
             raise ConfigError(f"SNR must be a finite number of dB in [{lo:g}, {hi:g}], got {bad}")
         return snr
 
-    def transmit(self, x: torch.Tensor, image_ids: Any, snr_db: Any) -> BridgeOutput:
-        """Send x complex64 ``[B, k]`` (E|x|² = 1) of images ``image_ids`` ``[B]`` at ``snr_db`` (float or
-        ``[B]``). Returns :class:`BridgeOutput` (y, noise_var ``[B, k]``, fingerprint)."""
+    def _check_x(self, x: Any) -> tuple[int, int]:
         if not isinstance(x, torch.Tensor) or x.dtype != torch.complex64 or x.dim() != 2:
             desc = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
             raise ConfigError(f"x must be a torch.complex64 tensor [batch, k], got {desc}")
         batch, k = x.shape
         if k == 0:
             raise ConfigError("x has zero symbols per image (k = 0); an image needs at least one data RE")
-        ids = _as_ids(image_ids)
-        if len(ids) != batch:
-            raise ConfigError(f"{len(ids)} image ids for {batch} images in x; give one id per row of x")
-        snr = self._check_snr(snr_db, batch)
-        no = torch.pow(10.0, -snr / 10.0).to(torch.float32)  # [B]
+        return batch, k
+
+    def _front_end(
+        self, ids: np.ndarray, k: int, no: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, int]:
+        """Channel and unit noise at the k data REs, and (unless raw) ĥ and its error variance, ``[B, k]``."""
+        batch = len(ids)
         s_count = self.num_slots(k)
         d = self.rg.data_res_per_slot
         h_np, n_np = self.realize_numpy(ids, s_count)
         h = torch.from_numpy(h_np).reshape(batch, s_count, -1)  # [B, S, T·F]
         n = torch.from_numpy(n_np).reshape(batch, s_count, -1)
-        x = x.to(h.device)
-        sq_no = no.sqrt().reshape(batch, 1)
 
         def data(a: torch.Tensor) -> torch.Tensor:
             return a[:, :, self._data_index].reshape(batch, s_count * d)[:, :k]
 
-        h_d = data(h)
-        r = h_d * x + sq_no * data(n)  # [B, k]
         if not self.model.equalize:
-            y, var = r, no.reshape(batch, 1).expand(batch, k).contiguous()
+            return data(h), data(n), None, None, s_count
+        need = min(k, d)
+        h_ls = None
+        if self.estimator.needs_pilots:
+            p = self._pilots
+            sq_no = no.sqrt().reshape(batch, 1, 1)
+            r_p = h[:, :, self._pilot_index] * p + sq_no * n[:, :, self._pilot_index]
+            h_ls = r_p * p.conj()  # LS estimates at the pilots, [B, S, P]
+        h_hat, err = self.estimator.estimate(h_ls, no, h[:, :, self._data_index[:need]])
+        err = err.expand(batch, s_count, need)
+        if s_count > 1:
+            h_hat = h_hat.reshape(batch, s_count * d)[:, :k]
+            err = err.reshape(batch, s_count * d)[:, :k]
         else:
-            need = min(k, d)
-            h_ls = None
-            if self.estimator.needs_pilots:
-                p = self._pilots
-                r_p = h[:, :, self._pilot_index] * p + sq_no.reshape(batch, 1, 1) * n[:, :, self._pilot_index]
-                h_ls = r_p * p.conj()  # [B, S, P]
-            h_hat, err = self.estimator.estimate(h_ls, no, h[:, :, self._data_index[:need]])
-            err = err.expand(batch, s_count, need)
-            if s_count > 1:
-                h_hat = h_hat.reshape(batch, s_count * d)[:, :k]
-                err = err.reshape(batch, s_count * d)[:, :k]
-            else:
-                h_hat, err = h_hat[:, :, :k].reshape(batch, k), err[:, :, :k].reshape(batch, k)
-            y, var = self._equalize(r, h_hat, err, no.reshape(batch, 1))
-        fp = self.fingerprint(ids, k)
-        return BridgeOutput(y=y, noise_var=var, fingerprint=fp, num_slots=s_count)
+            h_hat, err = h_hat[:, :, :k].reshape(batch, k), err[:, :, :k].reshape(batch, k)
+        return data(h), data(n), h_hat, err, s_count
+
+    def transmit(self, x: torch.Tensor, image_ids: Any, snr_db: Any) -> BridgeOutput:
+        """Send x complex64 ``[B, k]`` (E|x|² = 1) of images ``image_ids`` ``[B]`` at ``snr_db`` (float or
+        ``[B]``). Returns :class:`BridgeOutput` (y, noise_var ``[B, k]``, fingerprint)."""
+        batch, k = self._check_x(x)
+        ids = _as_ids(image_ids)
+        if len(ids) != batch:
+            raise ConfigError(f"{len(ids)} image ids for {batch} images in x; give one id per row of x")
+        no = torch.pow(10.0, -self._check_snr(snr_db, batch) / 10.0).to(torch.float32)  # N0, [B]
+        h_d, n_d, h_hat, err, s_count = self._front_end(ids, k, no)
+        no_col = no.reshape(batch, 1)
+        r = h_d * x + no_col.sqrt() * n_d  # received data REs, [B, k]
+        if h_hat is None:  # the authors' channels: raw y, noise_var = N0
+            y, var = r, no_col.expand(batch, k).contiguous()
+        else:
+            y, var = self._equalize(r, h_hat, err, no_col)
+        return BridgeOutput(y=y, noise_var=var, fingerprint=self.fingerprint(ids, k), num_slots=s_count)
+
+    def channel_estimate(
+        self, image_ids: Any, k: int, snr_db: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The receiver's view of the data REs: true h, estimate ĥ (complex64) and ĥ's error variance
+        (float32), each ``[B, k]``, exactly as :meth:`transmit` computes them (for diagnostics and tests)."""
+        ids = _as_ids(image_ids)
+        no = torch.pow(10.0, -self._check_snr(snr_db, len(ids)) / 10.0).to(torch.float32)
+        h_d, _, h_hat, err, _ = self._front_end(ids, int(k), no)
+        if h_hat is None:
+            raise ConfigError(f"channel {self.channel!r} has no channel estimation (raw output)")
+        return h_d, h_hat, err
 
     # ----------------------------------------------------------------------------------- export/import
     def export(self, path: str | Path, image_ids: Any, k: int) -> Path:
