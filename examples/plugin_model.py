@@ -95,37 +95,34 @@ def run_on_export(
     checkpoint: str | Path,
     out: str | Path,
 ) -> Path:
-    """Route 2: transmit ``images`` over the realizations exported by the bridge, save decoded images.
+    """Route 2: send the exported images over the exported realizations at ``snr_db``; save the decoded.
 
-    Uses kbsc's reader of the export (``kbsc.bridge.Bridge.from_export``); a foreign codebase would read the
-    documented export schema itself. Writes ``out`` (.npz: image_ids, images, fingerprint, channel_uses).
+    images uint8 ``[N, H, W, 3]`` with their ids ``[N]`` (a superset of the export's ids). The receiver
+    (estimation, equalization) is kbsc's reader of the export, ``kbsc.bridge.Bridge.from_export``; a foreign
+    codebase can read the documented arrays (h, noise, data_positions, …) with plain numpy instead.
+    Writes ``out`` (.npz: image_ids, images, fingerprint, channel_uses).
     """
     import torch
 
     from kbsc.bridge import Bridge
 
-    bridge = Bridge.from_export(export_path)
+    with np.load(export_path, allow_pickle=False) as f:
+        k, ids = int(f["k"]), np.asarray(f["image_ids"], dtype=np.int64)
+    where = {int(i): j for j, i in enumerate(np.asarray(image_ids).tolist())}
+    batch = images[[where[int(i)] for i in ids]]
     model = SoftCastJSCC(checkpoint)
-    ids = np.asarray(image_ids, dtype=np.int64)
-    x = model.encode(images, snr_db, _export_k(bridge, export_path))
-    x = x / np.sqrt(np.mean(np.abs(x) ** 2, axis=1, keepdims=True))
-    res = bridge.transmit(torch.from_numpy(x.astype(np.complex64)), torch.from_numpy(ids), float(snr_db))
+    x = torch.from_numpy(model.encode(batch, snr_db, k))
+    x = x / torch.sqrt((x.abs() ** 2).mean(dim=1, keepdim=True))  # the testbed's unit power per image
+    res = Bridge.from_export(export_path).transmit(x, torch.from_numpy(ids), float(snr_db))
     decoded = model.decode(res.y.numpy(), res.noise_var.numpy(), snr_db)
     np.savez(
         out,
         image_ids=ids,
         images=decoded,
         fingerprint=np.array(str(res.fingerprint)),
-        channel_uses=np.full(len(ids), x.shape[1], dtype=np.int64),
+        channel_uses=np.full(len(ids), k, dtype=np.int64),
     )
     return Path(out)
-
-
-def _export_k(bridge: object, export_path: str | Path) -> int:
-    k = getattr(bridge, "k", None) or getattr(getattr(bridge, "export_info", None), "k", None)
-    if k is None:
-        raise ValueError(f"cannot tell k from the export at {export_path}")
-    return int(k)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,3 +82,45 @@ def test_psnr_rises_with_snr_and_cbr(grid, system):
     assert (t.values[:, 1] > t.values[:, 0] + 0.3).all(), t  # more CBR, better, at every SNR
     acc = df[df.system == system].pivot(index="snr_db", columns="cbr", values="acc_top1")
     assert acc.values.max() > 0.3, acc
+
+
+def test_route_two_export_run_elsewhere_import_matches_the_plugin(tmp_path):
+    """Bridge export → the outside code decodes on the exported realizations → jscc-import == plugin in-grid."""
+    import importlib.util
+
+    from kbsc.experiments.base import Cell
+    from kbsc.jscc.channel import open_bridge
+    from kbsc.jscc.plugin import export_realizations
+    from kbsc.jscc.system import ImportedSystem, PluginSystem
+    from kbsc.jscc.toy import toy_context
+
+    bridge_mod = pytest.importorskip("kbsc.bridge")
+    if not hasattr(bridge_mod.Bridge, "from_export"):
+        pytest.skip("the bridge has no export yet")
+    spec = importlib.util.spec_from_file_location("plugin_example_route2", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    ckpt = example.fit_checkpoint(toy_images(200, seed=3)[0], tmp_path / "softcast.npz")
+    ctx = toy_context(30)
+    cell = Cell(
+        system="plugin",
+        dataset="jscc-toy",
+        extractor="pooled-pixels",
+        channel="rayleigh",
+        csi="ls-linear",
+        snr_db=6.0,
+        cbr=1 / 8,
+        seed=11,
+    )
+    k = cell.k(ctx.source_dim)
+    export = export_realizations(
+        open_bridge(cell.channel, cell.csi, cell.seed), tmp_path / "real.npz", ctx.image_ids, k
+    )
+    # ... elsewhere: the outside code has the images and the export, and writes its decoded images
+    example.run_on_export(export, ctx.images, ctx.image_ids, cell.snr_db, ckpt, tmp_path / "out-rayleigh.npz")
+    imported = ImportedSystem(outcomes=str(tmp_path / "out-{channel}.npz")).evaluate(cell, ctx)
+    direct = PluginSystem(module=f"{EXAMPLE}:SoftCastJSCC", checkpoint=str(ckpt)).evaluate(cell, ctx)
+    assert imported.fingerprint == direct.fingerprint
+    np.testing.assert_array_equal(imported.retrieved, direct.retrieved)
+    np.testing.assert_allclose(imported.extras["psnr"], direct.extras["psnr"], atol=1e-3)
+    assert imported.extras["channel_uses"].tolist() == [k] * 30
