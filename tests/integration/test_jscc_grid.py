@@ -85,7 +85,7 @@ def test_psnr_rises_with_snr_and_cbr(grid, system):
 
 
 def test_route_two_export_run_elsewhere_import_matches_the_plugin(tmp_path):
-    """Bridge export → the outside code decodes on the exported realizations → jscc-import == plugin in-grid."""
+    """Bridge export → outside code decodes on the exported realizations → jscc-import == in-grid plug-in."""
     import importlib.util
 
     from kbsc.experiments.base import Cell
