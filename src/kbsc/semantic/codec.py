@@ -2,9 +2,8 @@
 
 Architecture (PAPER.md, from the authors' code): encoder Linear 512→384, ReLU, Linear 384→2k, BatchNorm(2k);
 decoder Linear 2k→384, ReLU, Linear 384→512, BatchNorm(512). The 2k encoder outputs of ONE image are paired
-into
-its k complex symbols (real part = even output, imaginary part = odd output; the authors paired reals of
-different images, which we do not copy). The decoder output is not re-normalized (the paper does not).
+into its k complex symbols (real part = even output, imaginary part = odd output; the authors paired reals
+of different images, which we do not copy). The decoder output is not re-normalized (the paper does not).
 
 Power normalization (``power_norm``):
 

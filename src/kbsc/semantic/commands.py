@@ -1,8 +1,7 @@
 """``kbsc train`` (train the semantic codecs) and ``kbsc evaluate`` (accuracy per SNR and CBR with intervals).
 
 Both read an optional YAML file (``--config``, safe loader; unknown keys are a one-line error) whose keys
-are the
-long option names below with ``_`` for ``-``; flags given on the command line override the file.
+are the long option names below with ``_`` for ``-``; flags given on the command line override the file.
 """
 
 from __future__ import annotations

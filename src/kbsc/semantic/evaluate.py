@@ -22,8 +22,7 @@ def retrieve_labels(kb: Any, queries: np.ndarray, k: int = 5) -> np.ndarray:
     """Top-``k`` KB labels ``[N, k]`` of the decoded features ``[N, 512]``.
 
     Uses ``kb.retrieve_labels`` (the FAISS knowledge base); objects with only ``features``/``labels`` (test
-    KBs)
-    are searched exactly by inner product, which equals L2 ranking on a unit-norm KB.
+    KBs) are searched exactly by inner product, which equals L2 ranking on a unit-norm KB.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if hasattr(kb, "retrieve_labels"):

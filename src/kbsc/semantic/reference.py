@@ -1,9 +1,7 @@
-"""The no-codec reference: the raw unit-norm 512-d feature sent as 256 complex symbols (PAPER.md
-"References").
+"""The no-codec reference: the raw unit-norm 512-d feature sent as 256 complex symbols (PAPER.md §References).
 
 Its natural size is fixed by the feature: 512 reals = 256 complex symbols (CBR 1/12 at n = 3072). At any
-other k
-(DESIGN.md §2: every system gets exactly k data REs) we do the simplest honest thing:
+other k (DESIGN.md §2: every system gets exactly k data REs) we do the simplest honest thing:
 
 * k < 256: only the first k symbols (the first 2k feature values) are sent; the receiver fills the missing
   values with zeros. The retrieval still works from the partial inner product.
@@ -44,8 +42,7 @@ class NoCodec(SemanticCodec):
         sym = reals_to_complex(f.float()) * self.scale  # [B, 256], ‖f‖ = 1 → mean power 1
         x = sym[:, : self.k] if self.k <= self.n_sym else sym[:, self._positions()]
         # a truncated or partly repeated feature does not have mean power 1 exactly: rescale per image (a
-        # common
-        # factor on all of the image's REs, harmless for retrieval, which ranks by inner product)
+        # common factor on all of the image's REs, harmless for retrieval, which ranks by inner product)
         power = (x.real**2 + x.imag**2).mean(dim=1, keepdim=True)
         return x * torch.rsqrt(power + 1e-12)
 

@@ -1,15 +1,12 @@
 """The semantic systems of the experiment grid: ``kbsc``, ``kbsc-snr`` and ``kbsc-no-codec``.
 
 One codec per (variant, k, channel, CSI, training seed) is trained in :meth:`prepare` (or loaded from the
-checkpoint
-cache under ``<data dir>/semantic/``) on the workspace's training split. The training seed is the cell's
-seed unless
-the ``train_seed`` option fixes it; either way training realizations never overlap evaluation ones
-(:mod:`kbsc.semantic.channel`). Options (``systems[].options`` in an experiment config) are the fields of
-:class:`~kbsc.semantic.train.TrainConfig` (``setting``, ``epochs``, ``lr``, ``contrastive_weight``,
-``power_norm``,
-…) plus ``train_seed``; the experiment's ``training.setting``/``training.epochs`` apply where options are
-silent.
+checkpoint cache under ``<data dir>/semantic/``) on the workspace's training split. The training seed is the
+cell's seed unless the ``train_seed`` option fixes it; either way training realizations never overlap
+evaluation ones (:mod:`kbsc.semantic.channel`). Options (``systems[].options`` in an experiment config) are
+the fields of :class:`~kbsc.semantic.train.TrainConfig` (``setting``, ``epochs``, ``lr``,
+``contrastive_weight``, ``power_norm``, …) plus ``train_seed``; the experiment's
+``training.setting``/``training.epochs`` apply where options are silent.
 """
 
 from __future__ import annotations
