@@ -1,14 +1,11 @@
 """An outside JSCC model for the kbsc grid: SoftCast-style linear analog coding (Jakubczak & Katabi, 2011).
 
 It stands for "a model from another codebase": it uses numpy/scipy only, knows nothing of kbsc's internals,
-and is
-plugged in by name. The image (centred to [-0.5, 0.5]) goes through an orthonormal 2-D DCT per colour
-channel; the
-2k coefficients with the largest variance (estimated on training images: the "checkpoint") are scaled by the
-MSE-optimal power allocation g_i ∝ λ_i^(-1/4) and sent as k complex symbols; the receiver applies the
-per-coefficient
-LMMSE estimate with the noise variance the bridge reports, sets unsent coefficients to zero and inverts the
-DCT.
+and is plugged in by name. The image (centred to [-0.5, 0.5]) goes through an orthonormal 2-D DCT per colour
+channel; the 2k coefficients with the largest variance (estimated on training images: the "checkpoint") are
+scaled by the MSE-optimal power allocation g_i ∝ λ_i^(-1/4) and sent as k complex symbols; the receiver
+applies the per-coefficient LMMSE estimate with the noise variance the bridge reports, sets unsent
+coefficients to zero and inverts the DCT.
 
 Route 1 (import the model), in an experiment YAML::
 
@@ -17,13 +14,11 @@ Route 1 (import the model), in an experiment YAML::
         label: softcast
         options: {module: "examples/plugin_model.py:SoftCastJSCC", checkpoint: softcast.npz}
 
-Route 2 (run elsewhere, import the outcomes): :func:`run_on_export` sends images over realizations exported
-by the
-bridge and writes the ``.npz`` that ``kbsc.jscc.plugin.import_outcomes`` reads (system ``jscc-import``).
+Route 2 (run elsewhere, import the outcomes): :func:`run_on_export` sends images over realizations exported by
+the bridge and writes the ``.npz`` that ``kbsc.jscc.plugin.import_outcomes`` reads (system ``jscc-import``).
 
 Make a checkpoint: ``python examples/plugin_model.py fit --out softcast.npz [--data-dir DIR]`` (fits on the
-embedded
-dataset's training split).
+embedded dataset's training split).
 """
 
 from __future__ import annotations
@@ -54,8 +49,8 @@ def fit_checkpoint(images: np.ndarray, path: str | Path) -> Path:
 class SoftCastJSCC:
     """SoftCast analog JSCC.
 
-    ``encode(images uint8 [B,H,W,3], snr_db, k) -> complex [B,k]``;
-    ``decode(y, noise_var, snr_db) -> images uint8 [B,H,W,3]``.
+    ``encode(images uint8 [B,H,W,3], snr_db, k) -> complex [B,k]``; ``decode(y, noise_var, snr_db) -> images
+    uint8 [B,H,W,3]``.
     """
 
     def __init__(self, checkpoint: str | Path) -> None:
@@ -99,8 +94,8 @@ def run_on_export(
 
     images uint8 ``[N, H, W, 3]`` with their ids ``[N]`` (a superset of the export's ids). The receiver
     (estimation, equalization) is kbsc's reader of the export, ``kbsc.bridge.Bridge.from_export``; a foreign
-    codebase can read the documented arrays (h, noise, data_positions, …) with plain numpy instead.
-    Writes ``out`` (.npz: image_ids, images, fingerprint, channel_uses).
+    codebase can read the documented arrays (h, noise, data_positions, …) with plain numpy instead. Writes
+    ``out`` (.npz: image_ids, images, fingerprint, channel_uses).
     """
     import torch
 

@@ -1,6 +1,5 @@
 """Outside models: the plug-in system equals the model run by hand on the same realizations; the importer
-round
-trip joins the same outcomes; protocol violations are one-line errors."""
+round trip joins the same outcomes; protocol violations are one-line errors."""
 
 from __future__ import annotations
 

@@ -7,12 +7,10 @@ A model maps images ``[B, 3, H, W]`` (float in [0, 1]) to ``k`` complex channel 
 * :meth:`JSCCModel.decode` ``(y [B, k], noise_var [B, k], snr_db [B], k) → images [B, 3, H, W]`` in [0, 1].
 
 Latent layout: a model's latent is a real tensor ``[B, C, S]`` (C latent channels × S spatial positions); it
-is
-read channel-major, so the first ``2k`` reals are channels ``0 … ⌈2k/S⌉-1`` (the last one possibly in part).
-Consecutive real pairs form the complex symbols (``x_i = r_{2i} + j r_{2i+1}``). Reals past ``2k`` are not
-sent:
-the decoder sees zeros there. This makes any ``k ≤ C·S/2`` possible with one architecture; a model trained
-for one ``k`` (``deepjscc``) uses exactly ``⌈2k/S⌉`` latent channels.
+is read channel-major, so the first ``2k`` reals are channels ``0 … ⌈2k/S⌉-1`` (the last one possibly in
+part). Consecutive real pairs form the complex symbols (``x_i = r_{2i} + j r_{2i+1}``). Reals past ``2k`` are
+not sent: the decoder sees zeros there. This makes any ``k ≤ C·S/2`` possible with one architecture; a model
+trained for one ``k`` (``deepjscc``) uses exactly ``⌈2k/S⌉`` latent channels.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """Open the bridge for the learned pixel JSCC systems, and the realization seeds/ids used in training.
 
 Evaluation uses the cell's seed and the sender images' ids, exactly like every other system, so the
-realization
-fingerprints match. Training and validation never reuse evaluation realizations: they use disjoint seeds AND
-disjoint image ids (training-split ids restart at 0 and would otherwise collide with test ids):
+realization fingerprints match. Training and validation never reuse evaluation realizations: they use disjoint
+seeds AND disjoint image ids (training-split ids restart at 0 and would otherwise collide with test ids):
 
-* training:   seed ``TRAIN_SEED_BASE + seed``, id ``TRAIN_ID_BASE + step·ID_STRIDE + training-split id``
-  (a fresh realization for every image at every step);
+* training:   seed ``TRAIN_SEED_BASE + seed``, id ``TRAIN_ID_BASE + step·ID_STRIDE + training-split id`` (a
+  fresh realization for every image at every step);
 * validation: seed ``VAL_SEED_BASE + seed``, id ``VAL_ID_BASE + training-split id`` (fixed).
 
 The bases differ from :mod:`kbsc.semantic.channel`'s, so the two families' training realizations differ too.
@@ -73,9 +72,8 @@ class _Output:
 class LocalAWGN:
     """A keyed complex AWGN channel with the bridge's ``transmit``/``fingerprint`` interface.
 
-    For unit tests and tiny experiments only (channel name ``local-awgn``): the unit noise of image ``i`` is
-    a pure
-    function of ``(seed, i)`` (Philox), so it does not depend on the batch. No OFDM grid, no estimation.
+    For unit tests and tiny experiments only (channel name ``local-awgn``): the unit noise of image ``i`` is a
+    pure function of ``(seed, i)`` (Philox), so it does not depend on the batch. No OFDM grid, no estimation.
     """
 
     def __init__(self, seed: int) -> None:

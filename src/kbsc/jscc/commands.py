@@ -2,13 +2,11 @@
 
 * ``kbsc jscc info [--cbr 1/8 ...]`` – parameters and FLOPs per image of each model;
 * ``kbsc jscc train --model swinjscc --channel awgn --csi perfect [--cbr 1/8] [--setting quick|paper]`` –
-  train (or
-  load from the cache) on the workspace's training split;
+  train (or load from the cache) on the workspace's training split;
 * ``kbsc jscc eval --model … --snr … --cbr …`` – PSNR and top-1/top-5 accuracy (Wilson 95 %) on the first
   ``--n-images`` sender images (the experiments' class-balanced subset), as a table;
 * ``kbsc jscc export --channel … --csi … --seed … --cbr … --out FILE`` – the bridge's realization export for
-  the
-  same images, for outside models that cannot be imported (route 2 of :mod:`kbsc.jscc.plugin`).
+  the same images, for outside models that cannot be imported (route 2 of :mod:`kbsc.jscc.plugin`).
 """
 
 from __future__ import annotations

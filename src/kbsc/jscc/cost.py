@@ -16,8 +16,8 @@ __all__ = ["model_cost"]
 def model_cost(model: JSCCModel, k: int, image_size: int = 32) -> dict[str, Any]:
     """``{"params", "encoder_flops", "decoder_flops"}`` for one image at ``k`` channel uses.
 
-    FLOPs as counted by :class:`torch.utils.flop_counter.FlopCounterMode` (matrix products and convolutions,
-    2 FLOPs per multiply-add; element-wise operations are not counted).
+    FLOPs as counted by :class:`torch.utils.flop_counter.FlopCounterMode` (matrix products and convolutions, 2
+    FLOPs per multiply-add; element-wise operations are not counted).
     """
     model = model.eval()
     x = torch.rand(1, 3, image_size, image_size)

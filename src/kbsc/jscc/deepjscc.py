@@ -1,21 +1,17 @@
 """DeepJSCC (Bourtsoulatze, Kurka, Gündüz, 2019) and its SNR-adaptive variant (ADJSCC, Xu et al., 2021).
 
 Encoder, as in the paper's CIFAR-10 model: five 5×5 convolutions (w/2, w, w, w, c channels; strides 2, 2, 1,
-1, 1)
-with PReLU, here with GDN before each PReLU (as in the later DeepJSCC models); the decoder mirrors it with
-transposed convolutions, IGDN and a sigmoid output. A 32×32 image gives an 8×8×c latent; for ``k`` channel
-uses
-the model has ``c = ⌈2k/64⌉`` latent channels and sends their first ``2k`` reals (:mod:`kbsc.jscc.base`), so
-any
-``k`` works (the quick CBRs 1/24 … 1/2 need c = 4 … 48 exactly, nothing dropped).
+1, 1) with PReLU, here with GDN before each PReLU (as in the later DeepJSCC models); the decoder mirrors it
+with transposed convolutions, IGDN and a sigmoid output. A 32×32 image gives an 8×8×c latent; for ``k``
+channel uses the model has ``c = ⌈2k/64⌉`` latent channels and sends their first ``2k`` reals
+(:mod:`kbsc.jscc.base`), so any ``k`` works (the quick CBRs 1/24 … 1/2 need c = 4 … 48 exactly, nothing
+dropped).
 
 ``deepjscc`` reads neither the SNR nor the noise variance (faithful: one model per (k, channel); trained over
-the
-configured SNR range). ``deepjscc-adaptive`` adds an ADJSCC attention-feature module fed with the SNR after
-every
-encoder and decoder stage, and its decoder also reads the equalizer's per-symbol noise variance (log10, one
-map
-beside the latent) – our addition, which matters on fading channels where equalization colours the noise.
+the configured SNR range). ``deepjscc-adaptive`` adds an ADJSCC attention-feature module fed with the SNR
+after every encoder and decoder stage, and its decoder also reads the equalizer's per-symbol noise variance
+(log10, one map beside the latent) – our addition, which matters on fading channels where equalization colours
+the noise.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Score a pixel JSCC transmission exactly like the other systems: decoded image → the same extractor → the
-same
-knowledge base, plus PSNR (MS-SSIM when available), the channel uses actually sent, and the fingerprint."""
+same knowledge base, plus PSNR (MS-SSIM when available), the channel uses actually sent, and the
+fingerprint."""
 
 from __future__ import annotations
 

@@ -4,9 +4,8 @@
   β and γ are kept positive by squaring a stored parameter (with a floor), the usual reparametrisation.
 * :class:`AttentionModulation`: the attention feature (AF) module of ADJSCC (Xu et al., 2021): global average
   pooling of the features, concatenated with a side vector (the SNR in dB; for SwinJSCC also the rate), two
-  fully
-  connected layers and a sigmoid give one gain per feature channel. SwinJSCC's channel ModNet and rate ModNet
-  (Yang et al., 2024) follow the same idea, with the side information fed through small MLPs.
+  fully connected layers and a sigmoid give one gain per feature channel. SwinJSCC's channel ModNet and rate
+  ModNet (Yang et al., 2024) follow the same idea, with the side information fed through small MLPs.
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@ imported.
 
 **Route 1 – import the model.** A class, named in the experiment YAML as ``module: "pkg.mod:Class"`` (or
 ``"path/to/file.py:Class"``) with ``checkpoint: path``, constructed as ``Class(checkpoint=path, **kwargs)``
-(the
-class loads its own checkpoint), with two methods::
+(the class loads its own checkpoint), with two methods::
 
     encode(images, snr_db: float, k: int) -> symbols        # images uint8 numpy [B, 32, 32, 3]
                                                             # symbols complex [B, k] (numpy or torch)
@@ -13,17 +12,15 @@ class loads its own checkpoint), with two methods::
                                                             # images [B, 32, 32, 3]: uint8, or float in [0, 1]
 
 The testbed normalizes each image's symbols to mean power 1 before the bridge (DESIGN.md §2: every system
-meets
-the same power constraint), so a model that already does so is unchanged. Example:
+meets the same power constraint), so a model that already does so is unchanged. Example:
 ``examples/plugin_model.py``.
 
 **Route 2 – import the outcomes.** Export the cell's realizations with :func:`export_realizations` (the
-bridge's
-documented export), run the outside code on them, and save an ``.npz`` with ``image_ids`` int64 ``[N]`` and
-either ``images`` uint8 ``[N, 32, 32, 3]`` (decoded images: scored here with the same extractor and knowledge
-base) or ``retrieved`` int64 ``[N, K≥1]`` (retrieved class labels). :func:`import_outcomes` turns it into the
-cell's :class:`~kbsc.experiments.base.Outcomes` (system ``jscc-import``), optional arrays ``channel_uses [N]``
-and a ``fingerprint`` string are checked/kept.
+bridge's documented export), run the outside code on them, and save an ``.npz`` with ``image_ids`` int64
+``[N]`` and either ``images`` uint8 ``[N, 32, 32, 3]`` (decoded images: scored here with the same extractor
+and knowledge base) or ``retrieved`` int64 ``[N, K≥1]`` (retrieved class labels). :func:`import_outcomes`
+turns it into the cell's :class:`~kbsc.experiments.base.Outcomes` (system ``jscc-import``), optional arrays
+``channel_uses [N]`` and a ``fingerprint`` string are checked/kept.
 """
 
 from __future__ import annotations
@@ -156,6 +153,7 @@ def import_outcomes(path: str | Path, ctx: Any, *, fingerprint: str = "", k: int
 
     ctx: the cell's :class:`~kbsc.experiments.base.EvalContext` (labels, and extractor + KB to score images).
     fingerprint: the cell's realization fingerprint; if the file carries one, they must agree.
+
     k: channel uses per image, recorded as ``channel_uses`` unless the file gives its own.
     """
     path = Path(path)

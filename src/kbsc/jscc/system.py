@@ -3,22 +3,17 @@
 * ``deepjscc`` / ``deepjscc-adaptive`` – one model per (k, training channel, CSI, training seed);
 * ``swinjscc`` – one model per (training channel, CSI, training seed) serving every SNR and CBR of the grid;
 * ``plugin`` – an outside model (``options: {module: "pkg.mod:Class", checkpoint: path, kwargs: {...}}``);
-* ``jscc-import`` – outcomes computed elsewhere on exported realizations
-  (``options: {outcomes: "dir/{channel}-{csi}-snr{snr_db:g}-cbr{cbr:.6g}-s{seed}.npz"}``, a template filled
-  with the
-  cell's fields).
+* ``jscc-import`` – outcomes computed elsewhere on exported realizations (``options: {outcomes:
+  "dir/{channel}-{csi}-snr{snr_db:g}-cbr{cbr:.6g}-s{seed}.npz"}``, a template filled with the cell's fields).
 
 Options of the trained systems (``systems[].options``): the fields of
-:class:`~kbsc.jscc.train.JSCCTrainConfig`
-(``setting``, ``steps``, ``batch_size``, ``lr``, ``snr_range``, ``cbr_range``, ``model_options``,
-``threads``) plus
-``train_seed`` (default: the cell's seed; training realizations never overlap evaluation ones either way),
-``train_channel``/``train_csi`` (train once on this channel and evaluate on the cell's: a mismatch study, and
-a way
-to keep the number of models small) and ``batch`` (evaluation batch). The experiment's ``training.setting``
-applies where the options are silent, and ``training.epochs`` sets ``steps = epochs · ⌈N_train /
-batch_size⌉`` where the
-options are silent. Models are cached under ``<data dir>/jscc/``.
+:class:`~kbsc.jscc.train.JSCCTrainConfig` (``setting``, ``steps``, ``batch_size``, ``lr``, ``snr_range``,
+``cbr_range``, ``model_options``, ``threads``) plus ``train_seed`` (default: the cell's seed; training
+realizations never overlap evaluation ones either way), ``train_channel``/``train_csi`` (train once on this
+channel and evaluate on the cell's: a mismatch study, and a way to keep the number of models small) and
+``batch`` (evaluation batch). The experiment's ``training.setting`` applies where the options are silent, and
+``training.epochs`` sets ``steps = epochs · ⌈N_train / batch_size⌉`` where the options are silent. Models are
+cached under ``<data dir>/jscc/``.
 """
 
 from __future__ import annotations

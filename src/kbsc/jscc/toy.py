@@ -1,12 +1,9 @@
 """A tiny fabricated world for tests and demos of the JSCC systems without a prepared workspace.
 
 Images: 32×32 smooth colour patterns of ``n_classes`` classes (a class-specific colour pair and gradient
-angle,
-random phase and noise). Extractor: 8×8 average-pooled, mean-removed pixels, unit norm. Knowledge base:
-brute-force
-inner-product search. Enough to exercise the whole pipeline (images → channel → decoded images → features →
-KB)
-in well under a second.
+angle, random phase and noise). Extractor: 8×8 average-pooled, mean-removed pixels, unit norm. Knowledge base:
+brute-force inner-product search. Enough to exercise the whole pipeline (images → channel → decoded images →
+features → KB) in well under a second.
 """
 
 from __future__ import annotations
