@@ -69,8 +69,10 @@ def simulate_ber(
     seed: int = 0,
     batch: int = 64,
     show_progress: bool = False,
+    level: float = 0.95,
 ) -> BerPoint:
-    """Send at least ``n_bits`` uncoded bits of ``modulation`` at ``snr_db`` through ``bridge``."""
+    """Send at least ``n_bits`` uncoded bits of ``modulation`` at ``snr_db`` through ``bridge``; the interval
+    has confidence ``level``."""
     m = bits_per_symbol(modulation)
     d = bridge.data_res_per_slot
     n_img = max(1, -(-int(n_bits) // (d * m)))
@@ -84,7 +86,7 @@ def simulate_ber(
         with torch.no_grad():
             out = bridge.transmit(map_bits(bits, m), ids, float(snr_db))
         errors[ids] = (hard_decision_bits(out.y, m) != bits).sum(dim=1).numpy()
-    lo, hi, deff = clustered_interval(errors, d * m)
+    lo, hi, deff = clustered_interval(errors, d * m, level)
     total = n_img * d * m
     return BerPoint(
         channel=bridge.channel,
