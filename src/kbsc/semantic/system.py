@@ -49,6 +49,7 @@ class SemanticSystem(System):
                 f"allowed: {', '.join(sorted(_CONFIG_FIELDS | {'train_seed'}))}"
             )
         self._codecs: dict[tuple, SemanticCodec] = {}
+        self._bridges: dict[tuple, Any] = {}
         self.train_log: dict[tuple, Any] = {}
 
     def train_config(self, cell: Cell, ctx: EvalContext) -> TrainConfig:
@@ -94,13 +95,26 @@ class SemanticSystem(System):
             self._codecs[key] = codec.eval()
         return self._codecs[key]
 
+    def _bridge(self, cell: Cell, ctx: EvalContext) -> Any:
+        """One bridge per (channel, CSI, seed), its cache sized to hold every sender image's slots, so the
+        realizations are drawn once and reused across SNRs and CBRs (they do not depend on either)."""
+        grid = ctx.options.get("grid")
+        key = (cell.channel, cell.csi, cell.seed, repr(grid))
+        if key not in self._bridges:
+            slots = 4 * len(ctx.image_ids)  # up to 4 slots per image (k ≤ 4 slots of data REs)
+            self._bridges.clear()  # keep one at a time: the cache of a bridge can be large
+            self._bridges[key] = open_bridge(
+                cell.channel, cell.csi, cell.seed, grid, cache_slots=max(2048, slots)
+            )
+        return self._bridges[key]
+
     def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:
         for cell in cells:
             self._codec(cell, ctx)
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
         codec = self._codec(cell, ctx)
-        bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
+        bridge = self._bridge(cell, ctx)
         res = evaluate_codec(codec, bridge, ctx.features, ctx.image_ids, ctx.kb, cell.snr_db)
         n = len(ctx.image_ids)
         return Outcomes(
