@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "kbsc.bridge.commands",  # ber
     "kbsc.baselines.commands",  # baseline
     "kbsc.semantic.commands",  # train, evaluate
+    "kbsc.jscc.commands",  # jscc info/train/eval/export
     "kbsc.experiments.commands",  # run, plot, demo, bench
 )
 

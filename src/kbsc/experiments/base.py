@@ -111,16 +111,13 @@ SYSTEMS: Registry[type[System]] = Registry("system")
 SYSTEM_MODULES = (
     "kbsc.semantic.system",
     "kbsc.baselines.system",
+    "kbsc.jscc.system",
 )
 
 
 def _load_system_modules() -> None:
     for mod in SYSTEM_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+        importlib.import_module(mod)
 
 
 def get_system(name: str, **options: Any) -> System:
