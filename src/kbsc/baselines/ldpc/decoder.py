@@ -68,8 +68,15 @@ class FastLDPC5GDecoder(torch.nn.Module):
     def n(self) -> int:
         return self.graph.n
 
-    def decode_numpy(self, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """llr: [B, n] float32 logits -> (bits [B, k], iterations [B], converged [B] bool)."""
+    def decode_numpy(self, llr: np.ndarray,
+                     lifted: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """llr: [B, n] float32 logits -> (bits, iterations [B] int32, converged [B] bool).
+
+        bits: [B, k] information bits (or [B, n] codeword bits with ``return_infobits=False``); with
+        ``lifted=True`` the decisions on all [B, num_vars] lifted positions the engine keeps (for syndrome
+        tests).
+        "converged" means the returned decisions satisfy every (unpruned) parity check.
+        """
         from kbsc.baselines.ldpc import kernels
 
         g = self.graph
@@ -77,7 +84,10 @@ class FastLDPC5GDecoder(torch.nn.Module):
         if self._deint is not None:
             llr = np.ascontiguousarray(llr[:, self._deint])
         nb = llr.shape[0]
-        k_out = g.k if self.return_infobits else g.k_ldpc + (g.n - (g.k - 2 * g.z))
+        if lifted:
+            k_out = g.num_vars
+        else:
+            k_out = g.k if self.return_infobits else g.k_ldpc + (g.n - (g.k - 2 * g.z))
         bits = np.empty((nb, k_out), dtype=np.float32)
         iters = np.zeros(nb, dtype=np.int32)
         conv = np.zeros(nb, dtype=np.uint8)
@@ -98,7 +108,7 @@ class FastLDPC5GDecoder(torch.nn.Module):
                     import numba
 
                     numba.set_num_threads(prev)
-        if not self.return_infobits:
+        if not self.return_infobits and not lifted:
             bits = self._codeword_bits(bits)
         return bits, iters, conv.astype(bool)
 

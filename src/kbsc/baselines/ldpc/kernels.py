@@ -32,7 +32,7 @@ def _phi(x):
     elif x > PHI_MAX:
         x = PHI_MAX
     ex = np.exp(x)
-    return np.log((ex + np.float32(1.0)) / (ex - np.float32(1.0)))
+    return np.log(ex + np.float32(1.0)) - np.log(ex - np.float32(1.0))
 
 
 @njit(**_OPTS)
@@ -142,9 +142,9 @@ def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter,
                     m = _phi(S[t] - p[t]) * SG[t]
                     m = -m if x < 0 else m
                     c[t] = min(max(m, -llr_max), llr_max)
-        # Variable-node update: posterior = channel + all c2v; v2c = posterior - own c2v (clipped).
+        # Variable-node update: posterior = (sum of c2v) + channel; v2c = posterior - own c2v (clipped).
         for i in range(nv):
-            tot[i] = llr[i]
+            tot[i] = 0.0
         for e in range(ne):
             base = edge_col[e] * z
             s = edge_shift[e]
@@ -157,6 +157,8 @@ def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter,
                 a[t] += c[t]
             for t in range(s):
                 b[t] += c2[t]
+        for i in range(nv):
+            tot[i] += llr[i]
         for e in range(ne):
             base = edge_col[e] * z
             s = edge_shift[e]
