@@ -129,3 +129,48 @@ def test_prepare_then_evaluate_directly_reuses_the_cache(tmp_path: Path) -> None
     assert np.array_equal(a.retrieved, b.retrieved) and a.fingerprint == b.fingerprint
     ref = get_system("kbsc-no-codec").evaluate(cell, ctx)
     assert ref.fingerprint == a.fingerprint
+
+
+def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from kbsc.cli import main
+
+    common = [
+        "--dataset",
+        "semantic-toy",
+        "--extractor",
+        "none",
+        "--cbr",
+        "4/3072",
+        "--epochs",
+        "1",
+        "--lr",
+        "3e-3",
+        "--data-dir",
+        str(tmp_path),
+    ]
+    assert main(["train", "--variant", "kbsc", *common]) == 0
+    out = capsys.readouterr().out
+    assert "kbsc" in out and "semantic" in out  # the checkpoint path is printed
+    assert (
+        main(
+            [
+                "evaluate",
+                "--variant",
+                "kbsc",
+                "kbsc-no-codec",
+                "--snr",
+                "-10",
+                "10",
+                "--n-images",
+                "100",
+                *common,
+            ]
+        )
+        == 0
+    )
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("kbsc")]
+    assert len(rows) == 4
+    assert {r[0] for r in rows} == {"kbsc", "kbsc-no-codec"}
+    assert len({r[-1] for r in rows if r[5] == "10"}) == 1  # same fingerprint for both systems at one SNR
+    # the trained model was reused, not retrained: still exactly one checkpoint folder
+    assert len(list((tmp_path / "semantic").iterdir())) == 1
