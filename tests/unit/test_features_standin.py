@@ -17,7 +17,7 @@ from kbsc.features import (
     train_standin,
 )
 
-TINY = {"width": 8, "epochs": 2, "batch_size": 32, "threads": 1}
+TINY = {"width": 8, "epochs": 2, "batch_size": 32, "threads": 1, "strides": "2,1,2,2"}
 
 
 def stripes(n_per_class: int, seed: int) -> ImageSet:

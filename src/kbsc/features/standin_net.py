@@ -21,7 +21,7 @@ class StandinNet(nn.Module):
 
     widths: channels of the four stages.
     strides: spatial down-sampling before each stage's convs (stage 0 by a strided conv, later stages by
-        2×2 max pooling); the default (2, 1, 2, 2) runs 32×32 inputs at 16, 16, 8, 4 pixels: the
+        2×2 max pooling); the default (2, 2, 2, 1) runs 32×32 inputs at 16, 8, 4, 4 pixels: the
         full-resolution stage costs more CPU time than it buys accuracy.
     convs: conv layers per stage (3×3, batch norm, ReLU each).
     """
@@ -31,7 +31,7 @@ class StandinNet(nn.Module):
         widths: tuple[int, ...] = (32, 64, 128, 256),
         dim: int = 512,
         convs: int = 1,
-        strides: tuple[int, ...] = (2, 1, 2, 2),
+        strides: tuple[int, ...] = (2, 2, 2, 1),
     ) -> None:
         super().__init__()
         if len(widths) != len(strides):
