@@ -47,6 +47,8 @@ class ImageCodec(ABC):
     qualities: tuple[int, ...] = ()
     #: the quality value of the lossless mode, or None if the codec has none
     lossless_quality: int | None = None
+    #: quality steps per doubling of the bits (rate model for the first probe of the budget search)
+    steps_per_doubling: float | None = None
 
     @property
     def quality_range(self) -> tuple[int, int]:
@@ -88,12 +90,16 @@ class ImageCodec(ABC):
     ) -> Encoded | None:
         """The best quality whose payload fits ``max_bits``, or None when not even the lowest one fits.
 
-        Bits fall (almost) monotonically with quality, so the search bisects the quality list and then checks
-        the next two better qualities, which catches the rare non-monotone step. ``encode`` (default
-        :meth:`encode`) lets a caller put a cache in front.
+        Bits grow with quality almost monotonically (x265 in constant-QP mode has rare steps of a few bytes
+        the other way), so the search brackets the boundary: the first probe follows the codec's rate model
+        (:attr:`steps_per_doubling`), then log-linear interpolation inside the bracket, with bisection
+        whenever the bracket did not halve; finally the quality two steps above the boundary is tried too,
+        which catches the usual small non-monotone step. About 5 encodings per image instead of 52.
+        ``encode`` (default :meth:`encode`) lets a caller put a cache in front.
         """
         enc = encode or self.encode
         qs: Sequence[int] = self.qualities
+        n = len(qs)
         sizes: dict[int, int] = {}
 
         def bits(i: int) -> int:
@@ -103,18 +109,35 @@ class ImageCodec(ABC):
 
         if max_bits <= 0 or bits(0) > max_bits:
             return None
-        lo, hi = 0, len(qs) - 1  # invariant: qs[lo] fits
-        if bits(hi) <= max_bits:
-            lo = hi
+        lo, hi = 0, n  # qs[lo] fits; qs[hi] does not (hi = n: nothing above is known not to fit)
+        step = self.steps_per_doubling
+
+        def model_guess() -> int:
+            if step is None:
+                return n - 1
+            return lo + max(1, int(round(np.log2(max_bits / bits(lo)) * step)))
+
+        g = model_guess()
+        width = n
         while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if bits(mid) <= max_bits:
-                lo = mid
+            g = min(max(g, lo + 1), min(hi, n) - 1)
+            if bits(g) <= max_bits:
+                lo = g
             else:
-                hi = mid
-        for j in (lo + 1, lo + 2):  # a non-monotone step just above the bisection point
-            if j < len(qs) and bits(j) <= max_bits:
-                lo = j
+                hi = g
+            if hi - lo <= 1:
+                break
+            if hi - lo > width // 2:  # slow progress: bisect
+                g = (lo + hi) // 2
+            elif hi == n:
+                g = model_guess()
+            else:
+                lb, hb = np.log(bits(lo)), np.log(bits(hi))
+                t = (np.log(max_bits) - lb) / (hb - lb) if hb > lb else 0.5
+                g = lo + int(round(t * (hi - lo)))
+            width = hi - lo
+        if lo + 2 < n and bits(lo + 2) <= max_bits:  # a small non-monotone step just above the boundary
+            lo += 2
         payload = enc(image, qs[lo])
         return Encoded(payload=payload, bits=self.count_bits(payload), quality=int(qs[lo]))
 

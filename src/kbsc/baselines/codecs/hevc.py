@@ -55,6 +55,7 @@ class HevcCodec(ImageCodec):
     name = "hevc"
     qualities = tuple(range(51, -1, -1))
     lossless_quality = -1
+    steps_per_doubling = 7.0
 
     def __init__(self, preset: str = "slow", chroma: str = "444") -> None:
         if chroma not in ("444", "420"):

@@ -65,6 +65,7 @@ class JpegCodec(ImageCodec):
 
     name = "jpeg"
     qualities = tuple(range(1, 101))
+    steps_per_doubling = 25.0
 
     def settings(self) -> dict[str, Any]:
         from PIL import features

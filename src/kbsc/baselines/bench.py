@@ -1,0 +1,86 @@
+"""Stage timer of the conventional link (used by ``kbsc bench``): one cell of ``hevc+ldpc`` computed cold
+(empty payload/feature caches) and again warm, with the per-stage seconds of the cold run.
+
+Stages: ``link_setup_s`` (Sionna TB encoder/decoder construction), ``source_encode_s`` (HEVC quality search),
+``tb_encode_map_s``, ``bridge_s``, ``demap_s``, ``tb_decode_s`` (LDPC + CRC), ``decode_features_s`` (image
+decoding, extractor, PSNR/MS-SSIM), ``retrieve_s``. ``link_bits_per_s`` = TB information bits / time in the
+link stages (TB encoding to TB decoding); ``images_per_s`` over the whole cold cell.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbsc.baselines.pipeline import BaselineRunner, fallback_image
+from kbsc.baselines.system import open_bridge
+
+__all__ = ["bench_link"]
+
+LINK_STAGES = ("tb_encode_map_s", "bridge_s", "demap_s", "tb_decode_s")
+
+
+def _context(quick: bool, data_dir: str | None):
+    n = 100 if quick else 500
+    try:
+        from kbsc.workspace import prepare_workspace
+
+        ws = prepare_workspace(data_dir=data_dir, show_progress=False)
+        from kbsc.experiments.context import balanced_subset
+
+        idx = balanced_subset(ws.sender.labels, n)
+        train = ws.train.images
+        return ws.sender.images[idx], ws.sender.ids[idx], ws.extractor, ws.kb, train, "synthetic100"
+    except Exception:  # noqa: BLE001 - no workspace: the toy world still times the link
+        from kbsc.jscc.toy import toy_context
+
+        ctx = toy_context(n=n, data_dir=".")
+        return ctx.images, ctx.image_ids, ctx.extractor, ctx.kb, ctx.workspace.train.images, "toy"
+
+
+def bench_link(
+    quick: bool = False,
+    data_dir: str | None = None,
+    snr_db: float = 2.0,
+    cbr: float = 0.25,
+    mcs: int = 4,
+    channel: str = "awgn",
+    decoder: str | None = None,
+) -> dict[str, Any]:
+    """Time one cell cold and warm; returns stage seconds, images/s, link bits/s and the warm/cold ratio."""
+    images, ids, extractor, kb, train, source = _context(quick, data_dir)
+    k = int(round(cbr * int(np.prod(images.shape[1:]))))
+    bridge = open_bridge(channel, "perfect", 0)
+    fb = fallback_image(tuple(images.shape[1:]), train)
+    opts = {} if decoder is None else {"decoder": decoder}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for _ in range(2):  # cold, then warm (new runner: only the disk caches carry over)
+            runner = BaselineRunner(cache_dir=Path(tmp), **opts)
+            t0 = time.perf_counter()
+            res = runner.run_fixed(images, ids, k, snr_db, bridge, mcs, extractor, kb, fb)
+            runs.append((time.perf_counter() - t0, res))
+    (cold, res), (warm, _) = runs
+    link_s = sum(res.timings.get(s, 0.0) for s in LINK_STAGES)
+    info = float(np.sum(res.extras["info_bits"]))
+    return {
+        "source": source,
+        "n_images": int(len(images)),
+        "k": k,
+        "mcs": mcs,
+        "snr_db": snr_db,
+        "stages": {key: round(v, 4) for key, v in res.timings.items()},
+        "cold_s": round(cold, 3),
+        "warm_s": round(warm, 3),
+        "cached_cost_ratio": round(warm / cold, 4) if cold > 0 else None,
+        "images_per_s": round(len(images) / cold, 2),
+        "images_per_s_warm": round(len(images) / warm, 2),
+        "link_bits_per_s": round(info / link_s, 1) if link_s > 0 else None,
+        "bler": float(np.nanmean(res.extras["tb_error"]))
+        if np.isfinite(res.extras["tb_error"]).any()
+        else None,
+    }
