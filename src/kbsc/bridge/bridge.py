@@ -168,7 +168,8 @@ class Bridge:
                     f"image id {image_id} slot {slot} is not in the imported realizations; export it first"
                 ) from None
         else:
-            h = self.model.slot_response(slot_generator(self.seed, image_id, slot, CHANNEL))
+            gen = slot_generator(self.seed, image_id, slot, CHANNEL) if self.model.random else None
+            h = self.model.slot_response(gen)
             n = unit_noise(self.seed, image_id, slot, self.rg.shape)
             hit = (h.astype(np.complex64), n)
         if key not in self._digests:

@@ -11,6 +11,8 @@ across keys), so the realization of a key is bit-identical whichever batch it ar
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 __all__ = ["NOISE", "CHANNEL", "slot_generator", "unit_noise"]
@@ -21,11 +23,30 @@ NOISE = 0  # unit-variance complex noise on every RE of the slot
 CHANNEL = 1  # channel-model draws of the slot
 
 
+_local = threading.local()
+
+
 def slot_generator(seed: int, image_id: int, slot: int, purpose: int) -> np.random.Generator:
-    """The generator of key (seed, image id, slot) for ``purpose`` (``NOISE`` or ``CHANNEL``)."""
-    key = np.array([int(image_id) & _M64, int(seed) & _M64], dtype=np.uint64)
-    counter = np.array([0, 0, int(purpose) & _M64, int(slot) & _M64], dtype=np.uint64)
-    return np.random.Generator(np.random.Philox(key=key, counter=counter))
+    """The generator of key (seed, image id, slot) for ``purpose`` (``NOISE`` or ``CHANNEL``).
+
+    For speed one Philox object per thread is re-keyed (its whole state is set, buffers emptied) instead of
+    constructing a new one; use the returned generator before asking for the next key.
+    """
+    gen = getattr(_local, "gen", None)
+    if gen is None:
+        gen = _local.gen = np.random.Generator(np.random.Philox(key=0))
+    gen.bit_generator.state = {
+        "bit_generator": "Philox",
+        "state": {
+            "counter": np.array([0, 0, int(purpose) & _M64, int(slot) & _M64], dtype=np.uint64),
+            "key": np.array([int(image_id) & _M64, int(seed) & _M64], dtype=np.uint64),
+        },
+        "buffer": np.zeros(4, dtype=np.uint64),
+        "buffer_pos": 4,
+        "has_uint32": 0,
+        "uinteger": 0,
+    }
+    return gen
 
 
 def unit_noise(seed: int, image_id: int, slot: int, shape: tuple[int, int]) -> np.ndarray:

@@ -28,6 +28,7 @@ class ChannelModel(ABC):
 
     name: ClassVar[str] = ""
     equalize: ClassVar[bool] = True
+    random: ClassVar[bool] = True  # False: deterministic response, no CHANNEL stream is drawn
 
     def __init__(self, rg: ResourceGrid, **kwargs: Any) -> None:
         if kwargs:
@@ -35,8 +36,9 @@ class ChannelModel(ABC):
         self.rg = rg
 
     @abstractmethod
-    def slot_response(self, gen: np.random.Generator) -> np.ndarray:
-        """complex128 ``[T, F]`` frequency response of one slot from the slot's CHANNEL generator."""
+    def slot_response(self, gen: np.random.Generator | None) -> np.ndarray:
+        """complex128 ``[T, F]`` frequency response of one slot from the slot's CHANNEL generator (None for
+        deterministic models)."""
 
     @abstractmethod
     def covariance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

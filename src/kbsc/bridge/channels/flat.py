@@ -18,8 +18,9 @@ def _ones(n: int, m: int) -> np.ndarray:
 @CHANNELS.register("awgn")
 class AWGN(ChannelModel):
     name = "awgn"
+    random = False
 
-    def slot_response(self, gen: np.random.Generator) -> np.ndarray:
+    def slot_response(self, gen: np.random.Generator | None) -> np.ndarray:
         return np.ones(self.rg.shape, dtype=np.complex128)
 
     def covariance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
