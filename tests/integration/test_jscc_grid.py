@@ -1,4 +1,4 @@
-"""The pixel JSCC systems in a small experiment grid (fabricated dataset, keyed AWGN): trained tiny models get
+"""The pixel JSCC systems in a small experiment grid (fabricated dataset, the bridge's AWGN): trained tiny models get
 better with SNR and CBR, the plug-in runs beside them, and every system reports the same realizations."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def grid(tmp_path_factory):
             "n_images": 40,
             "snr_db": [-10, 0, 10],
             "cbr": ["1/48", "1/6"],
-            "channels": ["local-awgn"],
+            "channels": ["awgn"],
             "systems": [
                 {
                     "name": "deepjscc-adaptive",

@@ -1,5 +1,5 @@
-"""Image-quality metrics for decoded images: PSNR (here) and MS-SSIM (from :mod:`kbsc.baselines` when it has
-one).
+"""Image-quality metrics for decoded images: PSNR and MS-SSIM from :mod:`kbsc.baselines.metrics` when present
+(the same functions the conventional baseline reports), else a local PSNR and no MS-SSIM.
 
 Images are uint8 ``[N, H, W, 3]`` (or float in [0, 255]); PSNR uses a peak of 255, per image.
 """
@@ -20,7 +20,7 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(images, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
-def psnr(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+def _psnr(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     """Per-image PSNR in dB, float64 ``[N]`` (peak 255; capped at :data:`MAX_PSNR`)."""
     a = np.asarray(reference, dtype=np.float64)
     b = np.asarray(decoded, dtype=np.float64)
@@ -40,3 +40,9 @@ def ms_ssim_fn() -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
         return None
     fn = getattr(bm, "ms_ssim", None)
     return fn if callable(fn) else None
+
+
+try:  # one definition for every system: the baselines' PSNR when it is there (same formula as _psnr)
+    from kbsc.baselines.metrics import psnr as psnr
+except ImportError:  # pragma: no cover - baselines not installed
+    psnr = _psnr
