@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +39,34 @@ EQUALIZERS: Registry[Callable[..., tuple[torch.Tensor, torch.Tensor]]] = Registr
 EQUALIZERS.add("lmmse", lmmse_equalize)
 
 
-@dataclass
 class BridgeOutput:
     """What the receiver front end hands to a system's decoder.
 
     y:           complex64 ``[B, k]`` equalized symbols in the order of x (≈ x + e)
     noise_var:   float32 ``[B, k]`` Var(e), the effective post-equalization noise variance
-    fingerprint: realization fingerprint of the keys this batch used
+    fingerprint: realization fingerprint of the keys this batch used (computed on first access, so
+                 training loops that never read it do not pay for hashing)
     num_slots:   slots per image
     """
 
-    y: torch.Tensor
-    noise_var: torch.Tensor
-    fingerprint: str
-    num_slots: int
+    def __init__(
+        self,
+        y: torch.Tensor,
+        noise_var: torch.Tensor,
+        fingerprint: str | Callable[[], str],
+        num_slots: int,
+    ) -> None:
+        self.y, self.noise_var, self.num_slots = y, noise_var, int(num_slots)
+        self._fingerprint = fingerprint
+
+    @property
+    def fingerprint(self) -> str:
+        if callable(self._fingerprint):
+            self._fingerprint = self._fingerprint()
+        return self._fingerprint
+
+    def __repr__(self) -> str:
+        return f"BridgeOutput(y={tuple(self.y.shape)}, num_slots={self.num_slots})"
 
 
 def _as_ids(image_ids: Any) -> np.ndarray:
@@ -172,10 +185,6 @@ class Bridge:
             h = self.model.slot_response(gen)
             n = unit_noise(self.seed, image_id, slot, self.rg.shape)
             hit = (h.astype(np.complex64), n)
-        if key not in self._digests:
-            if len(self._digests) > (1 << 20):
-                self._digests.clear()
-            self._digests[key] = slot_digest(self._tag, image_id, slot, hit[0], hit[1])
         self._cache[key] = hit
         if len(self._cache) > self.cache_slots:
             self._cache.popitem(last=False)
@@ -212,9 +221,14 @@ class Bridge:
         for i in ids.tolist():
             for s in range(s_count):
                 key = (i, s)
-                if key not in self._digests:
-                    self._slot(i, s)
-                keys[key] = self._digests[key]
+                digest = self._digests.get(key)
+                if digest is None:
+                    h, n = self._slot(i, s)
+                    digest = slot_digest(self._tag, i, s, h, n)
+                    if len(self._digests) >= (1 << 20):
+                        self._digests.clear()
+                    self._digests[key] = digest
+                keys[key] = digest
         return fingerprint_of(keys)
 
     # ----------------------------------------------------------------------------------------- transmit
@@ -291,7 +305,7 @@ class Bridge:
             y, var = r, no_col.expand(batch, k).contiguous()
         else:
             y, var = self._equalize(r, h_hat, err, no_col)
-        return BridgeOutput(y=y, noise_var=var, fingerprint=self.fingerprint(ids, k), num_slots=s_count)
+        return BridgeOutput(y, var, lambda: self.fingerprint(ids, k), s_count)
 
     def channel_estimate(
         self, image_ids: Any, k: int, snr_db: Any
