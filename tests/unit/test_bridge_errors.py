@@ -70,3 +70,15 @@ def test_cli_ber_reports_bad_input(capsys):
     assert "SNR must be" in capsys.readouterr().err
     assert main(["ber", "--modulation", "8psk", "--bits", "10"]) == 2
     assert "unknown modulation" in capsys.readouterr().err
+
+
+def test_lmmse_refuses_huge_pilot_sets():
+    with pytest.raises(ConfigError, match="lmmse estimation filters all 4000 pilots"):
+        Bridge("tdl-a", "lmmse", grid=GridConfig(num_subcarriers=2000))
+
+
+def test_empty_batch_is_allowed():
+    out = Bridge("rayleigh", "lmmse", grid=GRID).transmit(
+        torch.zeros(0, 10, dtype=torch.complex64), np.zeros(0, dtype=np.int64), 5.0
+    )
+    assert out.y.shape == (0, 10) and out.noise_var.shape == (0, 10)

@@ -266,8 +266,9 @@ class Bridge:
         s_count = self.num_slots(k)
         d = self.rg.data_res_per_slot
         h_np, n_np = self.realize_numpy(ids, s_count)
-        h = torch.from_numpy(h_np).reshape(batch, s_count, -1)  # [B, S, T·F]
-        n = torch.from_numpy(n_np).reshape(batch, s_count, -1)
+        res = self.rg.res_per_slot
+        h = torch.from_numpy(h_np).reshape(batch, s_count, res)  # [B, S, T·F]
+        n = torch.from_numpy(n_np).reshape(batch, s_count, res)
 
         def data(a: torch.Tensor) -> torch.Tensor:
             return a[:, :, self._data_index].reshape(batch, s_count * d)[:, :k]

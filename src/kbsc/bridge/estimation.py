@@ -26,6 +26,7 @@ import torch
 
 from kbsc.bridge.channels import ChannelModel
 from kbsc.bridge.grid import ResourceGrid
+from kbsc.errors import ConfigError
 from kbsc.util import Registry
 
 __all__ = [
@@ -59,6 +60,7 @@ class ChannelEstimator(ABC):
 
 
 CSI_MODES: Registry[type[ChannelEstimator]] = Registry("CSI mode")
+MAX_LMMSE_PILOTS = 2048
 
 
 @CSI_MODES.register("perfect")
@@ -141,6 +143,12 @@ class LMMSEEstimator(ChannelEstimator):
     def __init__(self, rg: ResourceGrid, model: ChannelModel) -> None:
         super().__init__(rg, model)
         pil, dat = rg.pilot_positions, rg.data_positions
+        if len(pil) > MAX_LMMSE_PILOTS:
+            raise ConfigError(
+                f"lmmse estimation filters all {len(pil)} pilots of a slot jointly "
+                f"(limit {MAX_LMMSE_PILOTS}); "
+                "use fewer subcarriers, a larger pilot_subcarrier_step, or csi ls-linear"
+            )
         r_pp = model.covariance(pil, pil)
         r_dp = model.covariance(dat, pil)
         r_dd = np.ones(len(dat))  # E|h|² = 1 on every RE for every model (tested)
