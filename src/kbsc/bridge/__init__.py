@@ -10,6 +10,7 @@ from kbsc.bridge.channels import CHANNELS, TDL, ChannelModel, TDLProfile, tdl_pr
 from kbsc.bridge.estimation import CSI_MODES, ChannelEstimator, lmmse_equalize
 from kbsc.bridge.fingerprint import combine_fingerprints
 from kbsc.bridge.grid import GridConfig, ResourceGrid
+from kbsc.bridge.modulation import demap_llr, hard_decision_bits, map_bits, qam_constellation
 
 __all__ = [
     "CHANNELS",
@@ -25,7 +26,11 @@ __all__ = [
     "ResourceGrid",
     "TDLProfile",
     "combine_fingerprints",
+    "demap_llr",
+    "hard_decision_bits",
     "lmmse_equalize",
     "make_bridge",
+    "map_bits",
+    "qam_constellation",
     "tdl_profile",
 ]
