@@ -15,10 +15,9 @@ done at 2× resolution then box-filtered to 32×32 (anti-aliasing). A class's im
 from __future__ import annotations
 
 import colorsys
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 
 import numpy as np
@@ -29,7 +28,7 @@ from kbsc.util import progress
 
 __all__ = ["GENERATOR_VERSION", "coarse_names", "generate_synthetic100", "render_class"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 SIDE = 32
 SS = 2  # supersampling factor
 FADED_FRACTION = 0.15
@@ -59,7 +58,7 @@ def _background(rng: np.random.Generator, n: int, x: np.ndarray, y: np.ndarray) 
     ang = _u(rng, 0, 2 * np.pi, n)
     ramp = (np.cos(ang) * (x - 16) + np.sin(ang) * (y - 16)) / 16 * _u(rng, 0, 0.35, n)
     bg = base * (1 + ramp[..., None])
-    for _ in range(3):
+    for _ in range(4):
         cx, cy = _u(rng, -4, 36, n), _u(rng, -4, 36, n)
         rx, ry = _u(rng, 3, 12, n), _u(rng, 2, 7, n)
         a = _u(rng, 0, np.pi, n)
@@ -78,12 +77,12 @@ def _background(rng: np.random.Generator, n: int, x: np.ndarray, y: np.ndarray) 
 
 
 def _occluders(rng: np.random.Generator, img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Up to two small rectangles in front (each present with probability 0.35)."""
+    """Up to two small rectangles in front (each present with probability 0.45)."""
     n = img.shape[0]
     for _ in range(2):
-        present = rng.uniform(size=n) < 0.35
+        present = rng.uniform(size=n) < 0.45
         cx, cy = _u(rng, 4, 28, n), _u(rng, 4, 28, n)
-        hw, hh = _u(rng, 1.0, 3.5, n), _u(rng, 1.0, 3.5, n)
+        hw, hh = _u(rng, 1.0, 4.0, n), _u(rng, 1.0, 4.0, n)
         box = (np.abs(x - cx) < hw) & (np.abs(y - cy) < hh) & present[:, None, None]
         colour = _random_colours(rng, n, (0.0, 1.0), (0.05, 1.0))
         img = np.where(box[..., None], colour, img)
@@ -113,7 +112,7 @@ def render_class(spec: ClassSpec, n: int, rng: np.random.Generator) -> np.ndarra
 
     # Pose: position, radius (pixels), aspect, rotation, mirror.
     cx, cy = _u(rng, 10.5, 21.5, n), _u(rng, 10.5, 21.5, n)
-    radius = _u(rng, 8.5, 13.0, n)
+    radius = _u(rng, 7.5, 12.5, n)
     aspect = _u(rng, 0.85, 1.18, n)
     angle = _u(rng, -0.7, 0.7, n)
     mirror = np.where(rng.uniform(size=n) < 0.5, -1, 1).astype(np.float32)[:, None, None]
@@ -129,13 +128,13 @@ def render_class(spec: ClassSpec, n: int, rng: np.random.Generator) -> np.ndarra
         pu, pv = pu * 0, pv * 0
     tex = TEXTURES.get(spec.texture)(u + pu, v + pv, spec.period)
     faded = rng.uniform(size=n) < FADED_FRACTION
-    contrast = np.where(faded, rng.uniform(0.08, 0.3, n), rng.uniform(0.75, 1.0, n)).astype(np.float32)
+    contrast = np.where(faded, rng.uniform(0.05, 0.25, n), rng.uniform(0.75, 1.0, n)).astype(np.float32)
     c = contrast[:, None, None, None]
 
     m_t = mask * tex
     cover, cover_t = _box(mask)[..., None], _box(m_t)[..., None]
     if spec.overlay == "speckle":
-        speck = (np.abs(_frac_centered(u / 0.36)) < 0.17) & (np.abs(_frac_centered(v / 0.36)) < 0.17)
+        speck = (np.abs(_frac_centered(u / 0.42)) < 0.2) & (np.abs(_frac_centered(v / 0.42)) < 0.2)
         m_s = mask * speck
         cover_s, cover_ts = _box(m_s)[..., None], _box(m_t * speck)[..., None]
     else:
@@ -159,13 +158,13 @@ def render_class(spec: ClassSpec, n: int, rng: np.random.Generator) -> np.ndarra
 
     # Global lighting and sensor noise.
     gain = _u(rng, 0.7, 1.25, n)[..., None]
-    cast = (1 + rng.normal(0, 0.06, (n, 3))).astype(np.float32)[:, None, None, :]
+    cast = (1 + rng.normal(0, 0.05, (n, 3))).astype(np.float32)[:, None, None, :]
     ga = _u(rng, 0, 2 * np.pi, n)
     ramp = 1 + _u(rng, 0, 0.3, n) * (np.cos(ga) * (x - 16) + np.sin(ga) * (y - 16)) / 16
     img = np.clip(img * gain * cast * ramp[..., None], 0, 1)
     gamma = _u(rng, 0.8, 1.25, n)[..., None]
     img = img**gamma
-    sigma = _u(rng, 1.5, 7.0, n)[..., None] / 255
+    sigma = _u(rng, 1.0, 4.0, n)[..., None] / 255
     img = img + sigma * rng.standard_normal(img.shape, dtype=np.float32)
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
@@ -222,7 +221,7 @@ def generate_synthetic100(
     seed:    generator seed (the class design and every image depend on it)
     n_train, n_test: images per class (defaults: CIFAR-100's 500 and 100)
     classes: generate only these fine classes (for tests); labels keep their full-set values
-    workers: processes to render with (default: up to 2 for the full set, 1 for small sets); the result does
+    workers: threads to render with (default: up to 2 for the full set, 1 for small sets); the result does
              not depend on it
     Returns ImageSets with uint8 images ``[N, 32, 32, 3]``, int64 fine labels, coarse labels and ids =
     position in the split; each split is shuffled by a seeded permutation (like CIFAR's files).
@@ -240,9 +239,10 @@ def generate_synthetic100(
     out = []
     with ExitStack() as stack:
         pool = None
-        if workers > 1:  # "spawn": never fork a parent that may hold torch's threads
-            ctx = multiprocessing.get_context("spawn")
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=ctx))
+        if workers > 1:
+            # Threads, not processes: numpy releases the GIL in the per-class array maths, and threads need
+            # no re-import of the caller's main module (a spawned process would re-run an unguarded script).
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
         rendered = {
             split: _render_split(seed, split, count, chosen, pool, show_progress)
             for split, count in (("train", n_train), ("test", n_test))

@@ -7,7 +7,7 @@ Layout (follows the recipe of the prototype recorded in DESIGN.md §6):
 * Inside a group, classes 0/1 share shape A and classes 2/3 share shape B, each pair differing only in a
   texture *detail* (a finer period or a small added motif); class 4 has shape C. Shapes and texture families
   are reused across groups, so neither shape nor texture alone names a class.
-* Textures live in the object's own coordinates (they turn and scale with it); their periods are 2–5 pixels
+* Textures live in the object's own coordinates (they turn and scale with it); their periods are 2.5–9 pixels
   at 32×32, which is what a coarse JPEG/HEVC quantizer removes first: the bandwidth trade-off.
 
 Shape functions map object coordinates ``u, v`` float32 ``[N, S, S]`` (unit = object radius) to a bool mask;
@@ -199,7 +199,7 @@ def _halves(u: np.ndarray, v: np.ndarray, period: float) -> np.ndarray:
 # Detail variants that turn texture T into its "sibling" T': same family, one detail changed.
 def _variant(family: str, period: float, which: int) -> tuple[str, float, str | None]:
     if which == 0:
-        return family, period * 0.62, None  # finer
+        return family, period * 0.68, None  # finer
     return family, period, "speckle"  # same pattern with a small dot motif overlaid
 
 
@@ -226,11 +226,22 @@ class ClassSpec:
 
 
 def _palette(group: int, rng: np.random.Generator) -> tuple[tuple[float, float, float], ...]:
-    """Two object colours: hues spread over the circle by group, second colour contrasting in value."""
-    hue = (group / N_COARSE + rng.uniform(-0.01, 0.01)) % 1.0
-    hue2 = (hue + rng.choice([0.08, 0.5, -0.08])) % 1.0
-    c1 = colorsys.hsv_to_rgb(hue, rng.uniform(0.65, 0.95), rng.uniform(0.75, 0.95))
-    c2 = colorsys.hsv_to_rgb(hue2, rng.uniform(0.4, 0.9), rng.uniform(0.15, 0.4))
+    """Two object colours for a group: one of 10 hues (36° apart) in one of 2 styles.
+
+    Style 0 (groups 0-9): a saturated bright colour on a dark one of nearly the same hue. Style 1 (groups
+    10-19, hues shifted by 18°): a pale colour on a saturated mid-dark one. Groups whose hues are close thus
+    differ in style (saturation/brightness), which survives a codec's chroma subsampling. The texture's
+    contrast is mostly in brightness, as in natural images.
+    """
+    style = group // (N_COARSE // 2)
+    hue = ((group % (N_COARSE // 2)) / (N_COARSE // 2) + style * 0.05 + rng.uniform(-0.01, 0.01)) % 1.0
+    hue2 = (hue + rng.uniform(-0.03, 0.03)) % 1.0
+    if style == 0:
+        c1 = colorsys.hsv_to_rgb(hue, rng.uniform(0.75, 0.95), rng.uniform(0.8, 0.95))
+        c2 = colorsys.hsv_to_rgb(hue2, rng.uniform(0.5, 0.9), rng.uniform(0.12, 0.3))
+    else:
+        c1 = colorsys.hsv_to_rgb(hue, rng.uniform(0.25, 0.4), rng.uniform(0.9, 1.0))
+        c2 = colorsys.hsv_to_rgb(hue2, rng.uniform(0.75, 0.95), rng.uniform(0.35, 0.5))
     return (tuple(map(float, c1)), tuple(map(float, c2)))
 
 
@@ -245,11 +256,11 @@ def class_design(seed: int = 0) -> list[ClassSpec]:
         fams = rng.choice(len(textures), size=3, replace=False)
         plan = []
         for shape, fam in ((a, fams[0]), (b, fams[1])):
-            period = float(rng.uniform(0.42, 0.6))
+            period = float(rng.uniform(0.5, 0.75))
             which = int(rng.integers(2))
             plan.append((shapes[shape], textures[fam], period, None))
             plan.append((shapes[shape], *_variant(textures[fam], period, which)))
-        plan.append((shapes[c], textures[fams[2]], float(rng.uniform(0.35, 0.6)), None))
+        plan.append((shapes[c], textures[fams[2]], float(rng.uniform(0.45, 0.75)), None))
         for j, (shape, tex, period, overlay) in enumerate(plan):
             specs.append(
                 ClassSpec(
