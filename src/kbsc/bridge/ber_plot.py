@@ -85,8 +85,11 @@ def plot_ber(points: list[dict[str, Any]], path: str | Path) -> list[Path]:
                     capsize=1.5,
                     label=f"{mod.upper()}, {ch}" + (f" ({csi})" if csi != "perfect" else ""),
                 )
-        ax.plot([], [], "k-", lw=0.7, label="theory, AWGN")
-        ax.plot([], [], "k--", lw=0.7, label="theory, Rayleigh")
+        kinds = {kind for kind, _ in drawn}
+        if "awgn" in kinds:
+            ax.plot([], [], "k-", lw=0.7, label="theory, AWGN")
+        if "rayleigh" in kinds:
+            ax.plot([], [], "k--", lw=0.7, label="theory, Rayleigh")
         ax.set_xlabel(r"SNR $E_s/N_0$ per data RE (dB)")
         ax.set_ylabel("uncoded BER")
         lo = min([p["ber_lo"] for p in points if p["errors"] > 0] or [1e-5])
