@@ -35,6 +35,125 @@ def _phi(x):
     return np.log(ex + np.float32(1.0)) - np.log(ex - np.float32(1.0))
 
 
+LOG2E = np.float32(1.4426950408889634)
+LN2 = np.float32(0.6931471805599453)
+SQRT2 = np.float32(1.4142135623730951)
+
+
+@njit(**_OPTS)
+def _phi_vec(x, out, tf, te):
+    """out[t] = phi(x[t]) for a whole vector, SIMD-friendly (no libm calls; |error| < 1e-6 where it matters).
+
+    y = exp(-x) by 2^round · Taylor(6) on the remainder; phi = log((1+y)/(1-y)) by exponent/mantissa split and
+    an atanh series on the mantissa, or 2·atanh(y) by its series when y is small. tf, te: float32 scratch of
+    the same length (tf is also read as int32 bits). x and out may be the same array.
+    """
+    ti = tf.view(np.int32)
+    n = x.shape[0]
+    one = np.float32(1.0)
+    for t in range(n):
+        a = min(max(x[t], PHI_MIN), PHI_MAX)
+        v = -a * LOG2E
+        r = np.floor(v + np.float32(0.5))
+        f = (v - r) * LN2
+        out[t] = one + f * (one + f * (np.float32(0.5) + f * (np.float32(1 / 6) + f * (
+            np.float32(1 / 24) + f * (np.float32(1 / 120) + f * np.float32(1 / 720))))))
+        te[t] = r
+    for t in range(n):
+        ti[t] = (np.int32(te[t]) + 127) << 23
+    for t in range(n):
+        y = out[t] * tf[t]
+        out[t] = y
+        tf[t] = (one + y) / (one - y)
+    for t in range(n):
+        bits = ti[t]
+        te[t] = np.float32((bits >> 23) - 127)
+        ti[t] = (bits & 0x7FFFFF) | 0x3F800000
+    for t in range(n):
+        m = tf[t]
+        big = m > SQRT2
+        m = m * np.float32(0.5) if big else m
+        e = te[t] + (one if big else np.float32(0.0))
+        s = (m - one) / (m + one)
+        s2 = s * s
+        lg = e * LN2 + np.float32(2.0) * s * (one + s2 * (np.float32(1 / 3) + s2 * (
+            np.float32(0.2) + s2 * (np.float32(1 / 7) + s2 * np.float32(1 / 9)))))
+        y = out[t]
+        y2 = y * y
+        sr = np.float32(2.0) * y * (one + y2 * (np.float32(1 / 3) + y2 * (
+            np.float32(0.2) + y2 * (np.float32(1 / 7) + y2 * np.float32(1 / 9)))))
+        out[t] = sr if y < np.float32(0.17) else lg
+
+
+LN2_HI = np.float32(0.693359375)  # Cody-Waite split of ln 2 (LN2_HI has few mantissa bits: r·LN2_HI is exact)
+LN2_LO = np.float32(-2.12194440e-4)
+
+
+@njit(**_OPTS)
+def _exp_vec(x, out, te):
+    """out[t] = exp(x[t]) for |x| < 80 (range reduction by Cody-Waite, degree-7 Taylor; ~1 ulp).
+
+    te: float32 scratch whose memory is also written as int32 (the power of two). x and out may alias.
+    """
+    ti = te.view(np.int32)
+    one = np.float32(1.0)
+    for t in range(x.shape[0]):
+        a = x[t]
+        r = np.floor(a * LOG2E + np.float32(0.5))
+        f = (a - r * LN2_HI) - r * LN2_LO
+        p = np.float32(1 / 120) + f * (np.float32(1 / 720) + f * np.float32(1 / 5040))
+        p = np.float32(1 / 24) + f * p
+        out[t] = one + f * (one + f * (np.float32(0.5) + f * (np.float32(1 / 6) + f * p)))
+        ti[t] = (np.int32(r) + 127) << 23
+    for t in range(x.shape[0]):
+        out[t] *= te[t]
+
+
+@njit(**_OPTS)
+def _log_vec(x, out, tf, te):
+    """out[t] = log(x[t]) for positive normal x (exponent/mantissa split, atanh series; ~1 ulp).
+
+    tf, te: float32 scratch (tf also read as int32 bits). x and out may alias.
+    """
+    ti = tf.view(np.int32)
+    one = np.float32(1.0)
+    for t in range(x.shape[0]):
+        tf[t] = x[t]
+    for t in range(x.shape[0]):
+        bits = ti[t]
+        te[t] = np.float32((bits >> 23) - 127)
+        ti[t] = (bits & 0x7FFFFF) | 0x3F800000
+    for t in range(x.shape[0]):
+        m = tf[t]
+        big = m > SQRT2
+        m = m * np.float32(0.5) if big else m
+        e = te[t] + (one if big else np.float32(0.0))
+        s = (m - one) / (m + one)
+        s2 = s * s
+        lm = np.float32(2.0) * s * (one + s2 * (np.float32(1 / 3) + s2 * (
+            np.float32(0.2) + s2 * (np.float32(1 / 7) + s2 * np.float32(1 / 9)))))
+        out[t] = e * LN2_HI + (e * LN2_LO + lm)
+
+
+@njit(**_OPTS)
+def _phi_vec_sionna(x, out, ex, tf, te):
+    """phi(x) evaluated like Sionna does it in float32, log(e^x + 1) - log(e^x - 1) with its argument clamps,
+    but SIMD-friendly; the flooding schedule uses it so that its decisions track Sionna's rounding.
+
+    ex, tf, te: float32 scratch. x and out may alias.
+    """
+    for t in range(x.shape[0]):
+        out[t] = min(max(x[t], PHI_MIN), PHI_MAX)
+    _exp_vec(out, ex, te)
+    for t in range(x.shape[0]):
+        out[t] = ex[t] + np.float32(1.0)
+        ex[t] = ex[t] - np.float32(1.0)
+    _log_vec(out, out, tf, te)
+    _log_vec(ex, ex, tf, te)
+    for t in range(x.shape[0]):
+        out[t] -= ex[t]
+
+
 @njit(**_OPTS)
 def _fill_llr(llr_in, b, src_idx, llr_max, out):
     """out[:] = lifted true-LLR vector of codeword b (input is Sionna's logit, clipped to ±llr_max)."""
@@ -100,7 +219,7 @@ def _syndrome_ok(post, row_ptr, edge_col, edge_shift, z, last_rows, par, hard):
 
 @njit(**_OPTS)
 def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max, early_stop,
-                     V, C, P, tot, S, SG, par, hard):
+                     V, C, P, tot, S, SG, par, hard, TF, TE, EX):
     """Flooding sum-product on one codeword; llr: [num_vars] true LLRs. Returns (iterations, converged).
 
     V, C: [E, z] v2c / c2v messages; P: [max_deg, z]; tot: [num_vars] posterior (ends as the decision LLR).
@@ -129,19 +248,23 @@ def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter,
                 p = P[j]
                 for t in range(z):
                     x = v[t]
-                    ph = _phi(abs(x))
-                    p[t] = ph
-                    S[t] += ph
+                    p[t] = abs(x)
                     SG[t] *= -one if x < 0 else one
+                _phi_vec_sionna(p, p, EX, TF, TE)
+                for t in range(z):
+                    S[t] += p[t]
             for j in range(deg):
                 v = V[e0 + j]
                 c = C[e0 + j]
-                p = P[j]
                 for t in range(z):
-                    x = v[t]
-                    m = _phi(S[t] - p[t]) * SG[t]
-                    m = -m if x < 0 else m
+                    c[t] = S[t] - P[j, t]
+                _phi_vec_sionna(c, c, EX, TF, TE)
+                for t in range(z):
+                    m = c[t] * SG[t]
+                    m = -m if v[t] < 0 else m
                     c[t] = min(max(m, -llr_max), llr_max)
+                if r == nrb - 1:  # rows Sionna prunes (meeting only unsent degree-1 nodes) stay silent
+                    c[last_rows:] = 0.0
         # Variable-node update: posterior = (sum of c2v) + channel; v2c = posterior - own c2v (clipped).
         for i in range(nv):
             tot[i] = 0.0
@@ -217,7 +340,7 @@ def _check_oms(Q, P, deg, z, llr_max, offset, SG, M1, M2, IDX):
 
 
 @njit(**_OPTS)
-def _check_spa(Q, P, deg, z, llr_max, S, SG):
+def _check_spa(Q, P, deg, z, llr_max, S, SG, TF, TE):
     """Exact boxplus (phi) check update: P[j] = extrinsic messages from the inputs Q[j] (clipped)."""
     one = np.float32(1.0)
     for t in range(z):
@@ -228,21 +351,25 @@ def _check_spa(Q, P, deg, z, llr_max, S, SG):
         p = P[j]
         for t in range(z):
             x = q[t]
-            ph = _phi(min(abs(x), llr_max))
-            p[t] = ph
-            S[t] += ph
+            p[t] = min(abs(x), llr_max)  # clip only the check-node input
             SG[t] *= -one if x < 0 else one
+        _phi_vec(p, p, TF, TE)
+        for t in range(z):
+            S[t] += p[t]
     for j in range(deg):
         q = Q[j]
         p = P[j]
         for t in range(z):
-            m = min(_phi(S[t] - p[t]), llr_max) * SG[t]
+            p[t] = S[t] - p[t]
+        _phi_vec(p, p, TF, TE)
+        for t in range(z):
+            m = min(p[t], llr_max) * SG[t]
             p[t] = -m if q[t] < 0 else m
 
 
 @njit(**_OPTS)
 def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max, early_stop, min_sum,
-                    offset, R, Q, P, S, SG, M1, M2, IDX, par, hard):
+                    offset, R, Q, P, S, SG, M1, M2, IDX, par, hard, TF, TE):
     """Layered (row-block) decoding of one codeword in place on the posterior L: [num_vars].
 
     min_sum: offset min-sum check update, else exact boxplus (phi). R: [E, z] c2v messages (zeroed here);
@@ -275,7 +402,9 @@ def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, ll
             if min_sum:
                 _check_oms(Q, P, deg, z, llr_max, offset, SG, M1, M2, IDX)
             else:
-                _check_spa(Q, P, deg, z, llr_max, S, SG)
+                _check_spa(Q, P, deg, z, llr_max, S, SG, TF, TE)
+            if r == nrb - 1:  # rows Sionna prunes stay silent
+                P[:deg, last_rows:] = 0.0
             for j in range(deg):  # R = new message; L = q + R (posterior stays exact)
                 e = e0 + j
                 base = edge_col[e] * z
@@ -323,11 +452,13 @@ def decode_batch(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_rows, m
         SG = np.empty(z, dtype=np.float32)
         par = np.empty(z, dtype=np.uint8)
         hard = np.empty(nv, dtype=np.uint8)
+        TF = np.empty(z, dtype=np.float32)
+        TE = np.empty(z, dtype=np.float32)
         if schedule == 0:
             V = np.empty((ne, z), dtype=np.float32)
             tot = np.empty(nv, dtype=np.float32)
             it, ok = _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max,
-                                      early_stop, V, R, P, tot, S, SG, par, hard)
+                                      early_stop, V, R, P, tot, S, SG, par, hard, TF, TE, S.copy())
             post = tot
         else:
             Q = np.empty((max_deg, z), dtype=np.float32)
@@ -336,7 +467,7 @@ def decode_batch(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_rows, m
             IDX = np.empty(z, dtype=np.int32)
             it, ok = _decode_layered(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max,
                                      early_stop, schedule == 2, offset, R, Q, P, S, SG, M1, M2, IDX, par,
-                                     hard)
+                                     hard, TF, TE)
             post = llr
         out = bits_out[b]
         for i in range(k):
