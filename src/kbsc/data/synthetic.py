@@ -7,9 +7,16 @@ scale, aspect, rotation and mirror, with its own shading; small occluders in fro
 (gain, colour cast, gradient, gamma) and sensor noise. About 15 % of the objects have a faded texture, so
 that siblings differing only in texture detail are then truly ambiguous.
 
-Rendering is vectorised over the images of one class with one seeded generator per (seed, class, split), and
-done at 2× resolution then box-filtered to 32×32 (anti-aliasing). A class's images therefore depend only on
-(seed, class, split, count): generating a subset of classes gives exactly those classes' images.
+Rendering is vectorised over the images of one class with one seeded generator per (seed, class, split);
+the object's mask and texture are drawn at 2× resolution and box-filtered to 32×32 (anti-aliasing). A class's
+images therefore depend only on (seed, class, split, count): generating a subset of classes gives exactly
+those classes' images, and the number of rendering threads does not matter.
+
+Calibration (generator version 3, seed 0, sender vs receiver halves of the test split, 5,000 queries):
+1-NN on raw pixels and on mean colour retrieve the right class for 5-7 % and 1.2 %; a 16-wide stand-in CNN
+trained for 4 epochs reaches 67 % top-1 (90 % top-5, 93 % right coarse group) clean, 66 % after JPEG q90
+4:4:4 (33 dB), 61 % / 41 % after HEVC (HEIF) q90 / q20, 55 % / 46 % / 27 % after JPEG q90 / q50 / q10
+with 4:2:0 chroma: compression removes the texture detail and the colour fidelity that tell classes apart.
 """
 
 from __future__ import annotations
