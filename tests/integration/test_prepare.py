@@ -13,7 +13,7 @@ from kbsc.data.base import ImageSet
 from kbsc.data.cifar_format import write_cifar_folder
 
 TINY = ["--extractor-opt", "epochs=4", "--extractor-opt", "width=8", "--extractor-opt", "batch_size=32",
-        "--extractor-opt", "threads=1"]  # fmt: skip
+        "--extractor-opt", "threads=1", "--extractor-opt", "strides=2,1,2,2"]  # fmt: skip
 
 
 def stripes(n_per_class: int, seed: int, name: str) -> ImageSet:
