@@ -1,5 +1,6 @@
-"""The pixel JSCC systems in a small experiment grid (fabricated dataset, the bridge's AWGN): trained tiny models get
-better with SNR and CBR, the plug-in runs beside them, and every system reports the same realizations."""
+"""The pixel JSCC systems in a small experiment grid (fabricated dataset, the bridge's AWGN): trained tiny
+models get better with SNR and CBR, the plug-in runs beside them, and every system reports the same
+realizations."""
 
 from __future__ import annotations
 
