@@ -1,14 +1,11 @@
 """Open the bridge for the learned pixel JSCC systems, and the realization seeds/ids used in training.
 
-Evaluation uses the cell's seed and the sender images' ids, exactly like every other system, so the
-realization fingerprints match. Training and validation never reuse evaluation realizations: they use disjoint
-seeds AND disjoint image ids (training-split ids restart at 0 and would otherwise collide with test ids):
+The keys are :data:`kbsc.bridge.training_keys.JSCC_KEYS` (see that module for why they never overlap the
+evaluation keys, and differ from the semantic family's):
 
 * training:   seed ``TRAIN_SEED_BASE + seed``, id ``TRAIN_ID_BASE + step·ID_STRIDE + training-split id`` (a
   fresh realization for every image at every step);
 * validation: seed ``VAL_SEED_BASE + seed``, id ``VAL_ID_BASE + training-split id`` (fixed).
-
-The bases differ from :mod:`kbsc.semantic.channel`'s, so the two families' training realizations differ too.
 """
 
 from __future__ import annotations
@@ -18,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from kbsc.bridge.training_keys import JSCC_KEYS
+from kbsc.bridge.training_keys import open_bridge as _open_bridge
 from kbsc.errors import ConfigError
 from kbsc.util import hash_obj
 
@@ -32,11 +31,11 @@ __all__ = [
     "open_bridge",
 ]
 
-TRAIN_SEED_BASE = 3_000_000
-VAL_SEED_BASE = 4_000_000
-TRAIN_ID_BASE = 3 << 40
-VAL_ID_BASE = 1 << 43
-ID_STRIDE = 1 << 24
+TRAIN_SEED_BASE = JSCC_KEYS.train_seed_base
+VAL_SEED_BASE = JSCC_KEYS.val_seed_base
+TRAIN_ID_BASE = JSCC_KEYS.train_id_base
+VAL_ID_BASE = JSCC_KEYS.val_id_base
+ID_STRIDE = JSCC_KEYS.id_stride
 
 
 def grid_config(grid: dict[str, Any] | None) -> Any:
@@ -55,13 +54,7 @@ def open_bridge(channel: str, csi: str, seed: int, grid: dict[str, Any] | None =
     """A :class:`kbsc.bridge.Bridge` for (channel, CSI, seed); ``"local-awgn"`` → :class:`LocalAWGN`."""
     if channel == "local-awgn":
         return LocalAWGN(seed)
-    try:
-        from kbsc.bridge import Bridge
-    except ImportError:
-        if channel == "awgn":
-            return LocalAWGN(seed)
-        raise ConfigError(f"channel {channel!r} needs kbsc.bridge, which is not available") from None
-    return Bridge(channel=channel, csi=csi, seed=int(seed), grid=grid_config(grid))
+    return _open_bridge(channel, csi, seed, grid_config(grid))
 
 
 class _Output:

@@ -1,8 +1,7 @@
 """Open the bridge for the semantic path, and the realization seeds and ids used in training.
 
-Evaluation uses the cell's seed and the sender images' ids, exactly as every other system does, so the
-fingerprints match. Training and validation must never reuse evaluation realizations, so they draw from
-disjoint seeds AND disjoint image ids (training-split ids restart at 0 and would collide with test ids):
+The keys are :data:`kbsc.bridge.training_keys.SEMANTIC_KEYS` (see that module for why they never overlap the
+evaluation keys); :func:`open_bridge` is :func:`kbsc.bridge.training_keys.open_bridge`.
 
 * training:   seed ``TRAIN_SEED_BASE + seed``, id ``TRAIN_ID_BASE + epoch·ID_STRIDE + r``, fresh every epoch.
   Generating a slot's realization costs far more than the codec's step, so by default the images of an epoch
@@ -14,7 +13,7 @@ disjoint seeds AND disjoint image ids (training-split ids restart at 0 and would
 
 from __future__ import annotations
 
-from typing import Any
+from kbsc.bridge.training_keys import SEMANTIC_KEYS, open_bridge
 
 __all__ = [
     "ID_STRIDE",
@@ -25,19 +24,8 @@ __all__ = [
     "open_bridge",
 ]
 
-TRAIN_SEED_BASE = 1_000_000
-VAL_SEED_BASE = 2_000_000
-TRAIN_ID_BASE = 1 << 40
-VAL_ID_BASE = 1 << 41
-ID_STRIDE = 1 << 24
-
-
-def open_bridge(
-    channel: str, csi: str, seed: int, grid: dict[str, Any] | None = None, cache_slots: int | None = None
-) -> Any:
-    """A :class:`kbsc.bridge.Bridge` for (channel, CSI, seed); ``grid`` = the experiment's grid mapping."""
-    from kbsc.bridge import Bridge
-
-    kw = {} if cache_slots is None else {"cache_slots": int(cache_slots)}
-    grid = {k: v for k, v in grid.items() if v is not None} if grid else None
-    return Bridge(channel=channel, csi=csi, seed=int(seed), grid=grid, **kw)
+TRAIN_SEED_BASE = SEMANTIC_KEYS.train_seed_base
+VAL_SEED_BASE = SEMANTIC_KEYS.val_seed_base
+TRAIN_ID_BASE = SEMANTIC_KEYS.train_id_base
+VAL_ID_BASE = SEMANTIC_KEYS.val_id_base
+ID_STRIDE = SEMANTIC_KEYS.id_stride

@@ -1,0 +1,59 @@
+"""Training realization keys: the seeds and image ids the learned systems train and validate on, which never
+overlap the evaluation keys; and :func:`open_bridge`, the one way the learned systems open the bridge.
+
+Evaluation uses the cell's seed and the sender images' ids, exactly as every other system does, so the
+realization fingerprints match. Training and validation must never reuse evaluation realizations, so they
+draw from disjoint seeds AND disjoint image ids (training-split ids restart at 0 and would otherwise collide
+with test ids):
+
+* training:   seed ``train_seed_base + seed``, id ``train_id_base + step·id_stride + r`` (a fresh realization
+  at every step or epoch; what ``r`` is depends on the family, see its ``channel`` module);
+* validation: seed ``val_seed_base + seed``, id ``val_id_base + training-split id`` (fixed, so model selection
+  compares on identical realizations).
+
+Each learned family has its own bases (:data:`SEMANTIC_KEYS`, :data:`JSCC_KEYS`), so the families' training
+realizations differ too. Trained checkpoints are cached by hash and assume these exact realizations: never
+change the numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["JSCC_KEYS", "SEMANTIC_KEYS", "TrainingKeys", "open_bridge"]
+
+
+@dataclass(frozen=True)
+class TrainingKeys:
+    """The seed and image-id bases of one family's training and validation realizations."""
+
+    train_seed_base: int
+    val_seed_base: int
+    train_id_base: int
+    val_id_base: int
+    id_stride: int = 1 << 24
+
+
+#: the semantic (KB) codecs, :mod:`kbsc.semantic.channel`
+SEMANTIC_KEYS = TrainingKeys(
+    train_seed_base=1_000_000, val_seed_base=2_000_000, train_id_base=1 << 40, val_id_base=1 << 41
+)
+#: the learned pixel JSCC systems, :mod:`kbsc.jscc.channel`
+JSCC_KEYS = TrainingKeys(
+    train_seed_base=3_000_000, val_seed_base=4_000_000, train_id_base=3 << 40, val_id_base=1 << 43
+)
+
+
+def open_bridge(channel: str, csi: str, seed: int, grid: Any = None, cache_slots: int | None = None) -> Any:
+    """A :class:`kbsc.bridge.Bridge` for (channel, CSI, seed).
+
+    ``grid``: the experiment's grid mapping (entries set to None are dropped; empty/None → the bridge default)
+    or a ready :class:`kbsc.bridge.GridConfig`; ``cache_slots`` None → the bridge default.
+    """
+    from kbsc.bridge import Bridge
+
+    kw = {} if cache_slots is None else {"cache_slots": int(cache_slots)}
+    if isinstance(grid, dict):
+        grid = {k: v for k, v in grid.items() if v is not None} or None
+    return Bridge(channel=channel, csi=csi, seed=int(seed), grid=grid, **kw)
