@@ -1,6 +1,7 @@
 """Statistics on accuracies: Wilson intervals and the paired comparison of two systems on the same images.
 
-* :func:`wilson` — Wilson score interval (scipy's ``binomtest(...).proportion_ci(method="wilson")``).
+* :func:`wilson` — Wilson score interval (:func:`kbsc.kb.metrics.wilson_interval`, i.e. scipy's
+  ``binomtest(...).proportion_ci(method="wilson")``).
 * :func:`mcnemar_exact` — McNemar's exact test: under H0 the discordant pairs split 50/50, so the p-value is
   the two-sided binomial test of ``b`` successes in ``b + c`` trials (``scipy.stats.binomtest``).
 * :func:`paired_diff_interval` — Newcombe's (1998, "method 10") interval for the difference of two paired
@@ -18,6 +19,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from kbsc.errors import ConfigError
+from kbsc.kb.metrics import wilson_interval
 
 __all__ = [
     "PairedResult",
@@ -35,8 +37,7 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     """Wilson score interval of a binomial proportion; (nan, nan) when ``n == 0``."""
     if n <= 0:
         return NAN, NAN
-    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    return wilson_interval(successes, n, confidence)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

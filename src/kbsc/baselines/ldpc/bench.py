@@ -20,20 +20,20 @@ import numpy as np
 import torch
 
 from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
+from kbsc.kb.metrics import wilson_interval as _wilson
 from kbsc.util import progress
 
 ENGINE_SCHEDULES = ("flooding", "layered", "layered-oms")
 
 
 def wilson_interval(errors: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial proportion."""
+    """95 % Wilson score interval of a binomial proportion; ``(0, 1)`` when there are no trials.
+
+    :func:`kbsc.kb.metrics.wilson_interval` at the confidence level of ±``z`` standard deviations.
+    """
     if trials <= 0:
         return 0.0, 1.0
-    p = errors / trials
-    den = 1 + z * z / trials
-    mid = (p + z * z / (2 * trials)) / den
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
+    return _wilson(errors, trials, confidence=math.erf(z / math.sqrt(2.0)))
 
 
 def awgn_llrs(encoder, ebno_db: float, num_codewords: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
