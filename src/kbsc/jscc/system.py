@@ -68,6 +68,14 @@ def model_runner(model: JSCCModel) -> tuple[Any, Any]:
     return encode, decode
 
 
+def _send_images(encode: Any, decode: Any, cell: Cell, ctx: EvalContext, batch: int) -> Outcomes:
+    """The sender images through (encode, decode) on the cell's bridge realizations → the cell's outcomes."""
+    k = cell.k(ctx.source_dim)
+    bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
+    tx = transmit_images(encode, decode, bridge, ctx.images, ctx.image_ids, cell.snr_db, k, batch=batch)
+    return outcomes_from_images(tx.decoded, ctx, tx.fingerprint, tx.channel_uses)
+
+
 class PixelJSCCSystem(System):
     """Image → learned encoder → bridge → learned decoder → extractor → KB. Subclasses set :attr:`model`."""
 
@@ -141,21 +149,8 @@ class PixelJSCCSystem(System):
             self.get_model(cell, ctx)
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
-        model = self.get_model(cell, ctx)
-        k = cell.k(ctx.source_dim)
-        bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
-        enc, dec = model_runner(model)
-        tx = transmit_images(
-            enc,
-            dec,
-            bridge,
-            ctx.images,
-            ctx.image_ids,
-            cell.snr_db,
-            k,
-            batch=int(self.options.get("batch", 250)),
-        )
-        return outcomes_from_images(tx.decoded, ctx, tx.fingerprint, tx.channel_uses)
+        enc, dec = model_runner(self.get_model(cell, ctx))
+        return _send_images(enc, dec, cell, ctx, batch=int(self.options.get("batch", 250)))
 
 
 @SYSTEMS.register("deepjscc")
@@ -216,19 +211,7 @@ class PluginSystem(System):
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
         m = self.model()
-        k = cell.k(ctx.source_dim)
-        bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
-        tx = transmit_images(
-            m.encode,
-            m.decode,
-            bridge,
-            ctx.images,
-            ctx.image_ids,
-            cell.snr_db,
-            k,
-            batch=int(self.options.get("batch", 250)),
-        )
-        return outcomes_from_images(tx.decoded, ctx, tx.fingerprint, tx.channel_uses)
+        return _send_images(m.encode, m.decode, cell, ctx, batch=int(self.options.get("batch", 250)))
 
 
 @SYSTEMS.register("jscc-import")
