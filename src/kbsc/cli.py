@@ -10,9 +10,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
 
 from kbsc import __version__
-from kbsc.errors import KbscError
+from kbsc.errors import ConfigError, KbscError
 
 COMMAND_MODULES = (
     "kbsc.data.commands",  # prepare, info
@@ -41,6 +43,25 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", default=None, help="data/cache directory (default: $KBSC_DATA or ~/.cache/kbsc)"
     )
+
+
+def parse_cbr(text: Any) -> float:
+    """A CBR given as '1/24' or '0.0417' → float in (0, 4]; else a one-line :class:`ConfigError`."""
+    try:
+        value = float(Fraction(str(text).strip()))
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"CBR must be a number or a fraction like 1/24, got {text!r}") from None
+    if not 0 < value <= 4:
+        raise ConfigError(f"CBR must be in (0, 4], got {text!r}")
+    return value
+
+
+def cbr_arg(text: str) -> float:
+    """:func:`parse_cbr` as an argparse ``type=`` (a bad value is argparse's one-line usage error)."""
+    try:
+        return parse_cbr(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

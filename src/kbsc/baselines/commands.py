@@ -12,21 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from fractions import Fraction
 
+from kbsc.cli import cbr_arg
 from kbsc.errors import ConfigError
-
-
-def _cbr(text: str) -> float:
-    try:
-        v = float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(
-            f"CBR must be a number or a fraction like 1/8, got {text!r}"
-        ) from None
-    if not 0 < v <= 4:
-        raise argparse.ArgumentTypeError(f"CBR must be in (0, 4], got {text}")
-    return v
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "matching, QAM) over the bridge, scored by knowledge-base retrieval of the decoded image.",
     )
     p.add_argument("--snr", nargs="+", type=float, default=[-2.0, 0.0, 2.0, 4.0, 10.0], help="Es/N0 in dB")
-    p.add_argument("--cbr", nargs="+", type=_cbr, default=[1 / 8, 1 / 4, 1 / 2], help="channel uses / 3072")
+    p.add_argument(
+        "--cbr", nargs="+", type=cbr_arg, default=[1 / 8, 1 / 4, 1 / 2], help="channel uses / 3072"
+    )
     p.add_argument("--channel", default="awgn", help="bridge channel model (default: awgn)")
     p.add_argument("--csi", default="perfect", help="CSI mode (default: perfect)")
     p.add_argument("--mcs", type=int, default=4, help="MCS index (default: 4)")

@@ -14,22 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from fractions import Fraction
 from typing import Any
 
+from kbsc.cli import parse_cbr
 from kbsc.errors import ConfigError
 
 MODEL_NAMES = ("deepjscc", "deepjscc-adaptive", "swinjscc")
-
-
-def _cbr(text: str) -> float:
-    try:
-        value = float(Fraction(str(text).strip()))
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"CBR must be a number or a fraction like 1/24, got {text!r}") from None
-    if not 0 < value <= 4:
-        raise ConfigError(f"CBR must be in (0, 4], got {text!r}")
-    return value
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -90,7 +80,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{'model':<18} {'cbr':>6} {'k':>5} {'params':>9} {'enc MFLOP':>10} {'dec MFLOP':>10}")
     for name in MODEL_NAMES:
         for text in args.cbr:
-            k = int(round(_cbr(text) * 3072))
+            k = int(round(parse_cbr(text) * 3072))
             model = build_model(JSCCTrainConfig(model=name, k=k).resolved())
             c = model_cost(model, k)
             print(
@@ -137,7 +127,7 @@ def _train(args: argparse.Namespace, ws: Any, k: int) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     t = time.perf_counter()
-    res = _train(args, ws, int(round(_cbr(args.cbr) * ws.sender.source_dim)))
+    res = _train(args, ws, int(round(parse_cbr(args.cbr) * ws.sender.source_dim)))
     state = "cached" if res.cached else f"trained in {time.perf_counter() - t:.0f} s"
     print(
         f"{args.model}: {state} (training wall time {res.wall_s:.0f} s, {res.steps} steps), "
@@ -178,7 +168,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{'model':<18} {'cbr':>6} {'snr':>6} {'psnr':>6} {'top1':>6} {'95% CI':>13} {'top5':>6} {'uses':>5}"
     )
     for text in args.cbr:
-        k = int(round(_cbr(text) * ctx.source_dim))
+        k = int(round(parse_cbr(text) * ctx.source_dim))
         res = _train(args, ws, k)
         enc, dec = model_runner(res.model)
         bridge = open_bridge(args.channel, args.csi, args.seed)
@@ -221,7 +211,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     ws = _workspace(args)
     ctx = _sender_context(args, ws)
-    k = int(round(_cbr(args.cbr) * ctx.source_dim))
+    k = int(round(parse_cbr(args.cbr) * ctx.source_dim))
     bridge = open_bridge(args.channel, args.csi, args.seed)
     path = export_realizations(bridge, args.out, ctx.image_ids, k)
     print(

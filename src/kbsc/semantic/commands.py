@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kbsc.cli import parse_cbr
 from kbsc.errors import ConfigError
 
 # YAML key → (type, is_list)
@@ -62,17 +62,6 @@ _TRAIN_FIELDS = (
     "train_snrs",
     "val_snrs",
 )
-
-
-def parse_cbr(text: Any) -> float:
-    """'1/24' or '0.0417' → float in (0, 4]."""
-    try:
-        value = float(Fraction(str(text).strip()))
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"CBR must be a number or a fraction like 1/24, got {text!r}") from None
-    if not 0 < value <= 4:
-        raise ConfigError(f"CBR must be in (0, 4], got {text!r}")
-    return value
 
 
 def load_yaml(path: str) -> dict[str, Any]:
