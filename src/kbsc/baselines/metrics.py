@@ -4,7 +4,8 @@ MS-SSIM (Wang, Simoncelli & Bovik 2003) on 32×32 images: the standard 5 scales 
 fit (the coarsest scale would be 2×2), so we use **3 scales** and a **Gaussian window of 7×7, σ = 1.0**
 (weights of the standard 5-scale set's first three, renormalised: 0.0448, 0.2856, 0.3001 → /0.6305), luminance
 on the coarsest scale only, constants K1 = 0.01, K2 = 0.03, L = 255, on the RGB mean of the channel SSIMs.
-Larger images use the standard 5 scales / 11×11 / σ = 1.5.
+Larger images use the standard 5 scales / 11×11 / σ = 1.5. Images too small for that many scales get fewer
+(the coarsest scale is never smaller than the window), and NaN when even one scale does not fit.
 """
 
 from __future__ import annotations
@@ -58,8 +59,12 @@ def ms_ssim(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     b = np.asarray(decoded, dtype=np.float64)
     if a.ndim == 3:
         a, b = a[None], b[None]
-    small = min(a.shape[1:3]) < 176
-    scales, g = (3, _gauss(7, 1.0)) if small else (5, _gauss(11, 1.5))
+    side = min(a.shape[1:3])
+    scales, g = (3, _gauss(7, 1.0)) if side < 176 else (5, _gauss(11, 1.5))
+    while scales and side // 2 ** (scales - 1) < len(g):  # tiny images: fewer scales, never an empty window
+        scales -= 1
+    if scales == 0:
+        return np.full(len(a), np.nan)
     w = _W5[:scales] / _W5[:scales].sum()
     out = np.ones((len(a), a.shape[3]))
     for s in range(scales):

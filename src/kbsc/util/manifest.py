@@ -31,7 +31,9 @@ def read_manifest(target: str | os.PathLike[str]) -> Manifest:
 def check_manifest(target: str | os.PathLike[str], expected: Manifest, what: str) -> Manifest:
     """Compare the stored manifest's keys in ``expected``; raise a one-line :class:`DataError` on mismatch."""
     stored = read_manifest(target)
-    diffs = [f"{k}: stored {stored.get(k)!r}, expected {v!r}" for k, v in expected.items() if stored.get(k) != v]
+    diffs = [
+        f"{k}: stored {stored.get(k)!r}, expected {v!r}" for k, v in expected.items() if stored.get(k) != v
+    ]
     if diffs:
         raise DataError(
             f"{what} at {target} was made with different inputs ({'; '.join(diffs)}); "
