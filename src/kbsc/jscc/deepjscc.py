@@ -1,8 +1,13 @@
 """DeepJSCC (Bourtsoulatze, Kurka, Gündüz, 2019) and its SNR-adaptive variant (ADJSCC, Xu et al., 2021).
 
 Encoder, as in the paper's CIFAR-10 model: five 5×5 convolutions (w/2, w, w, w, c channels; strides 2, 2, 1,
-1, 1) with PReLU, here with GDN before each PReLU (as in the later DeepJSCC models); the decoder mirrors it
-with transposed convolutions, IGDN and a sigmoid output. A 32×32 image gives an 8×8×c latent; for ``k``
+1, 1) with PReLU and a normalization before each PReLU; the decoder mirrors it with transposed convolutions
+and a sigmoid output. Normalization (``norm``): ``batch`` (default) or ``gdn`` (GDN/IGDN, as in the later
+DeepJSCC models). BatchNorm is the default because it trains much faster on a CPU budget: on synthetic100,
+CBR 1/2, AWGN, 600 steps of batch 32, validation PSNR 19.6 dB with BatchNorm vs 17.0 dB with GDN (mean-colour
+image: 15.6 dB); with the budgets of the quick preset GDN barely leaves the mean image.
+
+A 32×32 image gives an 8×8×c latent; for ``k``
 channel uses the model has ``c = ⌈2k/64⌉`` latent channels and sends their first ``2k`` reals
 (:mod:`kbsc.jscc.base`), so any ``k`` works (the quick CBRs 1/24 … 1/2 need c = 4 … 48 exactly, nothing
 dropped).
@@ -38,10 +43,17 @@ def _deconv(cin: int, cout: int, stride: int) -> nn.Module:
     return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
 
 
+NORMS = ("batch", "gdn")
+
+
+def _norm(kind: str, channels: int, inverse: bool) -> nn.Module:
+    return GDN(channels, inverse=inverse) if kind == "gdn" else nn.BatchNorm2d(channels)
+
+
 class _Stage(nn.Module):
-    def __init__(self, layer: nn.Module, channels: int, inverse: bool, adaptive: bool):
+    def __init__(self, layer: nn.Module, channels: int, inverse: bool, adaptive: bool, norm: str = "batch"):
         super().__init__()
-        self.layer, self.norm, self.act = layer, GDN(channels, inverse=inverse), nn.PReLU(channels)
+        self.layer, self.norm, self.act = layer, _norm(norm, channels, inverse), nn.PReLU(channels)
         self.af = AttentionModulation(channels, side_dim=1) if adaptive else None
 
     def forward(self, x: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
@@ -56,10 +68,14 @@ class DeepJSCC(JSCCModel):
     name = "deepjscc"
     snr_adaptive = False
 
-    def __init__(self, k: int, width: int = 32, image_size: int = 32, **_: object) -> None:
+    def __init__(
+        self, k: int, width: int = 32, image_size: int = 32, norm: str = "batch", **_: object
+    ) -> None:
         super().__init__(k)
         if image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         s = (image_size // 4) ** 2
         c = -(-2 * k // s)
         self.latent_shape = (c, s)
@@ -67,20 +83,20 @@ class DeepJSCC(JSCCModel):
         w, a = width, self.snr_adaptive
         self.enc = nn.ModuleList(
             [
-                _Stage(_conv(3, w // 2, 2), w // 2, False, a),
-                _Stage(_conv(w // 2, w, 2), w, False, a),
-                _Stage(_conv(w, w, 1), w, False, a),
-                _Stage(_conv(w, w, 1), w, False, a),
+                _Stage(_conv(3, w // 2, 2), w // 2, False, a, norm),
+                _Stage(_conv(w // 2, w, 2), w, False, a, norm),
+                _Stage(_conv(w, w, 1), w, False, a, norm),
+                _Stage(_conv(w, w, 1), w, False, a, norm),
             ]
         )
         self.enc_out = _conv(w, c, 1)
         cin = 2 * c if a else c
         self.dec = nn.ModuleList(
             [
-                _Stage(_deconv(cin, w, 1), w, True, a),
-                _Stage(_deconv(w, w, 1), w, True, a),
-                _Stage(_deconv(w, w, 1), w, True, a),
-                _Stage(_deconv(w, w // 2, 2), w // 2, True, a),
+                _Stage(_deconv(cin, w, 1), w, True, a, norm),
+                _Stage(_deconv(w, w, 1), w, True, a, norm),
+                _Stage(_deconv(w, w, 1), w, True, a, norm),
+                _Stage(_deconv(w, w // 2, 2), w // 2, True, a, norm),
             ]
         )
         self.dec_out = _deconv(w // 2, 3, 2)
