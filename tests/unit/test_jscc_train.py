@@ -98,4 +98,20 @@ def test_bad_settings_are_one_line_config_errors():
 
         build_model(cfg("swinjscc").resolved())
     with pytest.raises(ConfigError, match="loss"):
-        cfg(loss="ms-ssim").resolved()
+        cfg(loss="ssim").resolved()
+
+
+def test_ms_ssim_loss_matches_the_reported_metric_and_trains(data):
+    from kbsc.baselines.metrics import ms_ssim
+    from kbsc.jscc.losses import ms_ssim_torch
+
+    rng = np.random.default_rng(0)
+    a = data.images[:6]
+    b = np.clip(a.astype(np.int64) + rng.integers(-40, 41, a.shape), 0, 255).astype(np.uint8)
+    ta, tb = (torch.from_numpy(x).permute(0, 3, 1, 2).double() / 255 for x in (a, b))
+    np.testing.assert_allclose(ms_ssim_torch(ta, tb).numpy(), ms_ssim(a, b), rtol=1e-6, atol=1e-9)
+    assert torch.allclose(ms_ssim_torch(ta, ta), torch.ones(6, dtype=torch.float64))
+
+    res = train_model(cfg(steps=80, lr=3e-3, loss="ms-ssim"), data, None, show_progress=False)
+    first, last = res.history[0]["loss"], res.history[-1]["loss"]
+    assert last < 0.8 * first, res.history

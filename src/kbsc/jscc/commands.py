@@ -39,6 +39,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--train-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--loss", default="mse", help="training loss: mse (default, PSNR) or ms-ssim")
     p.add_argument("--model-options", default="{}", help="JSON, e.g. '{\"width\": 32}'")
 
 
@@ -112,6 +113,7 @@ def _config(args: argparse.Namespace, k: int) -> Any:
         setting=args.setting,
         steps=args.steps,
         threads=args.threads,
+        loss=args.loss,
         model_options=opts,
     )
 

@@ -4,9 +4,9 @@ evaluation).
 Recipe: images of the training split (a fixed held-out slice of ``n_val`` images is kept for a validation
 PSNR); each step takes a batch, draws one SNR per image uniformly from ``snr_range`` dB and (rate-adaptive
 models) one ``k`` per batch, log-uniformly between ``round(cbr_range·n)``; encoder → bridge → decoder; MSE
-loss (the PSNR objective of DeepJSCC/SwinJSCC); Adam with a cosine learning-rate decay to 10 %. Realizations
-come from seeds and image ids disjoint from evaluation (:mod:`kbsc.jscc.channel`): every training step sees
-fresh ones.
+loss (the PSNR objective of DeepJSCC/SwinJSCC; ``loss: ms-ssim`` trains on 1 − MS-SSIM instead); Adam
+with a cosine learning-rate decay to 10 %. Realizations come from seeds and image ids disjoint from
+evaluation (:mod:`kbsc.jscc.channel`): every training step sees fresh ones.
 
 Settings (``setting``):
 
@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from kbsc.errors import ConfigError, DataError
 from kbsc.jscc import deepjscc as _deepjscc  # noqa: F401  (registers the models)
@@ -52,6 +51,7 @@ from kbsc.jscc.channel import (
     VAL_SEED_BASE,
     open_bridge,
 )
+from kbsc.jscc.losses import LOSSES
 from kbsc.jscc.registry import MODELS
 from kbsc.util import atomic_write_bytes, hash_array, hash_obj, progress, read_manifest, write_manifest
 from kbsc.util.registry import Registry
@@ -74,7 +74,6 @@ SETTINGS.add("paper", {"steps": 60_000, "batch_size": 64, "lr": 5e-4})
 SETTINGS.add("tiny", {"steps": 60, "batch_size": 16, "lr": 3e-3})  # tests
 
 FORMAT_VERSION = 2  # 2: DeepJSCC normalization defaults to BatchNorm (GDN checkpoints are retrained)
-LOSSES = ("mse",)
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,9 @@ class JSCCTrainConfig:
                 "with 0 < cbr low"
             )
         if cfg.loss not in LOSSES:
-            raise ConfigError(f"JSCC loss {cfg.loss!r} is not available; choose one of: {', '.join(LOSSES)}")
+            raise ConfigError(
+                f"JSCC loss {cfg.loss!r} is not available; choose one of: {', '.join(LOSSES.names())}"
+            )
         if getattr(cls, "rate_adaptive", False):
             cfg = dataclasses.replace(cfg, k=None)
         elif cfg.k is None or cfg.k < 1:
@@ -358,6 +359,7 @@ def _train(
         raise DataError("no training images for the JSCC model")
     batch = min(cfg.batch_size, len(fit_idx))
     per_epoch = max(1, len(fit_idx) // batch)
+    loss_fn = LOSSES.get(cfg.loss)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, cfg.steps) / cfg.steps))
@@ -414,7 +416,7 @@ def _train(
         x = to_tensor(data.images[idx])
         ids = torch.from_numpy(data.ids[idx] + TRAIN_ID_BASE + step * ID_STRIDE)
         xh = model(x, torch.from_numpy(snr), k, bridge, ids)
-        loss = F.mse_loss(xh, x)
+        loss = loss_fn(xh, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
