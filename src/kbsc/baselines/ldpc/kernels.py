@@ -15,143 +15,122 @@ check-node input.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 _OPTS = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
+_INLINE = dict(_OPTS, inline="always")
+
+
+@intrinsic
+def _f2i(typingctx, x):
+    """Bits of a float32 as int32 (a plain LLVM bitcast: vectorises, unlike a round trip through memory)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _i2f(typingctx, x):
+    """int32 bits as a float32 (LLVM bitcast)."""
+    if x != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
 
 # Sionna's float32 clamps of phi's argument (decoding.py, cn_update_phi).
 PHI_MIN = np.float32(8.5e-8)
 PHI_MAX = np.float32(16.635532)
 
 
-@njit(**_OPTS)
-def _phi(x):
-    """phi(x) = -log(tanh(x/2)) = log((e^x+1)/(e^x-1)), argument clamped as in Sionna (float32)."""
-    if x < PHI_MIN:
-        x = PHI_MIN
-    elif x > PHI_MAX:
-        x = PHI_MAX
-    ex = np.exp(x)
-    return np.log(ex + np.float32(1.0)) - np.log(ex - np.float32(1.0))
-
-
 LOG2E = np.float32(1.4426950408889634)
 LN2 = np.float32(0.6931471805599453)
 SQRT2 = np.float32(1.4142135623730951)
-
-
-@njit(**_OPTS)
-def _phi_vec(x, out, tf, te):
-    """out[t] = phi(x[t]) for a whole vector, SIMD-friendly (no libm calls; |error| < 1e-6 where it matters).
-
-    y = exp(-x) by 2^round · Taylor(6) on the remainder; phi = log((1+y)/(1-y)) by exponent/mantissa split and
-    an atanh series on the mantissa, or 2·atanh(y) by its series when y is small. tf, te: float32 scratch of
-    the same length (tf is also read as int32 bits). x and out may be the same array.
-    """
-    ti = tf.view(np.int32)
-    n = x.shape[0]
-    one = np.float32(1.0)
-    for t in range(n):
-        a = min(max(x[t], PHI_MIN), PHI_MAX)
-        v = -a * LOG2E
-        r = np.floor(v + np.float32(0.5))
-        f = (v - r) * LN2
-        out[t] = one + f * (one + f * (np.float32(0.5) + f * (np.float32(1 / 6) + f * (
-            np.float32(1 / 24) + f * (np.float32(1 / 120) + f * np.float32(1 / 720))))))
-        te[t] = r
-    for t in range(n):
-        ti[t] = (np.int32(te[t]) + 127) << 23
-    for t in range(n):
-        y = out[t] * tf[t]
-        out[t] = y
-        tf[t] = (one + y) / (one - y)
-    for t in range(n):
-        bits = ti[t]
-        te[t] = np.float32((bits >> 23) - 127)
-        ti[t] = (bits & 0x7FFFFF) | 0x3F800000
-    for t in range(n):
-        m = tf[t]
-        big = m > SQRT2
-        m = m * np.float32(0.5) if big else m
-        e = te[t] + (one if big else np.float32(0.0))
-        s = (m - one) / (m + one)
-        s2 = s * s
-        lg = e * LN2 + np.float32(2.0) * s * (one + s2 * (np.float32(1 / 3) + s2 * (
-            np.float32(0.2) + s2 * (np.float32(1 / 7) + s2 * np.float32(1 / 9)))))
-        y = out[t]
-        y2 = y * y
-        sr = np.float32(2.0) * y * (one + y2 * (np.float32(1 / 3) + y2 * (
-            np.float32(0.2) + y2 * (np.float32(1 / 7) + y2 * np.float32(1 / 9)))))
-        out[t] = sr if y < np.float32(0.17) else lg
-
-
 LN2_HI = np.float32(0.693359375)  # Cody-Waite split of ln 2 (LN2_HI has few mantissa bits: r·LN2_HI is exact)
 LN2_LO = np.float32(-2.12194440e-4)
 
+# The scalar functions below are inlined into the kernels' loops over Z; with the bit casts as LLVM bitcasts
+# (no libm calls, no memory round trips) a whole check update is one vectorised loop per pass.
 
-@njit(**_OPTS)
-def _exp_vec(x, out, te):
-    """out[t] = exp(x[t]) for |x| < 80 (range reduction by Cody-Waite, degree-7 Taylor; ~1 ulp).
 
-    te: float32 scratch whose memory is also written as int32 (the power of two). x and out may alias.
-    """
-    ti = te.view(np.int32)
+@njit(**_INLINE)
+def _exp2i(r):
+    """2^r for a float32 holding an integer in [-126, 127] (exponent bits)."""
+    return _i2f(np.int32((np.int32(r) + 127) << 23))
+
+
+@njit(**_INLINE)
+def _log_parts(x):
+    """log(x) for positive normal float32 x as (exponent e, log of the mantissa) (atanh series; ~1 ulp)."""
     one = np.float32(1.0)
-    for t in range(x.shape[0]):
-        a = x[t]
-        r = np.floor(a * LOG2E + np.float32(0.5))
-        f = (a - r * LN2_HI) - r * LN2_LO
-        p = np.float32(1 / 120) + f * (np.float32(1 / 720) + f * np.float32(1 / 5040))
-        p = np.float32(1 / 24) + f * p
-        out[t] = one + f * (one + f * (np.float32(0.5) + f * (np.float32(1 / 6) + f * p)))
-        ti[t] = (np.int32(r) + 127) << 23
-    for t in range(x.shape[0]):
-        out[t] *= te[t]
+    bits = _f2i(x)
+    e = np.float32((bits >> 23) - 127)
+    m = _i2f(np.int32((bits & 0x7FFFFF) | 0x3F800000))
+    big = m > SQRT2
+    m = m * np.float32(0.5) if big else m
+    e = e + (one if big else np.float32(0.0))
+    s = (m - one) / (m + one)
+    s2 = s * s
+    lm = np.float32(2.0) * s * (one + s2 * (np.float32(1 / 3) + s2 * (
+        np.float32(0.2) + s2 * (np.float32(1 / 7) + s2 * np.float32(1 / 9)))))
+    return e, lm
 
 
-@njit(**_OPTS)
-def _log_vec(x, out, tf, te):
-    """out[t] = log(x[t]) for positive normal x (exponent/mantissa split, atanh series; ~1 ulp).
+@njit(**_INLINE)
+def _phi_fast(x):
+    """phi(x) = -log(tanh(x/2)), argument clamped as in Sionna (float32; |error| < 1e-6 where it matters).
 
-    tf, te: float32 scratch (tf also read as int32 bits). x and out may alias.
+    y = exp(-x) by 2^round · Taylor(6) on the remainder; phi = log((1+y)/(1-y)) by exponent/mantissa split and
+    an atanh series on the mantissa, or 2·atanh(y) by its series when y is small.
     """
-    ti = tf.view(np.int32)
     one = np.float32(1.0)
-    for t in range(x.shape[0]):
-        tf[t] = x[t]
-    for t in range(x.shape[0]):
-        bits = ti[t]
-        te[t] = np.float32((bits >> 23) - 127)
-        ti[t] = (bits & 0x7FFFFF) | 0x3F800000
-    for t in range(x.shape[0]):
-        m = tf[t]
-        big = m > SQRT2
-        m = m * np.float32(0.5) if big else m
-        e = te[t] + (one if big else np.float32(0.0))
-        s = (m - one) / (m + one)
-        s2 = s * s
-        lm = np.float32(2.0) * s * (one + s2 * (np.float32(1 / 3) + s2 * (
-            np.float32(0.2) + s2 * (np.float32(1 / 7) + s2 * np.float32(1 / 9)))))
-        out[t] = e * LN2_HI + (e * LN2_LO + lm)
+    a = min(max(x, PHI_MIN), PHI_MAX)
+    v = -a * LOG2E
+    r = np.floor(v + np.float32(0.5))
+    f = (v - r) * LN2
+    y = one + f * (one + f * (np.float32(0.5) + f * (np.float32(1 / 6) + f * (
+        np.float32(1 / 24) + f * (np.float32(1 / 120) + f * np.float32(1 / 720))))))
+    y = y * _exp2i(r)
+    e, lm = _log_parts((one + y) / (one - y))
+    lg = e * LN2 + lm
+    y2 = y * y
+    sr = np.float32(2.0) * y * (one + y2 * (np.float32(1 / 3) + y2 * (
+        np.float32(0.2) + y2 * (np.float32(1 / 7) + y2 * np.float32(1 / 9)))))
+    return sr if y < np.float32(0.17) else lg
 
 
-@njit(**_OPTS)
-def _phi_vec_sionna(x, out, ex, tf, te):
-    """phi(x) evaluated like Sionna does it in float32, log(e^x + 1) - log(e^x - 1) with its argument clamps,
-    but SIMD-friendly; the flooding schedule uses it so that its decisions track Sionna's rounding.
+@njit(**_INLINE)
+def _exp_s(a):
+    """exp(a) for |a| < 80 (range reduction by Cody-Waite, degree-7 Taylor; ~1 ulp)."""
+    one = np.float32(1.0)
+    r = np.floor(a * LOG2E + np.float32(0.5))
+    f = (a - r * LN2_HI) - r * LN2_LO
+    p = np.float32(1 / 120) + f * (np.float32(1 / 720) + f * np.float32(1 / 5040))
+    p = np.float32(1 / 24) + f * p
+    return (one + f * (one + f * (np.float32(0.5) + f * (np.float32(1 / 6) + f * p)))) * _exp2i(r)
 
-    ex, tf, te: float32 scratch. x and out may alias.
-    """
-    for t in range(x.shape[0]):
-        out[t] = min(max(x[t], PHI_MIN), PHI_MAX)
-    _exp_vec(out, ex, te)
-    for t in range(x.shape[0]):
-        out[t] = ex[t] + np.float32(1.0)
-        ex[t] = ex[t] - np.float32(1.0)
-    _log_vec(out, out, tf, te)
-    _log_vec(ex, ex, tf, te)
-    for t in range(x.shape[0]):
-        out[t] -= ex[t]
+
+@njit(**_INLINE)
+def _log_s(x):
+    """log(x) for positive normal float32 x (~1 ulp)."""
+    e, lm = _log_parts(x)
+    return e * LN2_HI + (e * LN2_LO + lm)
+
+
+@njit(**_INLINE)
+def _phi_sionna(x):
+    """phi(x) evaluated like Sionna does it in float32, log(e^x + 1) - log(e^x - 1) with its argument clamps;
+    the flooding schedule uses it so that its decisions track Sionna's rounding."""
+    ex = _exp_s(min(max(x, PHI_MIN), PHI_MAX))
+    return _log_s(ex + np.float32(1.0)) - _log_s(ex - np.float32(1.0))
 
 
 @njit(**_OPTS)
@@ -219,7 +198,7 @@ def _syndrome_ok(post, row_ptr, edge_col, edge_shift, z, last_rows, par, hard):
 
 @njit(**_OPTS)
 def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max, early_stop,
-                     V, C, P, tot, S, SG, par, hard, TF, TE, EX):
+                     V, C, P, tot, S, SG, par, hard):
     """Flooding sum-product on one codeword; llr: [num_vars] true LLRs. Returns (iterations, converged).
 
     V, C: [E, z] v2c / c2v messages; P: [max_deg, z]; tot: [num_vars] posterior (ends as the decision LLR).
@@ -248,19 +227,16 @@ def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter,
                 p = P[j]
                 for t in range(z):
                     x = v[t]
-                    p[t] = abs(x)
+                    ph = _phi_sionna(abs(x))
+                    p[t] = ph
+                    S[t] += ph
                     SG[t] *= -one if x < 0 else one
-                _phi_vec_sionna(p, p, EX, TF, TE)
-                for t in range(z):
-                    S[t] += p[t]
             for j in range(deg):
                 v = V[e0 + j]
                 c = C[e0 + j]
+                p = P[j]
                 for t in range(z):
-                    c[t] = S[t] - P[j, t]
-                _phi_vec_sionna(c, c, EX, TF, TE)
-                for t in range(z):
-                    m = c[t] * SG[t]
+                    m = _phi_sionna(S[t] - p[t]) * SG[t]
                     m = -m if v[t] < 0 else m
                     c[t] = min(max(m, -llr_max), llr_max)
                 if r == nrb - 1:  # rows Sionna prunes (meeting only unsent degree-1 nodes) stay silent
@@ -340,7 +316,7 @@ def _check_oms(Q, P, deg, z, llr_max, offset, SG, M1, M2, IDX):
 
 
 @njit(**_OPTS)
-def _check_spa(Q, P, deg, z, llr_max, S, SG, TF, TE):
+def _check_spa(Q, P, deg, z, llr_max, S, SG):
     """Exact boxplus (phi) check update: P[j] = extrinsic messages from the inputs Q[j] (clipped)."""
     one = np.float32(1.0)
     for t in range(z):
@@ -351,25 +327,21 @@ def _check_spa(Q, P, deg, z, llr_max, S, SG, TF, TE):
         p = P[j]
         for t in range(z):
             x = q[t]
-            p[t] = min(abs(x), llr_max)  # clip only the check-node input
+            ph = _phi_fast(min(abs(x), llr_max))  # clip only the check-node input
+            p[t] = ph
+            S[t] += ph
             SG[t] *= -one if x < 0 else one
-        _phi_vec(p, p, TF, TE)
-        for t in range(z):
-            S[t] += p[t]
     for j in range(deg):
         q = Q[j]
         p = P[j]
         for t in range(z):
-            p[t] = S[t] - p[t]
-        _phi_vec(p, p, TF, TE)
-        for t in range(z):
-            m = min(p[t], llr_max) * SG[t]
+            m = min(_phi_fast(S[t] - p[t]), llr_max) * SG[t]
             p[t] = -m if q[t] < 0 else m
 
 
 @njit(**_OPTS)
 def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max, early_stop, min_sum,
-                    offset, R, Q, P, S, SG, M1, M2, IDX, par, hard, TF, TE):
+                    offset, R, Q, P, S, SG, M1, M2, IDX, par, hard):
     """Layered (row-block) decoding of one codeword in place on the posterior L: [num_vars].
 
     min_sum: offset min-sum check update, else exact boxplus (phi). R: [E, z] c2v messages (zeroed here);
@@ -402,7 +374,7 @@ def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, ll
             if min_sum:
                 _check_oms(Q, P, deg, z, llr_max, offset, SG, M1, M2, IDX)
             else:
-                _check_spa(Q, P, deg, z, llr_max, S, SG, TF, TE)
+                _check_spa(Q, P, deg, z, llr_max, S, SG)
             if r == nrb - 1:  # rows Sionna prunes stay silent
                 P[:deg, last_rows:] = 0.0
             for j in range(deg):  # R = new message; L = q + R (posterior stays exact)
@@ -452,13 +424,11 @@ def decode_batch(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_rows, m
         SG = np.empty(z, dtype=np.float32)
         par = np.empty(z, dtype=np.uint8)
         hard = np.empty(nv, dtype=np.uint8)
-        TF = np.empty(z, dtype=np.float32)
-        TE = np.empty(z, dtype=np.float32)
         if schedule == 0:
             V = np.empty((ne, z), dtype=np.float32)
             tot = np.empty(nv, dtype=np.float32)
             it, ok = _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max,
-                                      early_stop, V, R, P, tot, S, SG, par, hard, TF, TE, S.copy())
+                                      early_stop, V, R, P, tot, S, SG, par, hard)
             post = tot
         else:
             Q = np.empty((max_deg, z), dtype=np.float32)
@@ -467,7 +437,7 @@ def decode_batch(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_rows, m
             IDX = np.empty(z, dtype=np.int32)
             it, ok = _decode_layered(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max,
                                      early_stop, schedule == 2, offset, R, Q, P, S, SG, M1, M2, IDX, par,
-                                     hard, TF, TE)
+                                     hard)
             post = llr
         out = bits_out[b]
         for i in range(k):
