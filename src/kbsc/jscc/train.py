@@ -15,8 +15,9 @@ Settings (``setting``):
   Measured CPU cost per step of 32 images on one idle thread (Rayleigh, perfect CSI): deepjscc ≈ 0.05 s,
   swinjscc ≈ 0.17 s, so about 1.5 and 5 minutes of one core per model (the quick preset gives swinjscc
   1,200 steps).
-* ``paper`` – 60,000 steps of 64 images (≈ 80 epochs), lr 5e-4, the order of the papers' budgets: about 4 h
-  (deepjscc) and 7–8 h (swinjscc) of one CPU core per model (minutes on a GPU).
+* ``paper`` – 60,000 steps of 64 images (≈ 80 epochs), lr 5e-4, the order of the papers' budgets: about 2 h
+  (deepjscc) and 6 h (swinjscc) of one idle CPU core per model, extrapolated from the per-step costs above
+  (minutes on a GPU).
 
 Determinism: the model is initialised from ``torch.manual_seed(seed)``; the batch of step t comes from the
 permutation of epoch ⌊t/steps_per_epoch⌋, seeded by (seed, epoch); the SNR and k draws of step t are seeded by
