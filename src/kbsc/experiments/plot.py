@@ -176,7 +176,14 @@ def make_figures(
                         ax.set_ylim(0, 1)
                     ax.set_ylabel(spec.ylabel)
                     ax.set_title(f"{channel}, CSI {csi}, {_fixed_label(spec.fixed, fixed)}", fontsize=7.5)
-                    ax.legend(loc="best", frameon=False)
+                    # below the axes: inside, "best" still covered curves once there were 7+ systems
+                    n_entries = len(ax.get_legend_handles_labels()[1])
+                    ax.legend(
+                        loc="upper center",
+                        bbox_to_anchor=(0.5, -0.2),
+                        ncol=2 if n_entries > 3 else 1,
+                        frameon=False,
+                    )
                     stem = (
                         f"{spec.kind}_{_slug(channel)}_{_slug(csi)}_{spec.fixed.split('_')[0]}{_slug(fixed)}"
                     )
