@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import correlate1d
 
-__all__ = ["ms_ssim", "psnr"]
+__all__ = ["ms_ssim", "ms_ssim_plan", "psnr"]
 
 MAX_PSNR = 100.0
 _W5 = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
@@ -53,19 +53,29 @@ def _ssim_parts(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> tuple[np.ndarray
     return lum.mean(axis=(1, 2)), cs.mean(axis=(1, 2))  # [N, C]
 
 
+def ms_ssim_plan(side: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The Gaussian window ``[size]`` and the per-scale weights ``[scales]`` for images whose shorter side is
+    ``side`` (see the module docstring); None when not even one scale fits. Shared with the JSCC MS-SSIM loss.
+    """
+    scales, g = (3, _gauss(7, 1.0)) if side < 176 else (5, _gauss(11, 1.5))
+    while scales and side // 2 ** (scales - 1) < len(g):  # tiny images: fewer scales, never an empty window
+        scales -= 1
+    if scales == 0:
+        return None
+    return g, _W5[:scales] / _W5[:scales].sum()
+
+
 def ms_ssim(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     """float64 ``[N]`` MS-SSIM of uint8 ``[N, H, W, 3]`` pairs (see the module docstring for 32×32)."""
     a = np.asarray(reference, dtype=np.float64)
     b = np.asarray(decoded, dtype=np.float64)
     if a.ndim == 3:
         a, b = a[None], b[None]
-    side = min(a.shape[1:3])
-    scales, g = (3, _gauss(7, 1.0)) if side < 176 else (5, _gauss(11, 1.5))
-    while scales and side // 2 ** (scales - 1) < len(g):  # tiny images: fewer scales, never an empty window
-        scales -= 1
-    if scales == 0:
+    plan = ms_ssim_plan(min(a.shape[1:3]))
+    if plan is None:
         return np.full(len(a), np.nan)
-    w = _W5[:scales] / _W5[:scales].sum()
+    g, w = plan
+    scales = len(w)
     out = np.ones((len(a), a.shape[3]))
     for s in range(scales):
         lum, cs = _ssim_parts(a, b, g)

@@ -11,18 +11,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from kbsc.baselines.metrics import ms_ssim_plan
 from kbsc.util.registry import Registry
 
 __all__ = ["LOSSES", "ms_ssim_torch"]
 
 LOSSES: Registry[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = Registry("JSCC loss")
-_W5 = torch.tensor([0.0448, 0.2856, 0.3001, 0.2363, 0.1333], dtype=torch.float64)
-
-
-def _gauss(size: int, sigma: float) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    return g / g.sum()
 
 
 def _filt(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -35,13 +29,11 @@ def _filt(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 def ms_ssim_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """MS-SSIM ``[B]`` of images ``[B, 3, H, W]`` in [0, 1] (differentiable in both)."""
-    side = min(a.shape[-2:])
-    scales, g = (3, _gauss(7, 1.0)) if side < 176 else (5, _gauss(11, 1.5))
-    while scales and side // 2 ** (scales - 1) < len(g):
-        scales -= 1
-    if scales == 0:
+    plan = ms_ssim_plan(min(a.shape[-2:]))
+    if plan is None:
         raise ValueError(f"images of {tuple(a.shape[-2:])} are too small for MS-SSIM")
-    w = (_W5[:scales] / _W5[:scales].sum()).tolist()
+    g, w = torch.from_numpy(plan[0]), plan[1].tolist()
+    scales = len(w)
     c1, c2 = 0.01**2, 0.03**2
     out = a.new_ones(a.shape[0], a.shape[1])
     for s in range(scales):
