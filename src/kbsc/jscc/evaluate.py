@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from kbsc.experiments.base import Outcomes
-from kbsc.jscc.metrics import ms_ssim_fn, psnr, to_uint8
+from kbsc.jscc.metrics import ms_ssim, psnr, to_uint8
 
 __all__ = ["Transmission", "outcomes_from_images", "transmit_images"]
 
@@ -78,10 +78,10 @@ def outcomes_from_images(
         decoded = to_uint8(decoded)
     feats = ctx.extractor.extract(decoded, show_progress=False)
     retrieved = np.asarray(ctx.kb.retrieve_labels(np.asarray(feats, dtype=np.float32), k=top), dtype=np.int64)
-    extras: dict[str, np.ndarray] = {"psnr": psnr(ctx.images, decoded)}
-    ms = ms_ssim_fn()
-    if ms is not None:
-        extras["ms_ssim"] = np.asarray(ms(ctx.images, decoded), dtype=np.float64)
+    extras: dict[str, np.ndarray] = {
+        "psnr": psnr(ctx.images, decoded),
+        "ms_ssim": ms_ssim(ctx.images, decoded),
+    }
     if channel_uses is not None:
         extras["channel_uses"] = np.asarray(channel_uses, dtype=np.int64)
     return Outcomes(
