@@ -10,11 +10,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from fractions import Fraction
-from typing import Any
 
 from kbsc import __version__
-from kbsc.errors import ConfigError, KbscError
+from kbsc.errors import KbscError
 
 COMMAND_MODULES = (
     "kbsc.data.commands",  # prepare, info
@@ -36,32 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     for mod_name in COMMAND_MODULES:
         importlib.import_module(mod_name).register(sub)
     return parser
-
-
-def add_data_dir(parser: argparse.ArgumentParser) -> None:
-    """The shared ``--data-dir`` option (else ``$KBSC_DATA``, else ``~/.cache/kbsc``)."""
-    parser.add_argument(
-        "--data-dir", default=None, help="data/cache directory (default: $KBSC_DATA or ~/.cache/kbsc)"
-    )
-
-
-def parse_cbr(text: Any) -> float:
-    """A CBR given as '1/24' or '0.0417' → float in (0, 4]; else a one-line :class:`ConfigError`."""
-    try:
-        value = float(Fraction(str(text).strip()))
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"CBR must be a number or a fraction like 1/24, got {text!r}") from None
-    if not 0 < value <= 4:
-        raise ConfigError(f"CBR must be in (0, 4], got {text!r}")
-    return value
-
-
-def cbr_arg(text: str) -> float:
-    """:func:`parse_cbr` as an argparse ``type=`` (a bad value is argparse's one-line usage error)."""
-    try:
-        return parse_cbr(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,8 +9,8 @@ from kbsc.baselines.codecs import hevc as hevc_mod
 from kbsc.baselines.pipeline import BaselineRunner, fallback_image
 from kbsc.bridge import Bridge
 from kbsc.errors import ConfigError
-from kbsc.experiments.base import Cell, get_system
 from kbsc.jscc.toy import toy_context
+from kbsc.systems.base import Cell, get_system
 
 
 def _cell(snr, cbr=0.25, mcs=4, channel="awgn"):

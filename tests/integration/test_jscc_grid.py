@@ -89,11 +89,11 @@ def test_route_two_export_run_elsewhere_import_matches_the_plugin(tmp_path):
     """Bridge export → outside code decodes on the exported realizations → jscc-import == in-grid plug-in."""
     import importlib.util
 
-    from kbsc.experiments.base import Cell
     from kbsc.jscc.channel import open_bridge
     from kbsc.jscc.plugin import export_realizations
     from kbsc.jscc.system import ImportedSystem, PluginSystem
     from kbsc.jscc.toy import toy_context
+    from kbsc.systems.base import Cell
 
     bridge_mod = pytest.importorskip("kbsc.bridge")
     if not hasattr(bridge_mod.Bridge, "from_export"):

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kbsc.experiments.base import Cell, EvalContext, get_system
 from kbsc.experiments.config import parse_config
 from kbsc.experiments.context import CONTEXT_BUILDERS, ContextSpec
 from kbsc.experiments.runner import run_experiment
 from kbsc.semantic.channel import open_bridge
+from kbsc.systems.base import Cell, EvalContext, get_system
 
 pytest.importorskip("kbsc.data.splits")
 

@@ -4,8 +4,8 @@ import numpy as np
 
 from kbsc.baselines.capacity import capacity_bits, channel_gains
 from kbsc.bridge import Bridge, GridConfig
-from kbsc.experiments.base import Cell, get_system
 from kbsc.jscc.toy import toy_context
+from kbsc.systems.base import Cell, get_system
 
 
 def test_awgn_capacity_is_k_log2_1_plus_snr():

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from kbsc.experiments.base import Cell, Outcomes
 from kbsc.experiments.grid import Task
 from kbsc.experiments.results import summarize
 from kbsc.experiments.stats import wilson
+from kbsc.systems.base import Cell, Outcomes
 
 
 def _task(**kw):

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kbsc.experiments.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 from kbsc.experiments.context import CONTEXT_BUILDERS, ContextSpec
+from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 
 DIM = 32
 N_CLASSES = 10
@@ -47,7 +47,7 @@ def build_toy_context(spec: ContextSpec) -> EvalContext:
         _unit(centres[kb_labels] + 0.1 * rng.standard_normal((200, DIM))).astype(np.float32), kb_labels
     )
     images = rng.integers(0, 256, size=(n_pool, 4, 4, 3), dtype=np.uint8)
-    from kbsc.experiments.context import balanced_subset
+    from kbsc.data.splits import balanced_subset
 
     idx = balanced_subset(labels, spec.n_images)
     return EvalContext(

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from kbsc.errors import ConfigError, DataError
-from kbsc.experiments.base import Cell
 from kbsc.jscc.base import power_normalize
 from kbsc.jscc.channel import LocalAWGN
 from kbsc.jscc.metrics import psnr
 from kbsc.jscc.plugin import import_outcomes, load_plugin
 from kbsc.jscc.system import ImportedSystem, PluginSystem
 from kbsc.jscc.toy import toy_context, toy_images
+from kbsc.systems.base import Cell
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plugin_model.py"
 SPEC = f"{EXAMPLE}:SoftCastJSCC"

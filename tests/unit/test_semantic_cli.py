@@ -8,8 +8,8 @@ import pytest
 
 from kbsc.cli import main
 from kbsc.errors import ConfigError
-from kbsc.experiments.base import get_system
 from kbsc.semantic.commands import load_yaml, parse_cbr
+from kbsc.systems.base import get_system
 
 
 def _run(capsys: pytest.CaptureFixture, tmp_path: Path, *argv: str) -> tuple[int, str]:

@@ -30,7 +30,7 @@ def _context(quick: bool, data_dir: str | None):
         from kbsc.workspace import prepare_workspace
 
         ws = prepare_workspace(data_dir=data_dir, show_progress=False)
-        from kbsc.experiments.context import balanced_subset
+        from kbsc.data.splits import balanced_subset
 
         idx = balanced_subset(ws.sender.labels, n)
         train = ws.train.images

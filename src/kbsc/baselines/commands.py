@@ -13,13 +13,13 @@ import argparse
 import sys
 import time
 
-from kbsc.cli import cbr_arg
+from kbsc.cli_args import cbr_arg
 from kbsc.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
-    from kbsc.cli import add_data_dir
+    from kbsc.cli_args import add_data_dir
 
     p = sub.add_parser(
         "baseline",
@@ -60,8 +60,8 @@ def build_context(args: argparse.Namespace):
     """The sender images, features, extractor and knowledge base of the workspace (class-balanced subset)."""
     import numpy as np
 
-    from kbsc.experiments.base import EvalContext
-    from kbsc.experiments.context import balanced_subset
+    from kbsc.data.splits import balanced_subset
+    from kbsc.systems.base import EvalContext
     from kbsc.util import data_dir
     from kbsc.workspace import prepare_workspace
 
@@ -83,8 +83,8 @@ def build_context(args: argparse.Namespace):
 def run_baseline(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from kbsc.experiments.base import Cell, get_system
     from kbsc.kb.metrics import wilson_interval
+    from kbsc.systems.base import Cell, get_system
     from kbsc.util import progress
 
     if args.n_images < 1:

@@ -20,7 +20,7 @@ import numpy as np
 
 from kbsc.baselines.pipeline import BaselineRunner, CellResult, fallback_image
 from kbsc.errors import ConfigError
-from kbsc.experiments.base import SYSTEMS, Cell, EvalContext, Outcomes, System
+from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 
 __all__ = [
     "DEFAULT_MCS",

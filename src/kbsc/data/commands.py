@@ -32,7 +32,7 @@ INFO_KEYS = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``prepare`` and ``info`` to the ``kbsc`` parser."""
-    from kbsc.cli import add_data_dir
+    from kbsc.cli_args import add_data_dir
 
     p = sub.add_parser(
         "prepare",

@@ -2,6 +2,7 @@
 
 * :func:`sender_receiver_split`: the test split halved per class: sender (transmitted queries) and
   receiver (the knowledge base), as in KBSC.
+* :func:`balanced_subset`: the first n items, class-balanced (which sender images a cell transmits).
 * :func:`train_validation_split`: the training split into fit / validation queries / validation knowledge base
   (the KBSC authors hold out 5k + 5k of CIFAR's 50k training images; here the hold-out is per class).
 
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sender_receiver_split", "train_validation_split"]
+from kbsc.errors import ConfigError
+
+__all__ = ["balanced_subset", "sender_receiver_split", "train_validation_split"]
 
 _SENDER_RECEIVER = 0x5E4D
 _TRAIN_VALIDATION = 0x7A1D
@@ -77,3 +80,23 @@ def _sorted(parts: list[np.ndarray]) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=np.int64)
     return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
+def balanced_subset(labels: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` items, class-balanced (counts differ by ≤ 1), the earliest of each class, sorted.
+
+    Item i of class c with rank r inside its class (in index order) gets the position ``r · C + order(c)``;
+    the n smallest positions are taken. Deterministic, and the first n/C per class when C divides n.
+    """
+    labels = np.asarray(labels)
+    if n > len(labels):
+        raise ConfigError(f"n_images={n} is more than the {len(labels)} sender images available; lower it")
+    classes, inv = np.unique(labels, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    rank = np.empty(len(labels), dtype=np.int64)
+    counts = np.bincount(inv, minlength=len(classes))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank[order] = np.arange(len(labels)) - np.repeat(starts, counts)
+    pos = rank * len(classes) + inv
+    take = np.argsort(pos, kind="stable")[:n]
+    return np.sort(take)

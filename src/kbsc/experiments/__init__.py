@@ -9,7 +9,6 @@ Public API::
 """
 
 from kbsc.experiments.backends import BACKENDS, Backend, get_backend
-from kbsc.experiments.base import SYSTEMS, Cell, EvalContext, Outcomes, System, get_system, system_names
 from kbsc.experiments.config import (
     ExperimentConfig,
     SystemSpec,
@@ -30,6 +29,7 @@ from kbsc.experiments.plot import make_figures, summary_table
 from kbsc.experiments.results import RESULT_COLUMNS, assemble, load_outcomes, load_results
 from kbsc.experiments.runner import FingerprintMismatch, RunSummary, run_experiment
 from kbsc.experiments.stats import compare_systems, mcnemar_exact, paired_diff_interval, paired_test, wilson
+from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System, get_system, system_names
 
 __all__ = [
     "BACKENDS",

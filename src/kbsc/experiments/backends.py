@@ -20,9 +20,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from kbsc.errors import ConfigError, KbscError
-from kbsc.experiments.base import EvalContext, System
 from kbsc.experiments.grid import Plan, Task
 from kbsc.experiments.worker import CellOutput, CellWorker
+from kbsc.systems.base import EvalContext, System
 from kbsc.util.registry import Registry
 
 __all__ = ["BACKENDS", "Backend", "LocalBackend", "RayBackend", "SerialBackend", "get_backend"]

@@ -86,7 +86,7 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
         if s["name"] not in {x["name"] for x in systems}:
             systems.append(s)
     names = {s["name"] for s in systems}
-    from kbsc.experiments.base import system_names
+    from kbsc.systems.base import system_names
 
     if "hevc+ldpc-best" not in names and "hevc+ldpc" in names and "hevc+ldpc-best" in system_names():
         systems.append({"name": "hevc+ldpc-best"})
@@ -205,8 +205,8 @@ def _link_stages(quick: bool, data_dir: str | None, report: dict[str, Any]) -> N
 
 def _time_link_pipeline(quick: bool, data_dir: str | None) -> dict[str, Any]:
     from kbsc.baselines.pipeline import BaselineRunner
-    from kbsc.experiments.base import Cell, get_system
     from kbsc.experiments.context import get_context
+    from kbsc.systems.base import Cell, get_system
 
     cfg = load_config("quick")
     n = 100 if quick else min(cfg.n_images, 500)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli import add_data_dir
+    from kbsc.cli_args import add_data_dir
 
     p.add_argument(
         "--set",
@@ -142,7 +142,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
-    from kbsc.cli import add_data_dir
+    from kbsc.cli_args import add_data_dir
 
     p = sub.add_parser("run", help="run (or resume) an experiment grid")
     p.add_argument("config", help="YAML config or preset name (quick, paper)")

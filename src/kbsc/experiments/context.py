@@ -1,4 +1,4 @@
-"""Build the :class:`~kbsc.experiments.base.EvalContext` a cell runs on, once per process.
+"""Build the :class:`~kbsc.systems.base.EvalContext` a cell runs on, once per process.
 
 The sender images of an experiment are the first ``n_images`` of the workspace's sender half, chosen
 class-balanced and deterministically (see :func:`balanced_subset`), so every system, worker and backend sees
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from kbsc.errors import ConfigError
-from kbsc.experiments.base import EvalContext
+from kbsc.data.splits import balanced_subset
+from kbsc.systems.base import EvalContext
 from kbsc.util.registry import Registry
 
 __all__ = ["CONTEXT_BUILDERS", "ContextSpec", "balanced_subset", "build_context", "get_context"]
@@ -67,26 +67,6 @@ class ContextSpec:
 
 # A builder takes the spec and returns a ready EvalContext (for datasets that are not workspaces).
 CONTEXT_BUILDERS: Registry[Callable[[ContextSpec], EvalContext]] = Registry("context builder")
-
-
-def balanced_subset(labels: np.ndarray, n: int) -> np.ndarray:
-    """Indices of ``n`` items, class-balanced (counts differ by ≤ 1), the earliest of each class, sorted.
-
-    Item i of class c with rank r inside its class (in index order) gets the position ``r · C + order(c)``;
-    the n smallest positions are taken. Deterministic, and the first n/C per class when C divides n.
-    """
-    labels = np.asarray(labels)
-    if n > len(labels):
-        raise ConfigError(f"n_images={n} is more than the {len(labels)} sender images available; lower it")
-    classes, inv = np.unique(labels, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    rank = np.empty(len(labels), dtype=np.int64)
-    counts = np.bincount(inv, minlength=len(classes))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank[order] = np.arange(len(labels)) - np.repeat(starts, counts)
-    pos = rank * len(classes) + inv
-    take = np.argsort(pos, kind="stable")[:n]
-    return np.sort(take)
 
 
 def _from_workspace(spec: ContextSpec) -> EvalContext:

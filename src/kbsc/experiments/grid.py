@@ -12,9 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbsc.experiments.base import Cell
 from kbsc.experiments.config import ExperimentConfig
 from kbsc.experiments.context import ContextSpec
+from kbsc.systems.base import Cell
 from kbsc.util.hashing import hash_obj
 
 __all__ = ["Plan", "PrepareTask", "SystemPlan", "Task", "context_spec", "expand", "pairing_key"]

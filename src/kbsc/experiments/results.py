@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbsc.errors import DataError
-from kbsc.experiments.base import Cell, Outcomes
 from kbsc.experiments.grid import Task
 from kbsc.experiments.stats import wilson
+from kbsc.systems.base import Cell, Outcomes
 from kbsc.util.io import atomic_write
 
 __all__ = [

@@ -27,13 +27,13 @@ from filelock import FileLock, Timeout
 
 from kbsc.errors import ConfigError, DataError, KbscError
 from kbsc.experiments.backends import get_backend
-from kbsc.experiments.base import Cell, EvalContext, System, get_system
 from kbsc.experiments.config import ExperimentConfig, config_hash
 from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Plan, PrepareTask, SystemPlan, Task, context_spec, expand, pairing_key
 from kbsc.experiments.provenance import provenance, provenance_tag
 from kbsc.experiments.results import assemble, cell_path, read_cell_summary, summarize, write_cell
 from kbsc.experiments.worker import import_plugins
+from kbsc.systems.base import Cell, EvalContext, System, get_system
 from kbsc.util.hashing import hash_obj
 from kbsc.util.io import atomic_write_json, atomic_write_text
 from kbsc.util.paths import data_dir as resolve_data_dir

@@ -14,9 +14,9 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from kbsc.experiments.base import EvalContext, Outcomes, System, get_system
 from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Plan, PrepareTask, Task
+from kbsc.systems.base import EvalContext, Outcomes, System, get_system
 
 __all__ = ["CellOutput", "CellWorker", "import_plugins", "limit_threads"]
 

@@ -16,14 +16,14 @@ import json
 import time
 from typing import Any
 
-from kbsc.cli import parse_cbr
+from kbsc.cli_args import parse_cbr
 from kbsc.errors import ConfigError
 
 MODEL_NAMES = ("deepjscc", "deepjscc-adaptive", "swinjscc")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli import add_data_dir
+    from kbsc.cli_args import add_data_dir
 
     add_data_dir(p)
     p.add_argument("--dataset", default="synthetic100")
@@ -141,8 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _sender_context(args: argparse.Namespace, ws: Any) -> Any:
     import numpy as np
 
-    from kbsc.experiments.base import EvalContext
-    from kbsc.experiments.context import balanced_subset
+    from kbsc.data.splits import balanced_subset
+    from kbsc.systems.base import EvalContext
 
     idx = balanced_subset(ws.sender.labels, args.n_images)
     return EvalContext(

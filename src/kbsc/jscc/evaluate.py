@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from kbsc.experiments.base import Outcomes
 from kbsc.jscc.metrics import ms_ssim, psnr, to_uint8
+from kbsc.systems.base import Outcomes
 
 __all__ = ["Transmission", "outcomes_from_images", "transmit_images"]
 

@@ -19,7 +19,7 @@ meets the same power constraint), so a model that already does so is unchanged. 
 bridge's documented export), run the outside code on them, and save an ``.npz`` with ``image_ids`` int64
 ``[N]`` and either ``images`` uint8 ``[N, 32, 32, 3]`` (decoded images: scored here with the same extractor
 and knowledge base) or ``retrieved`` int64 ``[N, K≥1]`` (retrieved class labels). :func:`import_outcomes`
-turns it into the cell's :class:`~kbsc.experiments.base.Outcomes` (system ``jscc-import``), optional arrays
+turns it into the cell's :class:`~kbsc.systems.base.Outcomes` (system ``jscc-import``), optional arrays
 ``channel_uses [N]`` and a ``fingerprint`` string are checked/kept.
 """
 
@@ -37,10 +37,10 @@ import numpy as np
 import torch
 
 from kbsc.errors import ConfigError, DataError
-from kbsc.experiments.base import Outcomes
 from kbsc.jscc.base import power_normalize
 from kbsc.jscc.evaluate import outcomes_from_images
 from kbsc.jscc.metrics import to_uint8
+from kbsc.systems.base import Outcomes
 
 __all__ = ["OutsideModel", "export_realizations", "import_outcomes", "load_plugin"]
 
@@ -151,7 +151,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 def import_outcomes(path: str | Path, ctx: Any, *, fingerprint: str = "", k: int | None = None) -> Outcomes:
     """Outcomes (in ``ctx``'s image order) from an outside model's ``.npz`` (see the module docstring).
 
-    ctx: the cell's :class:`~kbsc.experiments.base.EvalContext` (labels, and extractor + KB to score images).
+    ctx: the cell's :class:`~kbsc.systems.base.EvalContext` (labels, and extractor + KB to score images).
     fingerprint: the cell's realization fingerprint; if the file carries one, they must agree.
 
     k: channel uses per image, recorded as ``channel_uses`` unless the file gives its own.

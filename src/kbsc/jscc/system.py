@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from kbsc.errors import ConfigError
-from kbsc.experiments.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 from kbsc.jscc.base import JSCCModel
 from kbsc.jscc.channel import open_bridge
 from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
@@ -35,6 +34,7 @@ from kbsc.jscc.metrics import to_uint8
 from kbsc.jscc.plugin import OutsideModel, import_outcomes, load_plugin
 from kbsc.jscc.train import JSCCTrainConfig, TrainImages, TrainResult, train_images, train_model
 from kbsc.jscc.train import to_tensor as _to_tensor
+from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 
 __all__ = ["ImportedSystem", "PixelJSCCSystem", "PluginSystem", "model_runner"]
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from kbsc.experiments.base import EvalContext
+from kbsc.systems.base import EvalContext
 
 __all__ = ["PooledPixelExtractor", "ToyKB", "toy_context", "toy_images"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from kbsc.cli import parse_cbr
+from kbsc.cli_args import parse_cbr
 from kbsc.errors import ConfigError
 
 # YAML key → (type, is_list)
@@ -107,7 +107,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
-    from kbsc.cli import add_data_dir
+    from kbsc.cli_args import add_data_dir
 
     p.add_argument(
         "--config", default=None, help="YAML file with any of the options below (flags override it)"
@@ -185,7 +185,7 @@ def _context(s: dict[str, Any], data_dir: Path, n_images: int) -> Any:
 
 
 def _cells(s: dict[str, Any], snrs: list[float], ctx: Any) -> list[tuple[str, Any]]:
-    from kbsc.experiments.base import Cell
+    from kbsc.systems.base import Cell
 
     return [
         (
@@ -210,9 +210,9 @@ def _cells(s: dict[str, Any], snrs: list[float], ctx: Any) -> list[tuple[str, An
 
 
 def _systems(s: dict[str, Any]) -> dict[str, Any]:
-    from kbsc.experiments.base import get_system
     from kbsc.semantic.system import SemanticSystem
     from kbsc.semantic.train import TrainConfig
+    from kbsc.systems.base import get_system
 
     opts = {k: s[k] for k in _TRAIN_FIELDS if s.get(k) is not None}
     opts.update({k: tuple(opts[k]) for k in ("train_snrs", "val_snrs") if k in opts})

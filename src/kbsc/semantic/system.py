@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from kbsc.errors import ConfigError
-from kbsc.experiments.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 from kbsc.semantic.channel import open_bridge
 from kbsc.semantic.codec import SemanticCodec
 from kbsc.semantic.evaluate import evaluate_codec
 from kbsc.semantic.train import TrainConfig, build_codec, train_codec, training_data
+from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 
 __all__ = ["KBSCNoCodecSystem", "KBSCSNRSystem", "KBSCSystem", "SemanticSystem"]
 
