@@ -8,32 +8,15 @@ bound (:func:`capacity_bits`), metrics (:func:`psnr`, :func:`ms_ssim`), the cell
 (:mod:`kbsc.baselines.system`, imported by the experiment registry).
 """
 
-from kbsc.baselines.capacity import capacity_bits, channel_gains
-from kbsc.baselines.codecs import IMAGE_CODECS, Encoded, ImageCodec, get_codec
-from kbsc.baselines.link import DEFAULT_DECODER, LinkResult, NRLink
-from kbsc.baselines.mcs import MCS_TABLES, McsEntry, TbPlan, mcs_entry, plan_tb
-from kbsc.baselines.metrics import ms_ssim, psnr
-from kbsc.baselines.pipeline import FAILURE_MODES, BaselineRunner, CellResult, fallback_image
+from kbsc.util.lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_DECODER",
-    "FAILURE_MODES",
-    "IMAGE_CODECS",
-    "MCS_TABLES",
-    "BaselineRunner",
-    "CellResult",
-    "Encoded",
-    "ImageCodec",
-    "LinkResult",
-    "McsEntry",
-    "NRLink",
-    "TbPlan",
-    "capacity_bits",
-    "channel_gains",
-    "fallback_image",
-    "get_codec",
-    "mcs_entry",
-    "ms_ssim",
-    "plan_tb",
-    "psnr",
-]
+# public name → the module that defines it, imported on first access (PEP 562)
+_EXPORTS = {
+    "kbsc.baselines.capacity": ("capacity_bits", "channel_gains"),
+    "kbsc.baselines.codecs": ("IMAGE_CODECS", "Encoded", "ImageCodec", "get_codec"),
+    "kbsc.baselines.link": ("DEFAULT_DECODER", "LinkResult", "NRLink"),
+    "kbsc.baselines.mcs": ("MCS_TABLES", "McsEntry", "TbPlan", "mcs_entry", "plan_tb"),
+    "kbsc.baselines.metrics": ("ms_ssim", "psnr"),
+    "kbsc.baselines.pipeline": ("FAILURE_MODES", "BaselineRunner", "CellResult", "fallback_image"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -5,32 +5,15 @@ Public API: :class:`Bridge` (``transmit``, ``realize``, ``fingerprint``, ``expor
 ``CSI_MODES``, :func:`make_bridge`, and :mod:`kbsc.bridge.modulation` (QAM mapping and LLR demapping).
 """
 
-from kbsc.bridge.bridge import EQUALIZERS, SNR_RANGE_DB, Bridge, BridgeOutput, make_bridge
-from kbsc.bridge.channels import CHANNELS, TDL, ChannelModel, TDLProfile, tdl_profile
-from kbsc.bridge.estimation import CSI_MODES, ChannelEstimator, lmmse_equalize
-from kbsc.bridge.fingerprint import combine_fingerprints
-from kbsc.bridge.grid import GridConfig, ResourceGrid
-from kbsc.bridge.modulation import demap_llr, hard_decision_bits, map_bits, qam_constellation
+from kbsc.util.lazy import lazy_exports
 
-__all__ = [
-    "CHANNELS",
-    "CSI_MODES",
-    "EQUALIZERS",
-    "SNR_RANGE_DB",
-    "TDL",
-    "Bridge",
-    "BridgeOutput",
-    "ChannelEstimator",
-    "ChannelModel",
-    "GridConfig",
-    "ResourceGrid",
-    "TDLProfile",
-    "combine_fingerprints",
-    "demap_llr",
-    "hard_decision_bits",
-    "lmmse_equalize",
-    "make_bridge",
-    "map_bits",
-    "qam_constellation",
-    "tdl_profile",
-]
+# public name → the module that defines it, imported on first access (PEP 562)
+_EXPORTS = {
+    "kbsc.bridge.bridge": ("EQUALIZERS", "SNR_RANGE_DB", "Bridge", "BridgeOutput", "make_bridge"),
+    "kbsc.bridge.channels": ("CHANNELS", "TDL", "ChannelModel", "TDLProfile", "tdl_profile"),
+    "kbsc.bridge.estimation": ("CSI_MODES", "ChannelEstimator", "lmmse_equalize"),
+    "kbsc.bridge.fingerprint": ("combine_fingerprints",),
+    "kbsc.bridge.grid": ("GridConfig", "ResourceGrid"),
+    "kbsc.bridge.modulation": ("demap_llr", "hard_decision_bits", "map_bits", "qam_constellation"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

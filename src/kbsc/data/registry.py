@@ -16,7 +16,10 @@ from kbsc.util import Registry
 __all__ = ["DATASETS", "get_dataset"]
 
 DatasetFactory = Callable[..., Dataset]
-DATASETS: Registry[DatasetFactory] = Registry("dataset")
+# Modules that register datasets; imported on the first lookup (the package __init__ is lazy).
+DATASETS: Registry[DatasetFactory] = Registry(
+    "dataset", modules=("kbsc.data.synthetic_dataset", "kbsc.data.cifar100", "kbsc.data.folder")
+)
 
 
 def get_dataset(name: str, data_dir: Path, root: str | Path | None = None, **options: Any) -> Dataset:

@@ -8,66 +8,45 @@ Public API::
     compare_systems(load_outcomes("runs/quick"), "kbsc", "hevc+ldpc@10")
 """
 
-from kbsc.experiments.backends import BACKENDS, Backend, get_backend
-from kbsc.experiments.config import (
-    ExperimentConfig,
-    SystemSpec,
-    cbr_label,
-    config_hash,
-    load_config,
-    parse_config,
-)
-from kbsc.experiments.context import (
-    CONTEXT_BUILDERS,
-    ContextSpec,
-    balanced_subset,
-    build_context,
-    get_context,
-)
-from kbsc.experiments.grid import Plan, Task, expand
-from kbsc.experiments.plot import make_figures, summary_table
-from kbsc.experiments.results import RESULT_COLUMNS, assemble, load_outcomes, load_results
-from kbsc.experiments.runner import FingerprintMismatch, RunSummary, run_experiment
-from kbsc.experiments.stats import compare_systems, mcnemar_exact, paired_diff_interval, paired_test, wilson
-from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System, get_system, system_names
+from kbsc.util.lazy import lazy_exports
 
-__all__ = [
-    "BACKENDS",
-    "CONTEXT_BUILDERS",
-    "RESULT_COLUMNS",
-    "SYSTEMS",
-    "Backend",
-    "Cell",
-    "ContextSpec",
-    "EvalContext",
-    "ExperimentConfig",
-    "FingerprintMismatch",
-    "Outcomes",
-    "Plan",
-    "RunSummary",
-    "System",
-    "SystemSpec",
-    "Task",
-    "assemble",
-    "balanced_subset",
-    "build_context",
-    "cbr_label",
-    "compare_systems",
-    "config_hash",
-    "expand",
-    "get_backend",
-    "get_context",
-    "get_system",
-    "load_config",
-    "load_outcomes",
-    "load_results",
-    "make_figures",
-    "mcnemar_exact",
-    "paired_diff_interval",
-    "paired_test",
-    "parse_config",
-    "run_experiment",
-    "summary_table",
-    "system_names",
-    "wilson",
-]
+# public name → the module that defines it, imported on first access (PEP 562)
+_EXPORTS = {
+    "kbsc.experiments.backends": ("BACKENDS", "Backend", "get_backend"),
+    "kbsc.experiments.config": (
+        "ExperimentConfig",
+        "SystemSpec",
+        "cbr_label",
+        "config_hash",
+        "load_config",
+        "parse_config",
+    ),
+    "kbsc.experiments.context": (
+        "CONTEXT_BUILDERS",
+        "ContextSpec",
+        "balanced_subset",
+        "build_context",
+        "get_context",
+    ),
+    "kbsc.experiments.grid": ("Plan", "Task", "expand"),
+    "kbsc.experiments.plot": ("make_figures", "summary_table"),
+    "kbsc.experiments.results": ("RESULT_COLUMNS", "assemble", "load_outcomes", "load_results"),
+    "kbsc.experiments.runner": ("FingerprintMismatch", "RunSummary", "run_experiment"),
+    "kbsc.experiments.stats": (
+        "compare_systems",
+        "mcnemar_exact",
+        "paired_diff_interval",
+        "paired_test",
+        "wilson",
+    ),
+    "kbsc.systems.base": (
+        "SYSTEMS",
+        "Cell",
+        "EvalContext",
+        "Outcomes",
+        "System",
+        "get_system",
+        "system_names",
+    ),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

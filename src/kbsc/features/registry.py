@@ -22,7 +22,9 @@ class ExtractorFactory(Protocol):
     ) -> Extractor: ...
 
 
-EXTRACTORS: Registry[ExtractorFactory] = Registry("feature extractor")
+EXTRACTORS: Registry[ExtractorFactory] = Registry(
+    "feature extractor", modules=("kbsc.features.standin", "kbsc.features.clip")
+)
 
 
 def get_extractor(

@@ -7,4 +7,4 @@ from kbsc.util.registry import Registry
 
 __all__ = ["MODELS"]
 
-MODELS: Registry[type] = Registry("JSCC model")
+MODELS: Registry[type] = Registry("JSCC model", modules=("kbsc.jscc.deepjscc", "kbsc.jscc.swinjscc"))

@@ -186,7 +186,7 @@ class KBSCSNRCodec(KBSCCodec):
 
 
 # variant name → codec factory ``(k, **options) -> SemanticCodec``
-CODECS: Registry[type[SemanticCodec]] = Registry("semantic codec")
+CODECS: Registry[type[SemanticCodec]] = Registry("semantic codec", modules=("kbsc.semantic.reference",))
 CODECS.add("kbsc", KBSCCodec)
 CODECS.add("kbsc-snr", KBSCSNRCodec)
 

@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kbsc.cli_args import parse_cbr
 from kbsc.errors import ConfigError
 
@@ -66,6 +64,8 @@ _TRAIN_FIELDS = (
 
 def load_yaml(path: str) -> dict[str, Any]:
     """Read a train/evaluate YAML file; unknown keys and wrong types are one-line :class:`ConfigError`."""
+    import yaml
+
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

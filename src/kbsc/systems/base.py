@@ -6,7 +6,6 @@ the same image ids and the same realization keys (seed, image id, slot), so outc
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,27 +104,19 @@ class System(ABC):
         """Send ``ctx``'s sender images through the bridge for ``cell`` and score them."""
 
 
-SYSTEMS: Registry[type[System]] = Registry("system")
-
 # Modules that register systems; imported on first lookup so that importing the runner stays cheap.
 SYSTEM_MODULES = (
     "kbsc.semantic.system",
     "kbsc.baselines.system",
     "kbsc.jscc.system",
 )
-
-
-def _load_system_modules() -> None:
-    for mod in SYSTEM_MODULES:
-        importlib.import_module(mod)
+SYSTEMS: Registry[type[System]] = Registry("system", modules=SYSTEM_MODULES)
 
 
 def get_system(name: str, **options: Any) -> System:
     """Instantiate the system registered as ``name``."""
-    _load_system_modules()
     return SYSTEMS.get(name)(**options)
 
 
 def system_names() -> list[str]:
-    _load_system_modules()
     return SYSTEMS.names()

@@ -1,26 +1,15 @@
 """Small shared helpers: registries, data directory, atomic files, manifests, hashing, progress."""
 
-from kbsc.util.hashing import hash_array, hash_bytes, hash_file, hash_obj
-from kbsc.util.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from kbsc.util.manifest import Manifest, check_manifest, read_manifest, write_manifest
-from kbsc.util.paths import data_dir
-from kbsc.util.progress import progress
-from kbsc.util.registry import Registry
+from kbsc.util.lazy import lazy_exports
+from kbsc.util.progress import progress as progress  # eager: the name shadows its (cheap) module
 
-__all__ = [
-    "Manifest",
-    "Registry",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
-    "check_manifest",
-    "data_dir",
-    "hash_array",
-    "hash_bytes",
-    "hash_file",
-    "hash_obj",
-    "progress",
-    "read_json",
-    "read_manifest",
-    "write_manifest",
-]
+# public name → the module that defines it, imported on first access (PEP 562)
+_EXPORTS = {
+    "kbsc.util.hashing": ("hash_array", "hash_bytes", "hash_file", "hash_obj"),
+    "kbsc.util.io": ("atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json"),
+    "kbsc.util.manifest": ("Manifest", "check_manifest", "read_manifest", "write_manifest"),
+    "kbsc.util.paths": ("data_dir",),
+    "kbsc.util.registry": ("Registry",),
+}
+__getattr__, __dir__, _lazy_names = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted([*_lazy_names, "progress"])

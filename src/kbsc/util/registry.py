@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import difflib
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from kbsc.errors import ConfigError
@@ -13,16 +15,31 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A named table of factories (classes or functions).
 
+    ``modules`` names modules that register entries; they are imported on the first lookup, so that the
+    table is complete however it was reached, without importing them when the registry module is imported.
+
     >>> CODECS: Registry[type] = Registry("image codec")
     >>> @CODECS.register("jpeg")
     ... class Jpeg: ...
     >>> CODECS.get("jpeg") is Jpeg
     True
+    >>> CODECS.get("jepg")
+    Traceback (most recent call last):
+    ...
+    kbsc.errors.ConfigError: unknown image codec 'jepg' (did you mean 'jpeg'?); choose one of: jpeg
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, modules: Sequence[str] = ()) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._modules = tuple(modules)
+        self._loaded = not self._modules
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True  # first, so that a registering module's own lookups do not recurse
+            for mod in self._modules:
+                importlib.import_module(mod)
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -37,16 +54,25 @@ class Registry(Generic[T]):
         self.register(name)(obj)
 
     def get(self, name: str) -> T:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
-            known = ", ".join(sorted(self._items)) or "(none)"
-            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {known}") from None
+            raise ConfigError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: object) -> str:
+        """The one-line error for an unknown ``name``, with the closest known names as a suggestion."""
+        known = self.names()
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        return f"unknown {self.kind} {name!r}{hint}; choose one of: {', '.join(known) or '(none)'}"
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
