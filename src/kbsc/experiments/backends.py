@@ -10,9 +10,11 @@ runner writes and orders the results itself.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -23,6 +25,7 @@ from kbsc.errors import ConfigError, KbscError
 from kbsc.experiments.grid import Plan, Task
 from kbsc.experiments.worker import CellOutput, CellWorker
 from kbsc.systems.base import EvalContext, System
+from kbsc.util.progress import enter_worker, is_quiet, relay
 from kbsc.util.registry import Registry
 
 __all__ = ["BACKENDS", "Backend", "LocalBackend", "RayBackend", "SerialBackend", "get_backend"]
@@ -67,9 +70,18 @@ class SerialBackend(Backend):
 _WORKER: CellWorker | None = None
 
 
-def _init_pool_worker(plan: Plan) -> None:
+def _init_pool_worker(plan: Plan, events: Any = None) -> None:
     global _WORKER
+    if events is not None:  # workers draw no bars; their state goes to the main process (see _relay_events)
+        name = "w" + mp.current_process().name.rpartition("-")[2]
+        enter_worker(events.put_nowait, name=name)
     _WORKER = CellWorker(plan, threads=1)
+
+
+def _relay_events(events: Any) -> None:
+    """Main-process thread: show the workers' progress (e.g. training steps) on the runner's bars."""
+    while (event := events.get()) is not None:
+        relay(event)
 
 
 def _pool_run(task: Task) -> CellOutput:
@@ -86,14 +98,20 @@ class LocalBackend(Backend):
     def __init__(self, workers: int | None = None, **options: Any) -> None:
         super().__init__(workers, **options)
         self._pool: ProcessPoolExecutor | None = None
+        self._events: Any = None
+        self._relay: threading.Thread | None = None
 
     def _get_pool(self, plan: Plan) -> ProcessPoolExecutor:
         if self._pool is None:
+            ctx = mp.get_context("spawn")
+            self._events = ctx.Queue()
+            self._relay = threading.Thread(target=_relay_events, args=(self._events,), daemon=True)
+            self._relay.start()
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
-                mp_context=mp.get_context("spawn"),
+                mp_context=ctx,
                 initializer=_init_pool_worker,
-                initargs=(plan,),
+                initargs=(plan, self._events),
             )
         return self._pool
 
@@ -125,6 +143,11 @@ class LocalBackend(Backend):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._relay is not None:
+            self._events.put(None)
+            self._relay.join(timeout=5)
+            self._events.close()
+            self._relay = self._events = None
 
 
 @BACKENDS.register("ray")
@@ -150,7 +173,11 @@ class RayBackend(Backend):
         address = self.options.get("address")
         if not ray.is_initialized():
             env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            # Workers' output stays with Ray (their bars are not drawn anyway); KBSC_QUIET also mutes Ray's
+            # own start-up and shutdown messages.
             kw: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False}
+            if is_quiet():
+                kw["logging_level"] = logging.ERROR
             if address:
                 ray.init(address=address, **kw)
             else:

@@ -178,9 +178,7 @@ def _run_pending(cfg, out_dir, runner, backend, plan, pending, ctx, book, chash,
         _prepare_in_parallel(runner, plan, pending, show_progress)
         prepared = {}
     by_hash = {t.cell_hash: t for t in pending}
-    bar = progress(
-        total=len(pending), desc="cells", unit="cell", **({} if show_progress else {"disable": True})
-    )
+    bar = progress(total=len(pending), desc="cells", unit="cell", host=True, disable=not show_progress)
     try:
         for res in runner.run(plan, pending, prepared, ctx):
             task = by_hash[res.cell_hash]
@@ -258,7 +256,9 @@ def _prepare_in_parallel(runner, plan: Plan, pending: list[Task], show_progress:
     which the workers then load); the main process stays free."""
     waves = _prepare_groups(pending)
     total = sum(len(w) for w in waves)
-    bar = progress(total=total, desc="prepare", unit="group", **({} if show_progress else {"disable": True}))
+    # host=True: the bar's postfix shows the workers' own progress (training steps), so that it does not
+    # sit silently at "7/8" while a model trains in a worker.
+    bar = progress(total=total, desc="prepare", unit="group", host=True, disable=not show_progress)
     try:
         for wave in waves:
             by_id = {p.cell_hash: p for p in wave}

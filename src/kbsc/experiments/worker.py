@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Plan, PrepareTask, Task
 from kbsc.systems.base import EvalContext, Outcomes, System, get_system
+from kbsc.util.progress import enter_worker, in_worker
 
 __all__ = ["CellOutput", "CellWorker", "import_plugins", "limit_threads"]
 
@@ -68,8 +69,10 @@ class CellWorker:
         systems: dict[str, System] | None = None,
         ctx: EvalContext | None = None,
     ) -> None:
-        if threads:
+        if threads:  # out of process (pool, Ray): only the main process draws progress
             limit_threads(threads)
+            if not in_worker():
+                enter_worker()
         import_plugins(plan.plugins)
         self.plan = plan
         self._ctx = ctx
