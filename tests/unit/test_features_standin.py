@@ -16,6 +16,8 @@ from kbsc.features import (
     standin_cache_dir,
     train_standin,
 )
+from kbsc.features.standin import standin_recipe
+from kbsc.util import read_manifest, write_manifest
 
 TINY = {"width": 8, "epochs": 2, "batch_size": 32, "threads": 1, "strides": "2,1,2,2"}
 
@@ -127,3 +129,22 @@ def test_feature_cache_reuse_and_rebuild(tmp_path, train_set):
     other = stripes(5, seed=10)
     features_for(ext, other, tmp_path, show_progress=False)
     assert feature_cache_path(ext, other, tmp_path) != path
+
+
+def test_cache_folder_is_named_by_the_fingerprint_and_old_names_are_found(tmp_path, train_set):
+    small = train_set.subset(np.arange(64))
+    a = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
+    cfg = type(a.config).from_options(**TINY)
+    directory = standin_cache_dir(tmp_path, small, 0, cfg)
+    assert directory.name == a.fingerprint  # what `kbsc info` lists is what kb/ and features/ names carry
+    assert read_manifest(directory)["fingerprint"] == a.fingerprint
+    # A cache of the older layout (folder named by the recipe, no recipe in the manifest) is reused as is.
+    legacy = directory.with_name(f"standin-{standin_recipe(small, 0, cfg)}")
+    directory.rename(legacy)
+    manifest = read_manifest(legacy)
+    del manifest["recipe"]
+    write_manifest(legacy, manifest)
+    mtime = (legacy / "weights.pt").stat().st_mtime_ns
+    b = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
+    assert b.fingerprint == a.fingerprint and standin_cache_dir(tmp_path, small, 0, cfg) == legacy
+    assert (legacy / "weights.pt").stat().st_mtime_ns == mtime and not directory.exists()

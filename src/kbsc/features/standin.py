@@ -7,8 +7,10 @@ does that in a few minutes. Real CLIP plugs in through the same interface (``cli
 
 Training is deterministic given the seed: fixed initialisation (``torch.manual_seed``), one generator for data
 order and augmentation, deterministic kernels and a fixed thread count. The weights are cached under
-``data_dir/extractors/standin-<hash>/`` where the hash covers the training set's fingerprint, the seed and
-every hyper-parameter; the manifest records them and the hash of the weights file.
+``data_dir/extractors/<fingerprint>/``, named by the extractor's fingerprint (the hash of its weights) like
+the ``features/`` and ``kb/`` entries made with it; the manifest records the *recipe* (the hash of the
+training set's fingerprint, the seed and every hyper-parameter) by which a later run finds it before
+training. Caches of older versions, named ``standin-<recipe>``, are still found.
 """
 
 from __future__ import annotations
@@ -280,13 +282,37 @@ def train_standin(
     return StandinExtractor(net, cfg, stats)
 
 
+def standin_recipe(train_set: ImageSet, seed: int, config: StandinConfig) -> str:
+    """Hash of what makes a stand-in: training set fingerprint, seed, hyper-parameters, version."""
+    return _recipe(STANDIN_VERSION, train_set.fingerprint, seed, asdict(config))
+
+
+def _recipe(version: Any, train_fingerprint: Any, seed: Any, config: Any) -> str:
+    return hash_obj({"version": version, "train": train_fingerprint, "seed": seed, "config": config}, 16)
+
+
+def _cached_dirs(data_dir: Path, recipe: str) -> list[Path]:
+    """Folders under ``extractors/`` whose manifest was made by ``recipe`` (fingerprint-named ones first)."""
+    found = []
+    for d in sorted((Path(data_dir) / "extractors").glob("standin-*")):
+        if not (d / "manifest.json").is_file():
+            continue
+        try:
+            m = read_manifest(d)
+            made_by = m.get("recipe") or _recipe(m["version"], m["train_fingerprint"], m["seed"], m["config"])
+        except (DataError, KeyError, TypeError):
+            continue
+        if made_by == recipe:
+            found.append(d)
+    return sorted(found, key=lambda d: d.name != read_manifest(d).get("fingerprint"))
+
+
 def standin_cache_dir(data_dir: Path, train_set: ImageSet, seed: int, config: StandinConfig) -> Path:
-    """``data_dir/extractors/standin-<hash of training set, seed, hyper-parameters, version>``."""
-    key = hash_obj(
-        {"version": STANDIN_VERSION, "train": train_set.fingerprint, "seed": seed, "config": asdict(config)},
-        16,
-    )
-    return Path(data_dir) / "extractors" / f"standin-{key}"
+    """The cached stand-in's folder for (``train_set``, ``seed``, ``config``): ``extractors/<fingerprint>``,
+    found by its recipe; ``extractors/standin-<recipe>`` if nothing is cached yet."""
+    recipe = standin_recipe(train_set, seed, config)
+    cached = _cached_dirs(data_dir, recipe)
+    return cached[0] if cached else Path(data_dir) / "extractors" / f"standin-{recipe}"
 
 
 def save_standin(extractor: StandinExtractor, directory: Path, manifest: dict) -> None:
@@ -313,10 +339,11 @@ def standin_from_cache(
 ) -> StandinExtractor:
     """The cached stand-in for (``train_set``, ``seed``, options), training and caching it if needed."""
     cfg = StandinConfig.from_options(**options)
-    directory = standin_cache_dir(data_dir, train_set, seed, cfg)
-    directory.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(directory) + ".lock"):
-        if (directory / "manifest.json").is_file():
+    recipe = standin_recipe(train_set, seed, cfg)
+    root = Path(data_dir) / "extractors"
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f"standin-{recipe}.lock")):
+        for directory in _cached_dirs(data_dir, recipe):
             try:
                 return StandinExtractor.load(directory)
             except DataError as exc:
@@ -324,8 +351,13 @@ def standin_from_cache(
         extractor = train_standin(train_set, seed=seed, show_progress=show_progress, **asdict(cfg))
         save_standin(
             extractor,
-            directory,
-            {"train_set": train_set.name, "train_fingerprint": train_set.fingerprint, "seed": seed},
+            root / extractor.fingerprint,
+            {
+                "train_set": train_set.name,
+                "train_fingerprint": train_set.fingerprint,
+                "seed": seed,
+                "recipe": recipe,
+            },
         )
     return extractor
 
