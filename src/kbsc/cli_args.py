@@ -15,10 +15,11 @@ __all__ = ["add_data_dir", "cbr_arg", "parse_cbr"]
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
-    """The shared ``--data-dir`` option (else ``$KBSC_DATA``, else ``~/.cache/kbsc``)."""
-    parser.add_argument(
-        "--data-dir", default=None, help="data/cache directory (default: $KBSC_DATA or ~/.cache/kbsc)"
-    )
+    """The shared ``--data-dir`` option (else ``$KBSC_DATA``, else ``$XDG_CACHE_HOME/kbsc``, else
+    ``~/.cache/kbsc``)."""
+    from kbsc.util.paths import DATA_DIR_HELP
+
+    parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
 
 def parse_cbr(text: Any) -> float:

@@ -83,6 +83,7 @@ def build_context(args: argparse.Namespace):
 def run_baseline(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from kbsc.experiments.config import cbr_label
     from kbsc.kb.metrics import wilson_interval
     from kbsc.systems.base import Cell, get_system
     from kbsc.util import progress
@@ -138,7 +139,7 @@ def run_baseline(args: argparse.Namespace) -> int:
         bits = float(ex["bits"][sent].mean()) if sent.any() else float("nan")
         qp = float(np.nanmean(ex["qp"])) if sent.any() else float("nan")
         rows.append(
-            f"{snr:>6g} {cbr:>6.3f} {cell.k(ctx.source_dim):>5d} {c1 / n:>6.3f} "
+            f"{snr:>6g} {cbr_label(float(cbr)):>6} {cell.k(ctx.source_dim):>5d} {c1 / n:>6.3f} "
             f"[{lo:.3f},{hi:.3f}] {out.correct_top5.mean():>6.3f} {bler:>6.3f} {psnr:>6.1f} "
             f"{bits:>6.0f} {qp:>5.1f} {sent.mean():>5.2f} {wall:>7.2f}"
         )

@@ -82,6 +82,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from kbsc.experiments.config import cbr_label
     from kbsc.experiments.results import load_outcomes
     from kbsc.experiments.stats import compare_systems
 
@@ -94,6 +95,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for c in ("acc_a", "acc_b", "diff", "diff_lo", "diff_hi"):
         if c in show:
             show[c] = (100 * show[c]).round(1)
+    if "cbr" in show:
+        show["cbr"] = show["cbr"].map(cbr_label)  # 1/24, as `kbsc plot` and the figures write it
     if "p_value" in show:
         show["p_value"] = show["p_value"].map(lambda p: f"{p:.2g}")
     print(

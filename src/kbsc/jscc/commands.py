@@ -75,6 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from kbsc.experiments.config import cbr_label
     from kbsc.jscc.cost import model_cost
     from kbsc.jscc.train import JSCCTrainConfig, build_model
 
@@ -84,8 +85,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             k = int(round(parse_cbr(text) * 3072))
             model = build_model(JSCCTrainConfig(model=name, k=k).resolved())
             c = model_cost(model, k)
+            label = cbr_label(parse_cbr(text))
             print(
-                f"{name:<18} {text:>6} {k:>5} {c['params']:>9,} {c['encoder_flops'] / 1e6:>10.2f} "
+                f"{name:<18} {label:>6} {k:>5} {c['params']:>9,} {c['encoder_flops'] / 1e6:>10.2f} "
                 f"{c['decoder_flops'] / 1e6:>10.2f}"
             )
     return 0
@@ -158,6 +160,7 @@ def _sender_context(args: argparse.Namespace, ws: Any) -> Any:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from kbsc.experiments.config import cbr_label
     from kbsc.jscc.channel import open_bridge
     from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
     from kbsc.jscc.system import model_runner
@@ -197,7 +200,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             }
             rows.append(row)
             print(
-                f"{args.model:<18} {text:>6} {snr:>6g} {row['psnr']:>6.2f} {row['acc_top1']:>6.3f} "
+                f"{args.model:<18} {cbr_label(parse_cbr(text)):>6} {snr:>6g} {row['psnr']:>6.2f} "
+                f"{row['acc_top1']:>6.3f} "
                 f"[{lo:.3f},{hi:.3f}] {row['acc_top5']:>6.3f} {row['channel_uses']:>5.0f}"
             )
     if args.json:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from kbsc.errors import ConfigError
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """`` (did you mean 'x' or 'y'?)`` for the known names closest to ``name`` (difflib), else ``""``."""
+    close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
 class Registry(Generic[T]):
@@ -63,8 +69,7 @@ class Registry(Generic[T]):
     def unknown_message(self, name: object) -> str:
         """The one-line error for an unknown ``name``, with the closest known names as a suggestion."""
         known = self.names()
-        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        hint = did_you_mean(name, known)
         return f"unknown {self.kind} {name!r}{hint}; choose one of: {', '.join(known) or '(none)'}"
 
     def names(self) -> list[str]:
