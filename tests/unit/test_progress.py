@@ -52,8 +52,9 @@ def test_log_mode_writes_one_plain_line_per_tenth_and_no_carriage_returns(loud):
     text = out.getvalue()
     assert "\r" not in text
     lines = text.splitlines()
-    assert len(lines) == 11  # 10 %, 20 %, ..., 100 %, then the closing line
-    assert lines[0].startswith("train: 100/1000 step (10 %)") and lines[-1].endswith("done")
+    assert len(lines) == 10  # 10 %, 20 %, ..., 90 %, then the closing line at 100 %
+    assert lines[0].startswith("train: 100/1000 step (10 %)")
+    assert lines[-1].startswith("train: 1000/1000 step (100 %)") and lines[-1].endswith("done")
 
 
 def test_log_mode_is_sparse_in_time_and_silent_for_short_bars(loud):
@@ -63,6 +64,14 @@ def test_log_mode_is_sparse_in_time_and_silent_for_short_bars(loud):
         clock.t += EVERY_S / 10
         slow.update(1)
     assert len(out.getvalue().splitlines()) == 10
+    # a relayed worker state keeps the lines coming while the bar itself does not move
+    waiting = LineProgress(total=8, desc="prepare", stream=out, clock=clock)
+    before = len(out.getvalue().splitlines())
+    for step in range(1, 61):
+        clock.t += 1.0
+        waiting.set_postfix_str(f"w1 train kbsc {step}/60")
+    assert len(out.getvalue().splitlines()) == before + 2  # at 30 s and 60 s
+    assert out.getvalue().splitlines()[-1].endswith("[w1 train kbsc 60/60]")
     out2 = io.StringIO()
     fast = LineProgress(total=10_000, desc="fast", stream=out2, clock=FakeClock())  # no time passes
     for _ in range(10_000):

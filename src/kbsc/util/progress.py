@@ -173,20 +173,16 @@ class LineProgress:
     def update(self, n: float = 1) -> None:
         self.n += n
         self._relay()
-        if self._writes():
-            now = self._clock()
-            tenth = self._tenth()
-            since = now - self._last_line
-            if since >= EVERY_S or (tenth > self._last_tenth and since >= MIN_LINE_S):
-                self._line(now)
-            self._last_tenth = max(self._last_tenth, tenth)
+        self._tick()
 
     def set_postfix(self, ordered: dict[str, Any] | None = None, refresh: bool = True, **kw: Any) -> None:
         items = {**(ordered or {}), **kw}
         self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
+        self._tick()
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
-        self.postfix = str(s)
+        self.postfix = str(s)  # e.g. a worker's training steps, relayed: also keeps the log lines coming
+        self._tick()
 
     def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
         self.desc = desc or ""
@@ -206,6 +202,18 @@ class LineProgress:
             self._line(now, done=True)
 
     # -- internals
+    def _tick(self) -> None:
+        """A line if a further 10 % is done (and MIN_LINE_S passed) or EVERY_S passed; the last at close."""
+        if not self._writes() or self._closed:
+            return
+        now = self._clock()
+        tenth = self._tenth()
+        since = now - self._last_line
+        finished = bool(self.total) and self.n >= (self.total or 0)
+        if not finished and (since >= EVERY_S or (tenth > self._last_tenth and since >= MIN_LINE_S)):
+            self._line(now)
+        self._last_tenth = max(self._last_tenth, tenth)
+
     def _writes(self) -> bool:
         return not self._silent and self._stream is not None
 
