@@ -131,13 +131,18 @@ def test_feature_cache_reuse_and_rebuild(tmp_path, train_set):
     assert feature_cache_path(ext, other, tmp_path) != path
 
 
-def test_cache_folder_is_named_by_the_fingerprint_and_old_names_are_found(tmp_path, train_set):
+def test_cache_folder_is_named_by_the_fingerprint_and_old_names_are_found(tmp_path, train_set, capsys):
+    from kbsc.cli import main
+
     small = train_set.subset(np.arange(64))
     a = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
     cfg = type(a.config).from_options(**TINY)
     directory = standin_cache_dir(tmp_path, small, 0, cfg)
     assert directory.name == a.fingerprint  # what `kbsc info` lists is what kb/ and features/ names carry
     assert read_manifest(directory)["fingerprint"] == a.fingerprint
+    assert main(["info", "--data-dir", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out
+    assert f"  {a.fingerprint}/" in listing and "older cache layout" not in listing
     # A cache of the older layout (folder named by the recipe, no recipe in the manifest) is reused as is.
     legacy = directory.with_name(f"standin-{standin_recipe(small, 0, cfg)}")
     directory.rename(legacy)
@@ -148,3 +153,5 @@ def test_cache_folder_is_named_by_the_fingerprint_and_old_names_are_found(tmp_pa
     b = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
     assert b.fingerprint == a.fingerprint and standin_cache_dir(tmp_path, small, 0, cfg) == legacy
     assert (legacy / "weights.pt").stat().st_mtime_ns == mtime and not directory.exists()
+    assert main(["info", "--data-dir", str(tmp_path)]) == 0
+    assert "older cache layout" in capsys.readouterr().out

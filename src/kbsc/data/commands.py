@@ -167,5 +167,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         for entry in entries:
             manifest = _manifest_of(entry)
             facts = _facts(manifest) if manifest else "no manifest"
+            named = (manifest or {}).get("fingerprint")
+            if area.name == "extractors" and named not in (None, entry.name):
+                facts += " (older cache layout: the folder is named by its recipe, not its fingerprint)"
             print(f"  {entry.name}{'/' if entry.is_dir() else ''}  {_human(_size(entry))}  {facts}")
     return 0
