@@ -81,7 +81,10 @@ def _init_pool_worker(plan: Plan, events: Any = None) -> None:
 def _relay_events(events: Any) -> None:
     """Main-process thread: show the workers' progress (e.g. training steps) on the runner's bars."""
     while (event := events.get()) is not None:
-        relay(event)
+        try:
+            relay(event)
+        except Exception:  # keep draining: a stalled queue would block the workers' exit
+            pass
 
 
 def _pool_run(task: Task) -> CellOutput:
