@@ -167,8 +167,9 @@ class Bridge:
             try:
                 hit = self._imported[key]
             except KeyError:
+                where = self.source.path if self.source is not None else "the imported realizations"
                 raise DataError(
-                    f"image id {image_id} slot {slot} is not in the imported realizations; export it first"
+                    f"{where} holds no image id {image_id} slot {slot}: export the images this cell sends"
                 ) from None
         else:
             gen = slot_generator(self.seed, image_id, slot, CHANNEL) if self.model.random else None
@@ -254,6 +255,11 @@ class Bridge:
         """Channel and unit noise at the k data REs, and (unless raw) ĥ and its error variance, ``[B, k]``."""
         batch = len(ids)
         s_count = self.num_slots(k)
+        if self.source is not None and s_count > self.source.num_slots:
+            raise DataError(
+                f"{self.source.path} holds {self.source.num_slots} slot(s) per image (k={self.source.k}); "
+                f"k={k} symbols need {s_count}: export for the largest k (CBR) of the grid"
+            )
         d = self.rg.data_res_per_slot
         h_np, n_np = self.realize_numpy(ids, s_count)
         res = self.rg.res_per_slot
