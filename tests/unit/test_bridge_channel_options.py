@@ -192,6 +192,10 @@ def test_an_imported_file_that_does_not_fit_is_refused(exported, tmp_path):
     path, ctx = exported
     with pytest.raises(ConfigError, match="shapes"):  # another grid: refused at validation
         toy_config(channels=[{"import": str(path)}], grid={"num_subcarriers": 36})
+    with pytest.raises(ConfigError, match=r"seed 0; the grid also asks for seed\(s\) 1"):
+        toy_config(channels=[{"import": str(path)}], seeds=[0, 1])
+    with pytest.raises(DataError, match="the cell asks for seed 1"):
+        open_bridge(f"import:{path}", "perfect", 1, SMALL)
     with pytest.raises(ConfigError, match="not found"):
         toy_config(channels=[{"import": str(tmp_path / "missing.npz")}])
     b = open_bridge(f"import:{path}", "perfect", 0, SMALL)
@@ -220,4 +224,4 @@ def test_a_file_of_an_unknown_channel_imports_with_its_empirical_covariance(tmp_
     h, h_hat, _ = imp.channel_estimate(np.arange(4), K, 30.0)
     assert (h - h_hat).abs().max().item() < 0.1
     with pytest.raises(DataError, match="cannot train"):
-        open_bridge(f"import:{path}", "perfect", 7, SMALL)
+        open_bridge(f"import:{path}", "perfect", 2_000_000, SMALL)

@@ -136,9 +136,10 @@ def channel_label(entry: Any, **extra_options: Any) -> str:
     return parse_channel(spec.label).label  # round trip: the label parses back to itself
 
 
-def check_channel(label: str, grid: Any = None) -> str:
-    """Validate a channel label against the registry, the model's options and (for ``import:``) the file
-    and the grid; returns the canonical label. One-line ConfigError/DataError otherwise."""
+def check_channel(label: str, grid: Any = None, seeds: Any = None) -> str:
+    """Validate a channel label against the registry, the model's options and (for ``import:``) the file,
+    the grid and the grid's ``seeds``; returns the canonical label. One-line ConfigError/DataError
+    otherwise."""
     from kbsc.bridge.channels import CHANNELS
     from kbsc.bridge.grid import GridConfig
 
@@ -152,7 +153,14 @@ def check_channel(label: str, grid: Any = None) -> str:
     if spec.import_path is not None:
         from kbsc.bridge.export import load_realizations
 
-        load_realizations(spec.import_path).check_grid(rg, f"channel {spec.label!r}")
+        rec = load_realizations(spec.import_path)
+        rec.check_grid(rg, f"channel {spec.label!r}")
+        other = sorted({int(s) for s in (seeds or [])} - {int(rec.config.get("seed", -1))})
+        if other:
+            raise ConfigError(
+                f"channel {spec.label!r} holds the realizations of seed {rec.config.get('seed')}; "
+                f"the grid also asks for seed(s) {', '.join(map(str, other))}"
+            )
         return spec.label
     if spec.name not in CHANNELS:
         raise ConfigError(f"unknown channel {spec.name!r}; choose from: {', '.join(CHANNELS.names())}")

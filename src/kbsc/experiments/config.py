@@ -241,9 +241,12 @@ class ExperimentConfig(_Strict):
             return self
         from kbsc.bridge.channel_spec import check_channel
 
-        for value in {c for lst in [self.channels] + [s.channels or [] for s in self.systems] for c in lst}:
+        checks = [(self.channels, self.seeds)] + [
+            (s.channels or self.channels, s.seeds or self.seeds) for s in self.systems
+        ]
+        for value, seeds in {(c, tuple(sd)) for chans, sd in checks for c in chans}:
             try:
-                check_channel(value, self.grid)
+                check_channel(value, self.grid, seeds)
             except KbscError as exc:
                 raise ValueError(str(exc)) from None
         for value in (v for lst in [self.csi] + [s.csi or [] for s in self.systems] for v in lst):
