@@ -108,3 +108,12 @@ def test_another_sionna_model_is_one_subclass():
         assert isinstance(b.model, SionnaChannel)
     finally:
         CHANNELS._items.pop("test-tdl-a30", None)
+
+
+def test_channel_speed_report_has_both_sides():
+    from kbsc.bridge.bench import channel_speed
+
+    c = channel_speed(slots=2, pairs=(("rayleigh", "cdl-a"),))
+    assert c["native"]["rayleigh"] > 0 and c["sionna"]["cdl-a"] > 0
+    ratio = c["native_over_sionna"]["rayleigh/cdl-a"]
+    assert ratio == pytest.approx(c["native"]["rayleigh"] / c["sionna"]["cdl-a"])
