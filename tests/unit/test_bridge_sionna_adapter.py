@@ -117,3 +117,15 @@ def test_channel_speed_report_has_both_sides():
     assert c["native"]["rayleigh"] > 0 and c["sionna"]["cdl-a"] > 0
     ratio = c["native_over_sionna"]["rayleigh/cdl-a"]
     assert ratio == pytest.approx(c["native"]["rayleigh"] / c["sionna"]["cdl-a"])
+
+
+def test_realizations_do_not_depend_on_the_torch_thread_count():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a, _ = Bridge("cdl-b", seed=1, grid=GRID).realize_numpy(np.arange(4), 1)
+        torch.set_num_threads(2)
+        b, _ = Bridge("cdl-b", seed=1, grid=GRID).realize_numpy(np.arange(4), 1)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(a, b)

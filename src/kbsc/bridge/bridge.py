@@ -25,6 +25,7 @@ import torch
 
 from kbsc.bridge.channels import CHANNELS, ChannelModel
 from kbsc.bridge.estimation import CSI_MODES, ChannelEstimator, lmmse_equalize
+from kbsc.bridge.export import ImportedChannel, export_realizations, load_realizations
 from kbsc.bridge.fingerprint import fingerprint_of, slot_digest
 from kbsc.bridge.grid import GridConfig, ResourceGrid
 from kbsc.bridge.ids import as_ids
@@ -320,8 +321,6 @@ class Bridge:
     def export(self, path: str | Path, image_ids: Any, k: int) -> Path:
         """Write the realizations of ``image_ids`` (k symbols each) to ``path`` (.npz, or .h5/.hdf5); see
         :mod:`kbsc.bridge.export` for the schema."""
-        from kbsc.bridge.export import export_realizations
-
         return export_realizations(self, path, image_ids, k)
 
     @classmethod
@@ -330,8 +329,6 @@ class Bridge:
 
         It draws nothing and refuses keys the file does not hold. A channel this kbsc does not know (a plug-in
         that is not loaded) is fine: the LMMSE estimator then uses the file's empirical covariance."""
-        from kbsc.bridge.export import ImportedChannel, load_realizations
-
         rec = load_realizations(path)
         cfg = rec.config
         try:
