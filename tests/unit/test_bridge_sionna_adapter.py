@@ -30,11 +30,12 @@ def test_realization_is_a_pure_function_of_the_key(channel):
     assert not np.array_equal(h3[0, 0], h[0, 0])  # the seed matters
 
 
-def test_system_level_model_is_keyed_too():
-    """UMi keeps state between topologies inside one Sionna object: the adapter builds one per slot."""
+@pytest.mark.parametrize("channel", ["umi", "uma", "rma"])
+def test_system_level_model_is_keyed_too(channel):
+    """UMi/UMa/RMa keep state between topologies inside one Sionna object: the adapter builds one per slot."""
     ids = np.array([3, 9])
-    h, _ = Bridge("umi", seed=1, grid=GRID).realize_numpy(ids, 1)
-    h2, _ = Bridge("umi", seed=1, grid=GRID).realize_numpy(ids[::-1], 1)
+    h, _ = Bridge(channel, seed=1, grid=GRID).realize_numpy(ids, 1)
+    h2, _ = Bridge(channel, seed=1, grid=GRID).realize_numpy(ids[::-1], 1)
     assert np.array_equal(h2[::-1], h)
     # default normalization of the system-level models: unit mean power per slot
     assert np.mean(np.abs(h) ** 2, axis=(2, 3)) == pytest.approx(1.0, rel=1e-5)
