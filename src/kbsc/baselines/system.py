@@ -38,10 +38,11 @@ _RUNNER_OPTIONS = {"codec", "failure", "decoder", "num_iter", "mcs_table", "code
 
 
 def open_bridge(channel: str, csi: str, seed: int, grid: dict[str, Any] | None = None):
-    from kbsc.bridge import Bridge, GridConfig
+    """The bridge of a cell: :func:`kbsc.bridge.training_keys.open_bridge` (channel labels with options,
+    imported realizations)."""
+    from kbsc.bridge.training_keys import open_bridge as _open
 
-    g = GridConfig(**{k: v for k, v in (grid or {}).items() if v is not None})
-    return Bridge(channel=channel, csi=csi, seed=int(seed), grid=g)
+    return _open(channel, csi, seed, grid)
 
 
 class ConventionalSystem(System):

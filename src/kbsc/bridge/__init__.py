@@ -2,7 +2,9 @@
 
 Public API: :class:`Bridge` (``transmit``, ``realize``, ``fingerprint``, ``export``/``from_export``),
 :class:`BridgeOutput`, :class:`GridConfig`/:class:`ResourceGrid`, the registries ``CHANNELS`` and
-``CSI_MODES``, :func:`make_bridge`, and :mod:`kbsc.bridge.modulation` (QAM mapping and LLR demapping).
+``CSI_MODES``, :func:`make_bridge`, channel labels with options (:func:`channel_label`, :func:`parse_channel`,
+:mod:`kbsc.bridge.channel_spec`), the Sionna channel adapter (:mod:`kbsc.bridge.channels.sionna_adapter`),
+and :mod:`kbsc.bridge.modulation` (QAM mapping and LLR demapping).
 """
 
 from kbsc.util.lazy import lazy_exports
@@ -10,6 +12,7 @@ from kbsc.util.lazy import lazy_exports
 # public name → the module that defines it, imported on first access (PEP 562)
 _EXPORTS = {
     "kbsc.bridge.bridge": ("EQUALIZERS", "SNR_RANGE_DB", "Bridge", "BridgeOutput", "make_bridge"),
+    "kbsc.bridge.channel_spec": ("channel_label", "parse_channel"),
     "kbsc.bridge.channels": ("CHANNELS", "TDL", "ChannelModel", "TDLProfile", "tdl_profile"),
     "kbsc.bridge.estimation": ("CSI_MODES", "ChannelEstimator", "lmmse_equalize"),
     "kbsc.bridge.fingerprint": ("combine_fingerprints",),

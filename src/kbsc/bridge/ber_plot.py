@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from kbsc.bridge.channel_spec import parse_channel
 from kbsc.bridge.theory import ber_qam
 
 __all__ = ["THEORY_OF_CHANNEL", "plot_ber"]
@@ -22,6 +23,12 @@ THEORY_OF_CHANNEL = {
     "tdl-a": "rayleigh",
     "tdl-b": "rayleigh",
     "tdl-c": "rayleigh",
+    "sionna-tdl-a": "rayleigh",
+    "sionna-tdl-b": "rayleigh",
+    "sionna-tdl-c": "rayleigh",
+    "cdl-a": "rayleigh",
+    "cdl-b": "rayleigh",
+    "cdl-c": "rayleigh",
 }
 
 
@@ -48,7 +55,7 @@ def plot_ber(points: list[dict[str, Any]], path: str | Path) -> list[Path]:
         fine = np.linspace(snrs.min(), snrs.max(), 200)
         drawn: set[tuple[str, int]] = set()
         for (ch, csi), marker in zip(chans, markers * 4, strict=False):
-            kind = THEORY_OF_CHANNEL.get(ch) if csi == "perfect" else None
+            kind = THEORY_OF_CHANNEL.get(parse_channel(ch).name) if csi == "perfect" else None
             for mod in mods:
                 pts = sorted(series.get((ch, csi, mod), []), key=lambda p: p["snr_db"])
                 if not pts:

@@ -25,8 +25,10 @@ import torch
 
 from kbsc.bridge.channels import CHANNELS, ChannelModel
 from kbsc.bridge.estimation import CSI_MODES, ChannelEstimator, lmmse_equalize
+from kbsc.bridge.export import ImportedChannel, export_realizations, load_realizations
 from kbsc.bridge.fingerprint import fingerprint_of, slot_digest
 from kbsc.bridge.grid import GridConfig, ResourceGrid
+from kbsc.bridge.ids import as_ids
 from kbsc.bridge.streams import CHANNEL, slot_generator, unit_noise
 from kbsc.errors import ConfigError, DataError
 from kbsc.util import Registry
@@ -69,19 +71,6 @@ class BridgeOutput:
         return f"BridgeOutput(y={tuple(self.y.shape)}, num_slots={self.num_slots})"
 
 
-def _as_ids(image_ids: Any) -> np.ndarray:
-    if isinstance(image_ids, torch.Tensor):
-        image_ids = image_ids.detach().cpu().numpy()
-    arr = np.asarray(image_ids)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ConfigError(f"image_ids must be one id per image, shape [B]; got shape {tuple(arr.shape)}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ConfigError(f"image_ids must be integers, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
-
-
 def _as_grid(grid: GridConfig | dict[str, Any] | None) -> GridConfig:
     if grid is None:
         return GridConfig()
@@ -98,13 +87,14 @@ def _as_grid(grid: GridConfig | dict[str, Any] | None) -> GridConfig:
 class Bridge:
     """One channel service: (channel model, CSI mode, master seed, grid, equalizer).
 
-    channel: a name in ``CHANNELS``; csi: a name in ``CSI_MODES``; channel_kwargs go to the model (e.g.
-    ``delay_spread``, ``speed``, ``carrier_frequency`` for TDL). ``cache_slots`` realizations are kept (LRU).
+    channel: a name in ``CHANNELS`` (or a :class:`ChannelModel` class); csi: a name in ``CSI_MODES``;
+    channel_kwargs go to the model (e.g. ``delay_spread``, ``speed``, ``carrier_frequency`` for TDL).
+    ``cache_slots`` realizations are kept (LRU). ``source``: the :class:`Realizations` of an imported bridge.
     """
 
     def __init__(
         self,
-        channel: str = "awgn",
+        channel: str | type[ChannelModel] = "awgn",
         csi: str = "perfect",
         seed: int = 0,
         grid: GridConfig | dict[str, Any] | None = None,
@@ -117,12 +107,12 @@ class Bridge:
         if not 0 <= int(seed) < 2**64:
             raise ConfigError(f"seed must be in 0 … 2^64-1, got {seed}")
         self.seed = int(seed)
-        self.channel = str(channel)
+        model_cls = channel if isinstance(channel, type) else CHANNELS.get(str(channel))
+        self.channel = model_cls.name if isinstance(channel, type) else str(channel)
         self.csi = str(csi)
         self.equalizer = str(equalizer)
         self.grid = _as_grid(grid)
         self.rg: ResourceGrid = self.grid.build()
-        model_cls = CHANNELS.get(self.channel)
         try:
             self.model: ChannelModel = model_cls(self.rg, **channel_kwargs)
         except TypeError as exc:
@@ -133,6 +123,7 @@ class Bridge:
         self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._digests: dict[tuple[int, int], int] = {}
         self._imported: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
+        self.source: Any = None
         self._tag = json.dumps(self.channel_config(), sort_keys=True).encode()
         self._data_index = torch.from_numpy(self.rg.data_index)
         self._pilot_index = torch.from_numpy(self.rg.pilot_index)
@@ -177,8 +168,9 @@ class Bridge:
             try:
                 hit = self._imported[key]
             except KeyError:
+                where = self.source.path if self.source is not None else "the imported realizations"
                 raise DataError(
-                    f"image id {image_id} slot {slot} is not in the imported realizations; export it first"
+                    f"{where} holds no image id {image_id} slot {slot}: export the images this cell sends"
                 ) from None
         else:
             gen = slot_generator(self.seed, image_id, slot, CHANNEL) if self.model.random else None
@@ -192,7 +184,7 @@ class Bridge:
 
     def realize_numpy(self, image_ids: Any, num_slots: int) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`realize` but numpy complex64 arrays ``[B, S, T, F]``."""
-        ids = _as_ids(image_ids)
+        ids = as_ids(image_ids)
         s_count = int(num_slots)
         if s_count <= 0:
             raise ConfigError(f"num_slots must be ≥ 1, got {num_slots}")
@@ -215,7 +207,7 @@ class Bridge:
 
     def fingerprint(self, image_ids: Any, k: int) -> str:
         """Fingerprint of the realizations images ``image_ids`` with ``k`` symbols each use (any batching)."""
-        ids = _as_ids(image_ids)
+        ids = as_ids(image_ids)
         s_count = self.num_slots(k)
         keys: dict[tuple[int, int], int] = {}
         for i in ids.tolist():
@@ -264,6 +256,11 @@ class Bridge:
         """Channel and unit noise at the k data REs, and (unless raw) ĥ and its error variance, ``[B, k]``."""
         batch = len(ids)
         s_count = self.num_slots(k)
+        if self.source is not None and s_count > self.source.num_slots:
+            raise DataError(
+                f"{self.source.path} holds {self.source.num_slots} slot(s) per image (k={self.source.k}); "
+                f"k={k} symbols need {s_count}: export for the largest k (CBR) of the grid"
+            )
         d = self.rg.data_res_per_slot
         h_np, n_np = self.realize_numpy(ids, s_count)
         res = self.rg.res_per_slot
@@ -295,7 +292,7 @@ class Bridge:
         """Send x complex64 ``[B, k]`` (E|x|² = 1) of images ``image_ids`` ``[B]`` at ``snr_db`` (float or
         ``[B]``). Returns :class:`BridgeOutput` (y, noise_var ``[B, k]``, fingerprint)."""
         batch, k = self._check_x(x)
-        ids = _as_ids(image_ids)
+        ids = as_ids(image_ids)
         if len(ids) != batch:
             raise ConfigError(f"{len(ids)} image ids for {batch} images in x; give one id per row of x")
         no = torch.pow(10.0, -self._check_snr(snr_db, batch) / 10.0).to(torch.float32)  # N0, [B]
@@ -313,7 +310,7 @@ class Bridge:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The receiver's view of the data REs: true h, estimate ĥ (complex64) and ĥ's error variance
         (float32), each ``[B, k]``, exactly as :meth:`transmit` computes them (for diagnostics and tests)."""
-        ids = _as_ids(image_ids)
+        ids = as_ids(image_ids)
         no = torch.pow(10.0, -self._check_snr(snr_db, len(ids)) / 10.0).to(torch.float32)
         h_d, _, h_hat, err, _ = self._front_end(ids, int(k), no)
         if h_hat is None:
@@ -324,16 +321,39 @@ class Bridge:
     def export(self, path: str | Path, image_ids: Any, k: int) -> Path:
         """Write the realizations of ``image_ids`` (k symbols each) to ``path`` (.npz, or .h5/.hdf5); see
         :mod:`kbsc.bridge.export` for the schema."""
-        from kbsc.bridge.export import export_realizations
-
         return export_realizations(self, path, image_ids, k)
 
     @classmethod
     def from_export(cls, path: str | Path, csi: str | None = None) -> Bridge:
-        """A bridge that transmits from the realizations in an export file (optionally another CSI mode)."""
-        from kbsc.bridge.export import import_realizations
+        """A bridge that transmits from the realizations in an export file (optionally another CSI mode).
 
-        return import_realizations(path, csi=csi)
+        It draws nothing and refuses keys the file does not hold. A channel this kbsc does not know (a plug-in
+        that is not loaded) is fine: the LMMSE estimator then uses the file's empirical covariance."""
+        rec = load_realizations(path)
+        cfg = rec.config
+        try:
+            known = cfg["channel"] in CHANNELS
+            kw = dict(cfg.get("channel_options", {})) if known else {"realizations": rec}
+            bridge = cls(
+                channel=cfg["channel"] if known else ImportedChannel,
+                csi=csi or cfg["csi"],
+                seed=int(cfg["seed"]),
+                grid=cfg["grid"],
+                equalizer=cfg.get("equalizer", "lmmse"),
+                **kw,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{path}: configuration not understood ({exc})") from None
+        rec.check_grid(bridge.rg, path)
+        bridge.channel = str(cfg["channel"])
+        bridge._tag = json.dumps(bridge.channel_config(), sort_keys=True).encode()
+        bridge._imported = rec.slots()
+        bridge.source = rec
+        if rec.fingerprint and bridge.fingerprint(rec.image_ids, rec.k) != rec.fingerprint:
+            raise DataError(
+                f"{path}: realizations do not match their fingerprint {rec.fingerprint} (file altered?)"
+            )
+        return bridge
 
 
 def make_bridge(channel: str, csi: str = "perfect", seed: int = 0, **kw: Any) -> Bridge:

@@ -1,9 +1,10 @@
 """Sub-commands of the ``bridge`` area (see :mod:`kbsc.cli`): ``kbsc ber``.
 
-``kbsc ber --channel awgn rayleigh --csi perfect --modulation qpsk 16qam --snr 0 5 10 --bits 100000
---json out.json --plot out.png`` measures the uncoded BER through the bridge (one slot per "image", image ids
-0, 1, …), prints a table, writes JSON (points + closed forms) and plots simulated points with 95 % intervals
-over the closed-form AWGN and Rayleigh curves.
+``kbsc ber --channel awgn rayleigh cdl-c --speed 30 --csi perfect --modulation qpsk 16qam --snr 0 5 10
+--bits 100000 --json out.json --plot out.png`` measures the uncoded BER through the bridge (one slot per
+"image", image ids 0, 1, …), prints a table, writes JSON (points + closed forms) and plots simulated points
+with 95 % intervals over the closed-form AWGN and Rayleigh curves. Channel options (--delay-spread, --speed,
+--carrier-frequency, --channel-option KEY=VALUE) apply to every --channel; the channel column shows the label.
 """
 
 from __future__ import annotations
@@ -23,7 +24,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Uncoded BER of Gray QAM through the bridge, with Clopper-Pearson intervals "
         "(design-effect corrected for block fading) and the closed-form AWGN/Rayleigh curves.",
     )
-    p.add_argument("--channel", nargs="+", default=["awgn"], help="channel model(s) (default: awgn)")
+    p.add_argument(
+        "--channel",
+        nargs="+",
+        default=["awgn"],
+        help="channel model(s) or labels such as tdl-a[speed=30] (default: awgn); cdl-a..cdl-e, umi, ... "
+        "run through Sionna",
+    )
+    p.add_argument("--delay-spread", type=float, default=None, help="RMS delay spread in s (TDL/CDL)")
+    p.add_argument("--speed", type=float, default=None, help="UE speed in m/s (Doppler)")
+    p.add_argument("--carrier-frequency", type=float, default=None, help="carrier frequency in Hz")
+    p.add_argument(
+        "--channel-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any option of the channel model, e.g. normalize=slot (repeatable)",
+    )
     p.add_argument("--csi", nargs="+", default=["perfect"], help="CSI mode(s) (default: perfect)")
     p.add_argument("--modulation", nargs="+", default=["qpsk", "16qam"], help="qpsk 16qam 64qam 256qam")
     p.add_argument("--snr", nargs="+", type=float, default=[0.0, 5.0, 10.0, 15.0, 20.0], help="Es/N0 in dB")
@@ -40,9 +57,10 @@ def run_ber(args: argparse.Namespace) -> int:
 
     from kbsc.bridge.ber import simulate_ber
     from kbsc.bridge.ber_plot import THEORY_OF_CHANNEL, plot_ber
-    from kbsc.bridge.bridge import Bridge
+    from kbsc.bridge.channel_spec import channel_label, parse_channel
     from kbsc.bridge.modulation import bits_per_symbol
     from kbsc.bridge.theory import ber_qam
+    from kbsc.bridge.training_keys import open_bridge
     from kbsc.util import atomic_write_json, progress
 
     if args.bits <= 0:
@@ -50,34 +68,55 @@ def run_ber(args: argparse.Namespace) -> int:
     if args.batch <= 0:
         raise ConfigError(f"--batch must be positive, got {args.batch}")
     mods = [(mod, bits_per_symbol(mod)) for mod in args.modulation]
-    bridges = [Bridge(ch, csi, seed=args.seed) for ch in args.channel for csi in args.csi]
+    options = channel_options(args)
+    labels = [channel_label(ch, **options) for ch in args.channel]
+    bridges = [(lab, open_bridge(lab, csi, args.seed)) for lab in labels for csi in args.csi]
     for s in args.snr:
-        bridges[0]._check_snr(s, 1)
+        bridges[0][1]._check_snr(s, 1)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-    jobs = [(b, mod, s) for b in bridges for mod, _ in mods for s in args.snr]
+    jobs = [(lab, b, mod, s) for lab, b in bridges for mod, _ in mods for s in args.snr]
     points = []
     bar = progress(jobs, desc="kbsc ber", unit="point")
-    for b, mod, s in bar:
+    for lab, b, mod, s in bar:
         pt = simulate_ber(b, mod, s, args.bits, seed=args.seed, batch=args.batch)
-        row = pt.to_dict()
-        kind = THEORY_OF_CHANNEL.get(b.channel) if b.csi == "perfect" else None
+        row = {**pt.to_dict(), "channel": lab}
+        kind = THEORY_OF_CHANNEL.get(parse_channel(lab).name) if b.csi == "perfect" else None
         row["theory"] = kind
         row["ber_theory"] = float(ber_qam(kind, s, pt.bits_per_symbol)) if kind else None
         points.append(row)
     print(
-        f"{'channel':<16} {'csi':<10} {'mod':<7} {'SNR':>6} {'bits':>9} {'errors':>8} "
+        f"{'channel':<24} {'csi':<10} {'mod':<7} {'SNR':>6} {'bits':>9} {'errors':>8} "
         f"{'BER':>10} {'95% CI':>23} {'theory':>10}"
     )
     for r in points:
         th = f"{r['ber_theory']:.3e}" if r["ber_theory"] is not None else "-"
         print(
-            f"{r['channel']:<16} {r['csi']:<10} {r['modulation']:<7} {r['snr_db']:>6.1f} {r['bits']:>9d} "
+            f"{r['channel']:<24} {r['csi']:<10} {r['modulation']:<7} {r['snr_db']:>6.1f} {r['bits']:>9d} "
             f"{r['errors']:>8d} {r['ber']:>10.3e} [{r['ber_lo']:.3e}, {r['ber_hi']:.3e}] {th:>10}"
         )
-    meta = {"grid": bridges[0].grid.to_dict(), "seed": args.seed, "command": " ".join(sys.argv[1:])}
+    meta = {"grid": bridges[0][1].grid.to_dict(), "seed": args.seed, "command": " ".join(sys.argv[1:])}
     if args.json:
         atomic_write_json(Path(args.json), {"points": points, **meta})
     if args.plot:
         files = plot_ber(points, args.plot)
         print("figure:", ", ".join(str(f) for f in files))
     return 0
+
+
+def channel_options(args: argparse.Namespace) -> dict[str, object]:
+    """The channel options of ``kbsc ber``'s flags (--delay-spread, --speed, --carrier-frequency,
+    --channel-option KEY=VALUE), applied to every ``--channel``."""
+    from kbsc.bridge.channel_spec import parse_channel
+
+    opts: dict[str, object] = {}
+    for key in ("delay_spread", "speed", "carrier_frequency"):
+        if getattr(args, key) is not None:
+            opts[key] = getattr(args, key)
+    for item in args.channel_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--channel-option {item!r} must look like KEY=VALUE")
+        if key.strip() in opts:
+            raise ConfigError(f"channel option {key.strip()} given twice")
+        opts.update(parse_channel(f"x[{key.strip()}={value.strip()}]").options)
+    return opts

@@ -22,8 +22,10 @@ pilot_values        complex64 ``[P]``    the unit-modulus pilot symbols
 fingerprint         str                  ``Bridge.fingerprint(image_ids, k)``
 ==================  ===================  ===========================================================
 
-``import_realizations`` checks schema, shapes, RE order and fingerprint, and returns a :class:`Bridge` that
-draws nothing: it transmits from the file's arrays and refuses keys the file does not hold.
+:func:`load_realizations` checks schema, shapes and RE order and returns the file's :class:`Realizations`;
+``Bridge.from_export`` (:mod:`kbsc.bridge.bridge`) builds a bridge that draws nothing: it transmits from the
+file's arrays, refuses keys the file does not hold and checks the fingerprint. This module never imports the
+bridge (it receives one to export), so the two do not import each other.
 """
 
 from __future__ import annotations
@@ -33,15 +35,26 @@ import json
 import os
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kbsc.bridge.channels.base import ChannelModel
+from kbsc.bridge.grid import ResourceGrid
+from kbsc.bridge.ids import as_ids
 from kbsc.errors import ConfigError, DataError
 from kbsc.util import atomic_write_bytes
 
-__all__ = ["SCHEMA", "export_realizations", "import_realizations", "read_export"]
+__all__ = [
+    "SCHEMA",
+    "ImportedChannel",
+    "Realizations",
+    "export_realizations",
+    "load_realizations",
+    "read_export",
+]
 
 SCHEMA = "kbsc-bridge-realizations/1"
 _STRINGS = ("schema", "config_json", "fingerprint")
@@ -54,10 +67,8 @@ def _is_h5(path: Path) -> bool:
 
 def export_realizations(bridge: Any, path: str | Path, image_ids: Any, k: int) -> Path:
     """Write the realizations of ``image_ids`` with ``k`` symbols each (see the module docstring)."""
-    from kbsc.bridge.bridge import _as_ids
-
     path = Path(path)
-    ids = _as_ids(image_ids)
+    ids = as_ids(image_ids)
     if len(np.unique(ids)) != len(ids):
         raise ConfigError("image_ids to export contain duplicates")
     s_count = bridge.num_slots(k)
@@ -140,41 +151,97 @@ def read_export(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def import_realizations(path: str | Path, csi: str | None = None) -> Any:
-    """A :class:`Bridge` transmitting from the realizations in ``path`` (optionally with another CSI mode)."""
-    from kbsc.bridge.bridge import Bridge
+@dataclass
+class Realizations:
+    """The checked contents of an export file.
 
+    config: ``Bridge.config()`` of the exporting bridge; image_ids int64 ``[B]``; h, noise complex64
+    ``[B, S, T, F]``; k: symbols per image; fingerprint: the exporter's (may be empty).
+    """
+
+    path: Path
+    config: dict[str, Any]
+    image_ids: np.ndarray
+    k: int
+    h: np.ndarray
+    noise: np.ndarray
+    data_positions: np.ndarray
+    fingerprint: str
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.h.shape[1])
+
+    def check_grid(self, rg: ResourceGrid, where: Any = None) -> None:
+        """Refuse (DataError) if the arrays do not fit the resource grid ``rg``."""
+        where = where or self.path
+        shape = (len(self.image_ids), self.num_slots, *rg.shape)
+        if self.h.shape != shape or self.noise.shape != shape:
+            raise DataError(
+                f"{where}: h/noise have shapes {self.h.shape}/{self.noise.shape}, expected {shape}"
+            )
+        if not np.array_equal(self.data_positions, rg.data_positions):
+            raise DataError(
+                f"{where}: the data RE order differs from this kbsc's grid; re-export with this version"
+            )
+
+    def slots(self) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+        """(image id, slot) → (h, noise) ``[T, F]`` each."""
+        return {
+            (int(i), s): (self.h[b, s], self.noise[b, s])
+            for b, i in enumerate(self.image_ids.tolist())
+            for s in range(self.num_slots)
+        }
+
+
+def load_realizations(path: str | Path) -> Realizations:
+    """Read and check an export file (schema, dtypes, duplicate ids); the grid is checked by the bridge."""
+    path = Path(path)
     data = read_export(path)
     try:
         cfg = json.loads(data["config_json"])
-        bridge = Bridge(
-            channel=cfg["channel"],
-            csi=csi or cfg["csi"],
-            seed=int(cfg["seed"]),
-            grid=cfg["grid"],
-            equalizer=cfg.get("equalizer", "lmmse"),
-            **cfg.get("channel_options", {}),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("channel"), str):
+            raise ValueError("no channel name")
+    except ValueError as exc:
         raise DataError(f"{path}: configuration not understood ({exc})") from None
     ids = np.asarray(data["image_ids"]).astype(np.int64).reshape(-1)
-    h = np.asarray(data["h"])
-    n = np.asarray(data["noise"])
-    shape = (len(ids), int(data["num_slots"]), *bridge.rg.shape)
-    if h.shape != shape or n.shape != shape:
-        raise DataError(f"{path}: h/noise have shapes {h.shape}/{n.shape}, expected {shape}")
+    h, n = np.asarray(data["h"]), np.asarray(data["noise"])
     if h.dtype != np.complex64 or n.dtype != np.complex64:
         raise DataError(f"{path}: h and noise must be complex64, got {h.dtype}/{n.dtype}")
-    if not np.array_equal(np.asarray(data["data_positions"]), bridge.rg.data_positions):
-        raise DataError(
-            f"{path}: the data RE order differs from this kbsc's grid; re-export with this version"
-        )
+    if h.ndim != 4 or h.shape[:2] != (len(ids), int(data["num_slots"])):
+        raise DataError(f"{path}: h has shape {h.shape}, expected [{len(ids)}, {data['num_slots']}, T, F]")
     if len(np.unique(ids)) != len(ids):
         raise DataError(f"{path}: image_ids has duplicates")
-    bridge._imported = {
-        (int(i), s): (h[b, s], n[b, s]) for b, i in enumerate(ids.tolist()) for s in range(shape[1])
-    }
-    stored = data.get("fingerprint", "")
-    if stored and bridge.fingerprint(ids, int(data["k"])) != stored:
-        raise DataError(f"{path}: realizations do not match their fingerprint {stored} (file altered?)")
-    return bridge
+    return Realizations(
+        path=path,
+        config=cfg,
+        image_ids=ids,
+        k=int(data["k"]),
+        h=h,
+        noise=n,
+        data_positions=np.asarray(data["data_positions"]),
+        fingerprint=str(data.get("fingerprint", "")),
+    )
+
+
+class ImportedChannel(ChannelModel):
+    """Stand-in model of an imported file whose channel this kbsc does not know (e.g. a plug-in's): it never
+    draws (the bridge reads the file), and its covariance for LMMSE estimation is the empirical covariance of
+    the file's slots."""
+
+    name = "imported"
+
+    def __init__(self, rg: ResourceGrid, realizations: Realizations) -> None:
+        super().__init__(rg)
+        self.realizations = realizations
+
+    def slot_response(self, gen: np.random.Generator | None) -> np.ndarray:
+        raise DataError("an imported channel only transmits keys its file holds")
+
+    def covariance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        h = self.realizations.h.reshape(-1, *self.rg.shape).astype(np.complex128)  # [N, T, F]
+        ha, hb = h[:, a[:, 0], a[:, 1]], h[:, b[:, 0], b[:, 1]]
+        return ha.T @ hb.conj() / max(1, len(h))
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.realizations.config.get("channel_options", {}))

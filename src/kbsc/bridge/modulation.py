@@ -8,7 +8,8 @@ LLR sign convention (Sionna's): ``llr = ln P(b = 1 | y) / P(b = 0 | y)``; positi
 hard decision is ``llr > 0``. Sionna's ``LDPC5GDecoder`` expects exactly these LLRs. ``demap_llr``
 computes the exact (``"app"``) LLRs for y ≈ x + e, e ~ CN(0, noise_var) per symbol, or their max-log
 approximation (``"maxlog"``).
-``qam_mapper``/``qam_demapper`` return Sionna's own blocks for code that wants them (slow import).
+``qam_mapper``/``qam_demapper`` return Sionna's own blocks, the oracles of
+``tests/unit/test_bridge_oracle_sionna.py`` (slow import).
 """
 
 from __future__ import annotations

@@ -45,15 +45,53 @@ JSCC_KEYS = TrainingKeys(
 )
 
 
-def open_bridge(channel: str, csi: str, seed: int, grid: Any = None, cache_slots: int | None = None) -> Any:
-    """A :class:`kbsc.bridge.Bridge` for (channel, CSI, seed).
+#: the smallest training/validation seed: below it a seed is an evaluation seed
+MIN_TRAINING_SEED = min(min(k.train_seed_base, k.val_seed_base) for k in (SEMANTIC_KEYS, JSCC_KEYS))
 
-    ``grid``: the experiment's grid mapping (entries set to None are dropped; empty/None → the bridge default)
-    or a ready :class:`kbsc.bridge.GridConfig`; ``cache_slots`` None → the bridge default.
+
+def open_bridge(channel: str, csi: str, seed: int, grid: Any = None, cache_slots: int | None = None) -> Any:
+    """A :class:`kbsc.bridge.Bridge` for (channel label, CSI, seed): every system's and every training
+    loop's way to the bridge, so channel options (``tdl-a[speed=30]``, :mod:`kbsc.bridge.channel_spec`)
+    reach all of them.
+
+    ``grid``: the experiment's grid mapping (entries set to None are dropped; empty/None → the bridge
+    default) or a ready :class:`kbsc.bridge.GridConfig`; ``cache_slots`` None → the bridge default.
+
+    ``import:PATH``: with the file's seed, a bridge that transmits from the file (evaluation; the cell's
+    image ids and slots must be in it; another evaluation seed is refused). With a training or validation
+    seed (≥ :data:`MIN_TRAINING_SEED`, never in the file) a bridge that draws from the file's channel model
+    and options, so learned systems train on the channel they are evaluated on; a file of a channel this
+    kbsc does not know cannot train (one-line error).
     """
     from kbsc.bridge import Bridge
+    from kbsc.bridge.channel_spec import parse_channel
+    from kbsc.errors import DataError
 
-    kw = {} if cache_slots is None else {"cache_slots": int(cache_slots)}
+    kw: dict[str, Any] = {} if cache_slots is None else {"cache_slots": int(cache_slots)}
     if isinstance(grid, dict):
         grid = {k: v for k, v in grid.items() if v is not None} or None
-    return Bridge(channel=channel, csi=csi, seed=int(seed), grid=grid, **kw)
+    spec = parse_channel(channel)
+    if spec.import_path is None:
+        return Bridge(channel=spec.name, csi=csi, seed=int(seed), grid=grid, **spec.options, **kw)
+    bridge = Bridge.from_export(spec.import_path, csi=csi)
+    if grid is not None:
+        from kbsc.bridge.grid import GridConfig
+
+        want = grid if isinstance(grid, GridConfig) else GridConfig(**grid)
+        if want != bridge.grid:
+            raise DataError(f"{spec.import_path}: its resource grid differs from the experiment's grid")
+    if int(seed) == bridge.seed:
+        return bridge
+    if int(seed) < MIN_TRAINING_SEED:
+        raise DataError(
+            f"{spec.import_path} holds the realizations of seed {bridge.seed}, the cell asks for seed {seed}"
+        )
+    from kbsc.bridge.channels import CHANNELS
+
+    if bridge.channel not in CHANNELS:
+        raise DataError(
+            f"{spec.import_path}: channel {bridge.channel!r} is not known here, so a learned system cannot "
+            "train on it (load the plug-in that defines it)"
+        )
+    opts = bridge.channel_config()["channel_options"]
+    return Bridge(channel=bridge.channel, csi=csi, seed=int(seed), grid=bridge.grid, **opts, **kw)

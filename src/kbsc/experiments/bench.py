@@ -53,6 +53,8 @@ TOP_LEVEL_KEYS = (
     "semantic_images_per_s",
     "quick_grid_wall_s_estimate",
     "paper_grid_wall_s_estimate",
+    "bridge_native_slots_per_s",
+    "bridge_sionna_slots_per_s",
     "peak_rss_mb",
 )
 
@@ -313,6 +315,7 @@ def run_bench(
     section("decoders", decoders)
     section("grid", lambda: _grid_section(quick, data_dir, workers, report))
     section("link_stages", lambda: _link_stages(quick, data_dir, report))
+    section("bridge_channels", lambda: _bridge_channels(quick, report))
     report["recorded_quick_runs"] = _recorded_quick_runs()
     report["peak_rss_mb"] = _peak_rss_mb()
     report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
@@ -322,6 +325,17 @@ def run_bench(
         atomic_write_json(json_path, _jsonable(report))
         print(f"[bench] wrote {json_path}", file=stream)
     return report
+
+
+def _bridge_channels(quick: bool, report: dict[str, Any]) -> None:
+    """``bridge_channels``: slots/s of native channel models vs the same through the Sionna adapter
+    (:func:`kbsc.bridge.bench.channel_speed`); the TDL-A pair's figures go to the top level."""
+    from kbsc.bridge.bench import channel_speed
+
+    c = channel_speed(slots=16 if quick else 128)
+    report["bridge_channels"] = c
+    report["bridge_native_slots_per_s"] = c["native"].get("tdl-a")
+    report["bridge_sionna_slots_per_s"] = c["sionna"].get("sionna-tdl-a")
 
 
 def _jsonable(obj: Any) -> Any:

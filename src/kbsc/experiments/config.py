@@ -12,11 +12,16 @@ Example::
     n_images: 1000
     snr_db: [-4, 0, 4, 10]
     cbr: ["1/24", "1/8"]
-    channels: [awgn, rayleigh]
+    channels: [awgn, rayleigh, {name: tdl-a, delay_spread: 300e-9, speed: 30}, cdl-c]
     csi: [perfect, ls-linear]
     systems:
       - {name: kbsc, channels: [awgn, rayleigh, authors-rayleigh]}
       - {name: hevc+ldpc, mcs: [4, 10]}
+
+A channel entry is a name, a label ``tdl-a[speed=30]``, a mapping with the model's options, or
+``{import: PATH}`` (exported realizations); each becomes its canonical label
+(:mod:`kbsc.bridge.channel_spec`), which is the results' ``channel`` column. ``plugins:`` are imported
+before validation (:func:`import_config_plugins`), so plug-in channels and systems validate.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from pydantic import (
     model_validator,
 )
 
-from kbsc.errors import ConfigError
+from kbsc.errors import ConfigError, KbscError
 from kbsc.util.hashing import hash_obj
 
 __all__ = [
@@ -51,6 +56,7 @@ __all__ = [
     "apply_overrides",
     "cbr_label",
     "config_hash",
+    "import_config_plugins",
     "load_config",
     "parse_config",
 ]
@@ -80,6 +86,21 @@ Snr = Annotated[float, Field(ge=-50.0, le=80.0)]
 Seed = Annotated[int, Field(ge=0, lt=2**31)]
 Mcs = Annotated[int, Field(ge=0, le=31)]
 Name = Annotated[str, Field(min_length=1)]
+
+
+def _channel_entry(value: Any) -> str:
+    """A YAML channel entry (name, label or mapping) → its canonical label (see the module docstring)."""
+    try:
+        from kbsc.bridge.channel_spec import channel_label
+    except ImportError:  # pragma: no cover - the bridge is part of the package
+        return value
+    try:
+        return channel_label(value)
+    except KbscError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Channel = Annotated[str, BeforeValidator(_channel_entry)]
 
 
 def cbr_label(cbr: float) -> str:
@@ -163,7 +184,7 @@ class SystemSpec(_Strict):
     label: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     mcs: list[Mcs] | None = None
-    channels: list[Name] | None = None
+    channels: list[Channel] | None = None
     csi: list[Name] | None = None
     snr_db: list[Snr] | None = None
     cbr: list[Cbr] | None = None
@@ -194,7 +215,7 @@ class ExperimentConfig(_Strict):
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     snr_db: list[Snr] = Field(min_length=1)
     cbr: list[Cbr] = Field(min_length=1)
-    channels: list[Name] = Field(default_factory=lambda: ["awgn"], min_length=1)
+    channels: list[Channel] = Field(default_factory=lambda: ["awgn"], min_length=1)
     csi: list[Name] = Field(default_factory=lambda: ["perfect"], min_length=1)
     grid: GridSettings = Field(default_factory=dict)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
@@ -218,11 +239,19 @@ class ExperimentConfig(_Strict):
         names = _bridge_names()
         if names is None:
             return self
-        for what, known in (("channels", names[0]), ("csi", names[1])):
-            lists = [getattr(self, what)] + [getattr(s, what) or [] for s in self.systems]
-            for value in (v for lst in lists for v in lst):
-                if value not in known:
-                    raise ValueError(f"unknown {what} {value!r}; choose from: {', '.join(sorted(known))}")
+        from kbsc.bridge.channel_spec import check_channel
+
+        checks = [(self.channels, self.seeds)] + [
+            (s.channels or self.channels, s.seeds or self.seeds) for s in self.systems
+        ]
+        for value, seeds in {(c, tuple(sd)) for chans, sd in checks for c in chans}:
+            try:
+                check_channel(value, self.grid, seeds)
+            except KbscError as exc:
+                raise ValueError(str(exc)) from None
+        for value in (v for lst in [self.csi] + [s.csi or [] for s in self.systems] for v in lst):
+            if value not in names[1]:
+                raise ValueError(f"unknown csi {value!r}; choose from: {', '.join(sorted(names[1]))}")
         return self
 
     def canonical(self) -> dict[str, Any]:
@@ -283,10 +312,22 @@ def _one_line(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{source}: key {key!r}: {msg} (got {given_s}){more}")
 
 
+def import_config_plugins(data: dict[str, Any], source: str = "config") -> None:
+    """Import the modules of the config's ``plugins:`` list BEFORE validation, so the channels and systems
+    they register are known. This runs code: the one place a config imports modules."""
+    plugins = data.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise ConfigError(f"{source}: key 'plugins': must be a list of module names (got {plugins!r})")
+    from kbsc.experiments.worker import import_plugins
+
+    import_plugins(plugins)
+
+
 def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
     """Validate a mapping into an :class:`ExperimentConfig` (one-line :class:`ConfigError` otherwise)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    import_config_plugins(data, source)
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:

@@ -218,7 +218,11 @@ def build_model(cfg: JSCCTrainConfig) -> JSCCModel:
 def model_dir(root: Path, cfg: JSCCTrainConfig) -> Path:
     """Checkpoint folder of ``cfg`` under ``root`` (readable name, exact hash)."""
     rate = f"k{cfg.k}" if cfg.k is not None else "kvar"
-    return Path(root) / f"{cfg.model}-{rate}-{cfg.channel}-{cfg.csi}-s{cfg.seed}-{cfg.hash()[:12]}"
+    from kbsc.bridge.channel_spec import channel_slug
+
+    return (
+        Path(root) / f"{cfg.model}-{rate}-{channel_slug(cfg.channel)}-{cfg.csi}-s{cfg.seed}-{cfg.hash()[:12]}"
+    )
 
 
 def _expected_manifest(cfg: JSCCTrainConfig, data: TrainImages) -> dict[str, Any]:

@@ -123,7 +123,8 @@ def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
         "--channel",
         nargs="+",
         default=None,
-        help="bridge channels: awgn rayleigh tdl-a..tdl-e authors-rayleigh authors-awgn (default awgn)",
+        help="bridge channels or labels: awgn rayleigh tdl-a..tdl-e cdl-a..cdl-e authors-rayleigh "
+        "authors-awgn, tdl-a[speed=30] (default awgn)",
     )
     p.add_argument(
         "--csi", nargs="+", default=None, help="perfect ls-nearest ls-linear lmmse (default perfect)"

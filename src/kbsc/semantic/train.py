@@ -216,7 +216,12 @@ def build_codec(cfg: TrainConfig) -> SemanticCodec:
 
 def model_dir(root: Path, cfg: TrainConfig) -> Path:
     """Checkpoint folder of ``cfg`` under ``root`` (name readable, hash exact)."""
-    return Path(root) / f"{cfg.variant}-k{cfg.k}-{cfg.channel}-{cfg.csi}-s{cfg.seed}-{cfg.hash()[:12]}"
+    from kbsc.bridge.channel_spec import channel_slug
+
+    return (
+        Path(root)
+        / f"{cfg.variant}-k{cfg.k}-{channel_slug(cfg.channel)}-{cfg.csi}-s{cfg.seed}-{cfg.hash()[:12]}"
+    )
 
 
 def _expected_manifest(cfg: TrainConfig, data: TrainData) -> dict[str, Any]:

@@ -29,6 +29,9 @@ class ChannelModel(ABC):
     name: ClassVar[str] = ""
     equalize: ClassVar[bool] = True
     random: ClassVar[bool] = True  # False: deterministic response, no CHANNEL stream is drawn
+    backend: ClassVar[str] = (
+        "native"  # "sionna": drawn by a Sionna block (kbsc.bridge.channels.sionna_adapter)
+    )
 
     def __init__(self, rg: ResourceGrid, **kwargs: Any) -> None:
         if kwargs:
