@@ -36,6 +36,7 @@ def toy_config(**changes):
 
 def run(cfg, out, **kw):
     kw.setdefault("backend", "serial")
+    kw.setdefault("allow_code", True)  # the toy systems come from a plug-in module
     return run_experiment(cfg, out, data_dir=out.parent / "data", show_progress=False, **kw)
 
 
@@ -177,6 +178,7 @@ def test_cli_run_compare(tmp_path, capsys):
             "0,1",
             "--data-dir",
             str(tmp_path / "d"),
+            "--allow-code",
         ]
     )
     assert code == 0 and "8 cells (0 already done, 8 computed)" in capsys.readouterr().out

@@ -197,6 +197,11 @@ class PluginSystem(System):
             )
         self._model: OutsideModel | None = None
 
+    @classmethod
+    def code_modules(cls, options: dict[str, Any]) -> list[str]:
+        module = options.get("module")
+        return [str(module).rpartition(":")[0] or str(module)] if module else []
+
     def model(self) -> OutsideModel:
         if self._model is None:
             self._model = load_plugin(
