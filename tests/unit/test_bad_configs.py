@@ -113,7 +113,7 @@ def test_existing_results_directory_is_kept_when_a_bad_config_is_refused(tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
-PLUGIN_FILE = '''
+PLUGIN_FILE = """
 from pathlib import Path
 Path(__file__).with_suffix(".ran").write_text("imported")
 
@@ -127,7 +127,7 @@ class Model:
 
     def decode(self, symbols, noise_var, snr_db):
         raise NotImplementedError
-'''
+"""
 
 
 def test_a_config_that_imports_code_needs_the_opt_in(tmp_path, capsys):
