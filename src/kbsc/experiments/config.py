@@ -273,8 +273,8 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
     check_code_allowed(cfg, allow_code)
     import_plugins(cfg.plugins)
     for i, s in enumerate(cfg.systems):
-        cls = system_class(s.name)
         try:
+            cls = system_class(s.name)
             cls.validate_options(dict(s.options), mcs=list(s.mcs) if s.mcs is not None else None)
         except ConfigError as exc:
             raise ConfigError(f"systems[{i}] ({s.display}): {exc}") from None

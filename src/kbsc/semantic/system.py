@@ -52,6 +52,20 @@ class SemanticSystem(System):
         self._bridges: dict[tuple, Any] = {}
         self.train_log: dict[tuple, Any] = {}
 
+    @classmethod
+    def validate_options(cls, options: dict[str, Any], mcs: list[int] | None = None) -> None:
+        """Option names, then the training settings they give (setting name, ranges, types) on a stand-in
+        cell: what training would refuse, refused before the run starts."""
+        cls(**options)
+        opts = {k: v for k, v in options.items() if k != "train_seed"}
+        for key in ("train_snrs", "val_snrs"):
+            if isinstance(opts.get(key), list | tuple):
+                opts[key] = tuple(opts[key])
+        try:
+            TrainConfig(variant=cls.variant, **opts).resolved()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad option for system {cls.variant!r}: {exc}") from None
+
     def train_config(self, cell: Cell, ctx: EvalContext) -> TrainConfig:
         training = dict(ctx.options.get("training") or {})
         opts = {k: v for k, v in self.options.items() if k != "train_seed"}
