@@ -52,6 +52,8 @@ BAD_CONFIGS = {
     "unknown kbsc setting": _with(systems=[{"name": "kbsc", "options": {"setting": "fast"}}]),
     "kbsc lr of the wrong type": _with(systems=[{"name": "kbsc-snr", "options": {"lr": "high"}}]),
     "kbsc negative train_pool": _with(systems=[{"name": "kbsc", "options": {"train_pool": -1}}]),
+    "unknown training setting": _with(training={"setting": "fast"}, systems=[{"name": "kbsc"}]),
+    "unknown training setting for jscc": _with(training={"setting": "slow"}, systems=[{"name": "deepjscc"}]),
     "deepjscc unknown loss": _with(systems=[{"name": "deepjscc", "options": {"loss": "ssim2"}}]),
     "swinjscc bad cbr_range": _with(systems=[{"name": "swinjscc", "options": {"cbr_range": [0.5]}}]),
     "deepjscc steps of the wrong type": _with(systems=[{"name": "deepjscc", "options": {"steps": "many"}}]),

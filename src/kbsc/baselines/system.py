@@ -60,7 +60,9 @@ class ConventionalSystem(System):
         self._runners: dict[str, BaselineRunner] = {}
 
     @classmethod
-    def validate_options(cls, options: dict[str, Any], mcs: list[int] | None = None) -> None:
+    def validate_options(
+        cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
+    ) -> None:
         """Option names, codec (name, settings, tools on PATH), failure mode, LDPC decoder, MCS table and
         every MCS index against it — all checked here, before a run starts."""
         from kbsc.baselines.codecs import get_codec

@@ -275,7 +275,11 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
     for i, s in enumerate(cfg.systems):
         try:
             cls = system_class(s.name)
-            cls.validate_options(dict(s.options), mcs=list(s.mcs) if s.mcs is not None else None)
+            cls.validate_options(
+                dict(s.options),
+                mcs=list(s.mcs) if s.mcs is not None else None,
+                training=cfg.training.model_dump(),
+            )
         except ConfigError as exc:
             raise ConfigError(f"systems[{i}] ({s.display}): {exc}") from None
     if cfg.grid:

@@ -93,11 +93,16 @@ class PixelJSCCSystem(System):
         self.train_log: dict[str, TrainResult] = {}
 
     @classmethod
-    def validate_options(cls, options: dict[str, Any], mcs: list[int] | None = None) -> None:
-        """Option names, then the training settings they give (setting, loss, ranges, types) for a k of 1:
-        what training would refuse, refused before the run starts."""
+    def validate_options(
+        cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
+    ) -> None:
+        """Option names, then the training settings they give (setting, loss, ranges, types; the
+        experiment's ``training.setting`` where the options are silent) for a k of 1: what training would
+        refuse, refused before the run starts."""
         cls(**options)
         opts = {k: v for k, v in options.items() if k in _TRAIN_FIELDS}
+        if (training or {}).get("setting") is not None:
+            opts.setdefault("setting", training["setting"])
         for key in ("snr_range", "cbr_range"):
             if key in opts:
                 if not isinstance(opts[key], list | tuple) or len(opts[key]) != 2:

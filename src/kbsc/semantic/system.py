@@ -53,11 +53,16 @@ class SemanticSystem(System):
         self.train_log: dict[tuple, Any] = {}
 
     @classmethod
-    def validate_options(cls, options: dict[str, Any], mcs: list[int] | None = None) -> None:
-        """Option names, then the training settings they give (setting name, ranges, types) on a stand-in
-        cell: what training would refuse, refused before the run starts."""
+    def validate_options(
+        cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
+    ) -> None:
+        """Option names, then the training settings they give (setting name, ranges, types; the
+        experiment's ``training.setting`` where the options are silent) on a stand-in cell: what training
+        would refuse, refused before the run starts."""
         cls(**options)
         opts = {k: v for k, v in options.items() if k != "train_seed"}
+        if (training or {}).get("setting") is not None:
+            opts.setdefault("setting", training["setting"])
         for key in ("train_snrs", "val_snrs"):
             if isinstance(opts.get(key), list | tuple):
                 opts[key] = tuple(opts[key])

@@ -98,10 +98,13 @@ class System(ABC):
         self.options = options
 
     @classmethod
-    def validate_options(cls, options: dict[str, Any], mcs: list[int] | None = None) -> None:
-        """Check ``options`` (and the system's MCS list, if any) without running anything; raise a one-line
-        :class:`~kbsc.errors.ConfigError`. The default builds the system, whose constructor checks the
-        option names; systems with more to check (codec names, tools on PATH, table ranges) override it."""
+    def validate_options(
+        cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
+    ) -> None:
+        """Check ``options`` (and the system's MCS list, the experiment's ``training`` settings, if any)
+        without running anything; raise a one-line :class:`~kbsc.errors.ConfigError`. The default builds
+        the system, whose constructor checks the option names; systems with more to check (codec names,
+        tools on PATH, table ranges, training settings) override it."""
         cls(**options)
 
     @classmethod
