@@ -1,9 +1,12 @@
 """Experiment configuration: a YAML file validated by pydantic, plus command-line overrides.
 
 Every problem (unknown key, wrong type, value out of range, malformed YAML) becomes ONE line naming the key
-and what is allowed (:class:`kbsc.errors.ConfigError`). A system entry may override any grid axis (channels,
-CSI, SNR, CBR, seeds), e.g. the authors' channel only for ``kbsc``, and lists the MCS indices for
-``hevc+ldpc``.
+and what is allowed (:class:`kbsc.errors.ConfigError`). :func:`validate_config` (called by the runner before
+it writes anything) goes further: the code opt-in for configs that import code, each system's options (asked
+of the system class, nothing runs), the OFDM grid values and the dataset/extractor/index names.
+
+A system entry may override any grid axis (channels, CSI, SNR, CBR, seeds), e.g. the authors' channel only
+for ``kbsc``, and lists the MCS indices for ``hevc+ldpc``.
 
 Example::
 

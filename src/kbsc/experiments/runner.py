@@ -1,5 +1,8 @@
 """The grid runner behind ``kbsc run``: resumable, locked, paired.
 
+0. Validate the whole config (:func:`~kbsc.experiments.config.validate_config`: code opt-in, system options,
+   grid values, names) before anything is written; a run that then fails before its first cell result
+   removes the ``DIR`` it created.
 1. Lock ``DIR/.lock`` (a second run into the same directory is refused at once).
 2. Compare the effective configuration with ``DIR/config.yaml``; a change is refused unless ``force``.
 3. Expand the grid; cells whose result file exists are done. Nothing pending → only reassemble the tables.
