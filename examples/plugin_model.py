@@ -14,6 +14,8 @@ Route 1 (import the model), in an experiment YAML::
         label: softcast
         options: {module: "examples/plugin_model.py:SoftCastJSCC", checkpoint: softcast.npz}
 
+and ``kbsc run CONFIG --allow-code`` (a config that imports code runs only with that opt-in).
+
 Route 2 (run elsewhere, import the outcomes): :func:`run_on_export` sends images over realizations exported by
 the bridge and writes the ``.npz`` that ``kbsc.jscc.plugin.import_outcomes`` reads (system ``jscc-import``).
 

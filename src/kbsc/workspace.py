@@ -64,6 +64,17 @@ def kb_manifest(
     }
 
 
+def _older_kb_format(directory: Path) -> bool:
+    from kbsc.kb.knowledge_base import KB_FORMAT
+    from kbsc.util import read_manifest
+
+    try:
+        fmt = read_manifest(directory).get("format")
+    except Exception:  # noqa: BLE001 - a missing/broken manifest is refused by KnowledgeBase.load
+        return False
+    return isinstance(fmt, int) and not isinstance(fmt, bool) and fmt < KB_FORMAT
+
+
 def _knowledge_base(
     directory: Path,
     features: np.ndarray,
@@ -72,8 +83,9 @@ def _knowledge_base(
     index: str,
     force: bool,
 ) -> KnowledgeBase:
-    """Load the saved KB if it matches ``manifest``; else refuse (or rebuild when ``force``)."""
-    if directory.exists() and force:
+    """Load the saved KB if it matches ``manifest``; else refuse (or rebuild when ``force``). A KB saved in
+    an older format is rebuilt from the (cached) features: nothing of it is reused."""
+    if directory.exists() and (force or _older_kb_format(directory)):
         shutil.rmtree(directory)
     if directory.exists():
         return KnowledgeBase.load(directory, manifest)  # refuses a mismatch, naming `kbsc prepare --force`

@@ -57,7 +57,9 @@ def grid(tmp_path_factory):
             ],
         }
     )
-    run_experiment(cfg, root / "run", backend="serial", data_dir=root / "data", show_progress=False)
+    run_experiment(
+        cfg, root / "run", backend="serial", data_dir=root / "data", show_progress=False, allow_code=True
+    )
     return root, pd.read_parquet(root / "run" / "results.parquet")
 
 

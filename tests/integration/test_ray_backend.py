@@ -32,7 +32,7 @@ def test_ray_backend_equals_serial(tmp_path):
             "systems": [{"name": "toy-analog"}, {"name": "toy-analog-2"}],
         }
     )
-    kw = {"data_dir": tmp_path / "data", "show_progress": False}
+    kw = {"data_dir": tmp_path / "data", "show_progress": False, "allow_code": True}
     ref = run_experiment(cfg, tmp_path / "serial", backend="serial", **kw)
     res = run_experiment(cfg, tmp_path / "ray", backend="ray", workers=2, **kw)
     assert res.n_computed == 16

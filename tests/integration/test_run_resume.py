@@ -52,6 +52,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
         "serial",
         "--data-dir",
         str(tmp_path / "data"),
+        "--allow-code",
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -68,11 +69,10 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     assert 5 <= n_before < 40 and not (out / "results.parquet").exists()
 
     cfg = load_config(cfg_path)
-    resumed = run_experiment(cfg, out, backend="serial", data_dir=tmp_path / "data", show_progress=False)
+    kw = {"backend": "serial", "data_dir": tmp_path / "data", "show_progress": False, "allow_code": True}
+    resumed = run_experiment(cfg, out, **kw)
     assert resumed.n_done_before == n_before and resumed.n_computed == 40 - n_before
-    clean = run_experiment(
-        cfg, tmp_path / "clean", backend="serial", data_dir=tmp_path / "data", show_progress=False
-    )
+    clean = run_experiment(cfg, tmp_path / "clean", **kw)
     # wall time differs; provenance (git commit) too if the tree changed between the two runs
     drop = ["wall_s", "provenance"]
     pd.testing.assert_frame_equal(resumed.results.drop(columns=drop), clean.results.drop(columns=drop))

@@ -82,7 +82,12 @@ def _config() -> dict:
 def test_semantic_systems_in_the_runner(tmp_path: Path) -> None:
     data = tmp_path / "data"
     run_experiment(
-        parse_config(_config()), tmp_path / "run", backend="serial", data_dir=data, show_progress=False
+        parse_config(_config()),
+        tmp_path / "run",
+        backend="serial",
+        data_dir=data,
+        show_progress=False,
+        allow_code=True,
     )
     df = pd.read_parquet(tmp_path / "run" / "results.parquet")
     assert sorted(df.system.unique()) == ["kbsc", "kbsc-no-codec", "kbsc-snr"]

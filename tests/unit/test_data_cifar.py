@@ -39,7 +39,7 @@ def fabricate(folder, n_train=12, n_test=8, protocol=2, seed=0):
     return truth
 
 
-@pytest.mark.parametrize("protocol", [2, 4, 5])
+@pytest.mark.parametrize("protocol", [0, 1, 2, 4, 5])
 def test_reader_decodes_planar_rows_labels_and_names(tmp_path, protocol):
     root = tmp_path / "cifar-100-python"
     truth = fabricate(root, protocol=protocol)
@@ -108,6 +108,31 @@ def test_restricted_unpickler_refuses_other_callables():
             safe_loads(pickle.dumps(obj))
 
 
+class _Allocate:
+    """A pickle that asks numpy for 2**45 bytes (32 TiB) through an allowed name."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def __reduce__(self):
+        if self.how == "ndarray":
+            return (np.ndarray, ((2**45,), "u1"))
+        return (np._core.multiarray._reconstruct, (np.ndarray, (2**45,), b"u1"))
+
+
+@pytest.mark.parametrize("how", ["ndarray", "reconstruct"])
+def test_a_pickle_cannot_ask_for_unbounded_memory(tmp_path, how):
+    payload = pickle.dumps({b"data": _Allocate(how), b"fine_labels": []}, protocol=2)
+    assert b"ndarray" in payload
+    with pytest.raises(DataError, match="pickle|array"):
+        safe_loads(payload)
+    root = tmp_path / "c"
+    fabricate(root)
+    (root / "train").write_bytes(payload)
+    with pytest.raises(DataError):
+        read_cifar_split(root, "train")
+
+
 def test_missing_folder_names_expected_files(tmp_path):
     with pytest.raises(DataError, match="train, test, meta"):
         read_cifar_split(tmp_path / "nowhere", "train")
@@ -133,6 +158,7 @@ def test_parent_folder_gets_a_hint(tmp_path):
         ({b"data": np.zeros((2, 3072), np.float32), b"fine_labels": [0, 1]}, r"uint8 \[N, 3072\]"),
         ({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [0]}, "2 integer labels"),
         ({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [0, 9]}, "outside"),
+        ({b"data": np.zeros((0, 3072), np.uint8), b"fine_labels": []}, "holds no images"),
     ],
 )
 def test_malformed_split_file(tmp_path, record, message):

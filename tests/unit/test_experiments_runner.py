@@ -36,6 +36,7 @@ def toy_config(**changes):
 
 def run(cfg, out, **kw):
     kw.setdefault("backend", "serial")
+    kw.setdefault("allow_code", True)  # the toy systems come from a plug-in module
     return run_experiment(cfg, out, data_dir=out.parent / "data", show_progress=False, **kw)
 
 
@@ -177,6 +178,7 @@ def test_cli_run_compare(tmp_path, capsys):
             "0,1",
             "--data-dir",
             str(tmp_path / "d"),
+            "--allow-code",
         ]
     )
     assert code == 0 and "8 cells (0 already done, 8 computed)" in capsys.readouterr().out
@@ -185,3 +187,36 @@ def test_cli_run_compare(tmp_path, capsys):
     assert code == 0 and "McNemar" in capsys.readouterr().out
     cmp = pd.read_csv(tmp_path / "cmp.csv")
     assert len(cmp) == 4 and ((cmp["diff_lo"] <= cmp["diff"]) & (cmp["diff"] <= cmp["diff_hi"])).all()
+
+
+@pytest.mark.parametrize("backend", ["serial", "local"])
+def test_a_user_error_in_a_worker_is_one_line(tmp_path, capsys, monkeypatch, backend):
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text(
+        "plugins: [test_experiments_toysys]\ndataset: {name: toy}\nextractor: {name: none}\nn_images: 20\n"
+        "snr_db: [0]\ncbr: [1/4]\nsystems: [{name: toy-analog}]\n"
+    )
+    argv = [
+        "run",
+        str(cfg),
+        "--out",
+        str(tmp_path / "out"),
+        "--backend",
+        backend,
+        "--workers",
+        "2",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--allow-code",
+    ]
+    monkeypatch.setenv("TOY_USER_ERROR_SNR", "0")  # spawned pool workers inherit it
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("kbsc: error: system 'toy-analog' failed on cell"), err
+    assert err[0].endswith("toy option out of range for this cell (finished cells are kept; rerun to resume)")
+    monkeypatch.delenv("TOY_USER_ERROR_SNR")
+    monkeypatch.setenv("TOY_CRASH_SNR", "0")  # a bug, not a user error: its traceback is shown
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: toy crash requested" in err

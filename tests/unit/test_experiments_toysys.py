@@ -4,8 +4,8 @@
 ``toy-analog`` sends the first k(cbr) feature dims through an AWGN-like channel whose noise per image is a
 pure function of (seed, image id, channel, csi, snr), then retrieves by nearest neighbour in the KB;
 ``toy-analog-2`` does the same with twice the noise; ``toy-skewed`` reports a different fingerprint (a broken
-system). Environment knobs for crash tests: ``TOY_CRASH_SNR`` (raise on cells with that SNR), ``TOY_SLEEP``
-(seconds per cell).
+system). Environment knobs for crash tests: ``TOY_CRASH_SNR`` (raise on cells with that SNR),
+``TOY_USER_ERROR_SNR`` (raise a ConfigError, a user error, there), ``TOY_SLEEP`` (seconds per cell).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kbsc.errors import ConfigError
 from kbsc.experiments.context import CONTEXT_BUILDERS, ContextSpec
 from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 
@@ -92,6 +93,8 @@ class ToyAnalog(System):
             raise RuntimeError(f"evaluate before prepare: {_marker(ctx, cell)} is missing")
         if os.environ.get("TOY_CRASH_SNR") and float(os.environ["TOY_CRASH_SNR"]) == cell.snr_db:
             raise RuntimeError("toy crash requested")
+        if os.environ.get("TOY_USER_ERROR_SNR") and float(os.environ["TOY_USER_ERROR_SNR"]) == cell.snr_db:
+            raise ConfigError("toy option out of range for this cell")
         if os.environ.get("TOY_SLEEP"):
             time.sleep(float(os.environ["TOY_SLEEP"]))
         k = max(1, min(DIM, cell.k(ctx.source_dim)))

@@ -112,3 +112,54 @@ def test_mismatched_missing_and_corrupt_are_refused(tmp_path, data):
         KnowledgeBase.load(tmp_path / "kb")
     with pytest.raises(ValueError, match="contradict"):
         KnowledgeBase(feats, labels).save(tmp_path / "kb2", {"index": "hnsw"})
+
+
+def _rewrite_file_hash(directory, name: str) -> None:
+    """What an attacker who also edits the manifest does: make the per-file hash match the new file."""
+    from kbsc.util import hash_file
+
+    m = json.loads((directory / "manifest.json").read_text())
+    m["files"][name] = hash_file(directory / name, 32)
+    (directory / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"])
+def test_an_index_built_from_shuffled_features_is_refused(tmp_path, data, kind):
+    import faiss
+
+    feats, labels, _ = data
+    kb = KnowledgeBase(feats, labels, index=kind)
+    kb.save(tmp_path / "kb", MANIFEST)
+    perm = np.random.default_rng(1).permutation(len(feats))
+    shuffled = KnowledgeBase(feats[perm], labels, index=kind)
+    faiss.write_index(shuffled._cpu_index, str(tmp_path / "kb" / "index.faiss"))
+    with pytest.raises(DataError, match="corrupt.*index.faiss"):  # the file hash catches it first
+        KnowledgeBase.load(tmp_path / "kb", MANIFEST)
+    _rewrite_file_hash(tmp_path / "kb", "index.faiss")
+    with pytest.raises(DataError, match="content hash"):  # the content hash now covers the index
+        KnowledgeBase.load(tmp_path / "kb", MANIFEST)
+    m = json.loads((tmp_path / "kb" / "manifest.json").read_text())
+    kb._cpu_index = shuffled._cpu_index  # the hash an attacker would write: saved arrays, shuffled index
+    m["content_hash"] = kb.content_hash
+    (tmp_path / "kb" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(DataError, match="does not hold the saved features"):  # and the vectors are checked
+        KnowledgeBase.load(tmp_path / "kb", MANIFEST)
+
+
+def test_flipped_bytes_in_the_index_are_refused(tmp_path, data):
+    feats, labels, _ = data
+    KnowledgeBase(feats, labels).save(tmp_path / "kb", MANIFEST)
+    path = tmp_path / "kb" / "index.faiss"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x55  # inside the stored vectors
+    path.write_bytes(bytes(raw))
+    _rewrite_file_hash(tmp_path / "kb", "index.faiss")
+    with pytest.raises(DataError, match="content hash"):
+        KnowledgeBase.load(tmp_path / "kb", MANIFEST)
+
+
+def test_content_hash_depends_on_the_index(data):
+    feats, labels, _ = data
+    flat = KnowledgeBase(feats, labels).content_hash
+    assert KnowledgeBase(feats, labels).content_hash == flat
+    assert KnowledgeBase(feats, labels, index="hnsw").content_hash != flat

@@ -103,6 +103,7 @@ def test_demo_runs_plots_and_summarises(tmp_path, capsys):
             "serial",
             "--data-dir",
             str(tmp_path / "d"),
+            "--allow-code",
         ]
     )
     text = capsys.readouterr().out

@@ -76,3 +76,23 @@ def test_second_call_reuses_everything(workspace):
     np.testing.assert_array_equal(again.train_features, ws.train_features)
     np.testing.assert_array_equal(again.sender_features, ws.sender_features)
     assert again.clean == ws.clean and again.kb_dir == ws.kb_dir
+
+
+def test_a_knowledge_base_of_an_older_format_is_rebuilt(workspace):
+    import json
+
+    from kbsc.kb.knowledge_base import KB_FORMAT
+
+    ws = workspace
+    path = ws.kb_dir / "manifest.json"
+    m = json.loads(path.read_text())
+    path.write_text(json.dumps({**m, "format": KB_FORMAT - 1, "content_hash": "from-an-old-version"}))
+    again = prepare_workspace(
+        "cifar100",
+        data_dir=ws.data_dir,
+        dataset_root=ws.data_dir.parent / "cifar-100-python",
+        show_progress=False,
+        extractor_options=TINY,
+    )
+    assert json.loads(path.read_text())["format"] == KB_FORMAT
+    np.testing.assert_array_equal(again.kb.features, ws.kb.features)

@@ -8,13 +8,18 @@
   ``<data dir>/baselines/decoded/<extractor fp>-<codec fp>/``.
 
 Images are keyed by a hash of their pixels (ids may repeat across datasets). Each image's entries live in
-one small file, rewritten atomically by :meth:`flush`; a manifest mismatch is refused.
+one small file, rewritten atomically by :meth:`flush`; a manifest mismatch is refused with the folder to
+delete. Each file starts with a SHA-256 of its content (DESIGN.md §7: the hash of what is *used*), checked on
+every read: a file that fails it (damaged, altered, or from an older kbsc) is a miss, recomputed and
+rewritten, with one warning line per store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import sys
 from base64 import b64decode, b64encode
 from pathlib import Path
 from typing import Any
@@ -39,12 +44,16 @@ class _FileStore:
 
     def __init__(self, directory: Path | None, manifest: dict[str, Any], what: str) -> None:
         self.dir = directory
+        self.what = what
         self.mem: dict[str, dict[int, Any]] = {}
         self.dirty: set[str] = set()
+        self.n_rejected = 0
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
             if (directory / MANIFEST_NAME).exists():
-                check_manifest(directory, manifest, what)
+                check_manifest(
+                    directory, manifest, what, fix=f"delete {directory} (it is rebuilt on the next run)"
+                )
             else:
                 write_manifest(directory, manifest)
 
@@ -55,11 +64,22 @@ class _FileStore:
                 p = self.dir / key[:2] / (key + self.suffix)
                 if p.exists():
                     try:
-                        entry = self.read(p.read_bytes())
-                    except Exception:  # noqa: BLE001 - a damaged cache file is recomputed
+                        entry = self.read(_verified(p.read_bytes()))
+                    except Exception:  # noqa: BLE001 - a damaged or altered cache file is recomputed
+                        self._reject(p)
                         entry = {}
             self.mem[key] = entry
         return self.mem[key]
+
+    def _reject(self, path: Path) -> None:
+        self.n_rejected += 1
+        self.dirty.add(path.stem)  # rewritten (with what is recomputed) on the next flush
+        if self.n_rejected == 1:
+            print(
+                f"kbsc: warning: {self.what} file {path} failed its content check (damaged, altered or "
+                "written by an older kbsc); its entries are recomputed",
+                file=sys.stderr,
+            )
 
     def get(self, key: str, quality: int) -> Any:
         return self._load(key).get(int(quality))
@@ -73,7 +93,7 @@ class _FileStore:
             for key in sorted(self.dirty):
                 p = self.dir / key[:2] / (key + self.suffix)
                 p.parent.mkdir(exist_ok=True)
-                atomic_write_bytes(p, self.write(self.mem[key]))
+                atomic_write_bytes(p, _signed(self.write(self.mem[key])))
         self.dirty.clear()
 
     def read(self, data: bytes) -> dict[int, Any]:
@@ -81,6 +101,24 @@ class _FileStore:
 
     def write(self, entry: dict[int, Any]) -> bytes:
         raise NotImplementedError
+
+
+_MAGIC = b"kbsc-sha256:"
+
+
+def _signed(body: bytes) -> bytes:
+    """``kbsc-sha256:<hex digest of body>\\n`` + body: what a cache file holds."""
+    return _MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def _verified(data: bytes) -> bytes:
+    """The body of a cache file whose digest matches it; ValueError otherwise."""
+    head, sep, body = data.partition(b"\n")
+    if not sep or not head.startswith(_MAGIC):
+        raise ValueError("no content digest")
+    if head[len(_MAGIC) :].decode("ascii", "replace") != hashlib.sha256(body).hexdigest():
+        raise ValueError("content digest mismatch")
+    return body
 
 
 class PayloadStore(_FileStore):

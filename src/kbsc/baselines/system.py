@@ -60,6 +60,45 @@ class ConventionalSystem(System):
             )
         self._runners: dict[str, BaselineRunner] = {}
 
+    @classmethod
+    def validate_options(
+        cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
+    ) -> None:
+        """Option names, codec (name, settings, tools on PATH), failure mode, LDPC decoder, MCS table and
+        every MCS index against it — all checked here, before a run starts."""
+        from kbsc.baselines.codecs import get_codec
+        from kbsc.baselines.ldpc.registry import LDPC_DECODERS
+        from kbsc.baselines.link import DEFAULT_DECODER
+        from kbsc.baselines.mcs import MCS_TABLES
+        from kbsc.baselines.pipeline import FAILURE_MODES
+
+        cls(**options)
+        get_codec(str(options.get("codec", "hevc")), **dict(options.get("codec_options") or {}))
+        failure = options.get("failure", "conceal")
+        if failure not in FAILURE_MODES:
+            raise ConfigError(f"failure must be one of {', '.join(FAILURE_MODES)}, got {failure!r}")
+        LDPC_DECODERS.get(str(options.get("decoder", DEFAULT_DECODER)))
+        num_iter = options.get("num_iter", 20)
+        if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 1:
+            raise ConfigError(f"num_iter must be a positive integer, got {num_iter!r}")
+        table = options.get("mcs_table", 1)
+        if table not in MCS_TABLES:
+            raise ConfigError(
+                f"mcs_table must be one of {sorted(MCS_TABLES)} (TS 38.214 Tables 5.1.3.1-1/-2), "
+                f"got {table!r}"
+            )
+        top = MCS_TABLES[table][1]
+        indices = list(mcs or [])
+        if "mcs" in options:
+            indices.append(options["mcs"])
+        if "mcs_set" in options:
+            if not isinstance(options["mcs_set"], list | tuple) or not options["mcs_set"]:
+                raise ConfigError(f"mcs_set must list at least one MCS index, got {options['mcs_set']!r}")
+            indices.extend(options["mcs_set"])
+        for m in indices:
+            if isinstance(m, bool) or not isinstance(m, int) or not 0 <= m <= top:
+                raise ConfigError(f"MCS index must be an integer in 0 … {top} for table {table}, got {m!r}")
+
     def runner(self, ctx: EvalContext) -> BaselineRunner:
         from kbsc.util import data_dir
 

@@ -119,6 +119,8 @@ def read_cifar_split(folder: str | os.PathLike[str], split: str, name: str = "ci
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(f"{split_path}: b'data' must be uint8 [N, {ROW}] (32×32 RGB planes), got {got}")
     n = data.shape[0]
+    if n == 0:
+        raise DataError(f"{split_path} holds no images (b'data' has 0 rows); {_expected(folder)}")
     fine = _labels(d["fine_labels"], n, len(fine_names), split_path, "fine_labels")
     coarse = None
     if "coarse_labels" in d and coarse_names:

@@ -1,10 +1,15 @@
 """A restricted unpickler for untrusted pickles such as CIFAR-100's python files (DESIGN.md §7).
 
 ``pickle.load`` runs whatever callable a file names. This unpickler resolves only an allow-list of globals:
-numpy's array/scalar reconstruction helpers, ``numpy.ndarray``/``numpy.dtype`` and the codec helper
-that Python-2 pickles use for byte strings. Plain containers, strings, bytes and numbers need no globals.
-Anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen`` …) raises :class:`DataError` before
-it is called.
+numpy's array/scalar reconstruction helpers, ``numpy.dtype`` and the two ways protocol-2 pickles write byte
+strings (``_codecs.encode(str, 'latin1')``, and ``bytes()`` for an empty one), each limited to exactly that.
+Plain containers, strings, bytes and numbers need no globals. Anything else (``os.system``,
+``builtins.eval``, ``subprocess.Popen`` …) raises :class:`DataError` before it is called.
+
+``numpy.ndarray`` is resolved to a token that cannot be called: a real array pickle names it only as the
+first argument of ``_reconstruct(ndarray, (0,), b'b')`` (the data then comes from the pickle itself), while
+a crafted one could call ``ndarray((2**45,), 'u1')`` and allocate without bound. ``_reconstruct`` is wrapped
+to accept only that token and an empty shape, so an array's memory comes from the file's own bytes.
 """
 
 from __future__ import annotations
@@ -29,16 +34,54 @@ def _numpy_scalar() -> Any:
     return np._core.multiarray.scalar
 
 
+class _NdarrayToken:
+    """Stands for ``numpy.ndarray`` inside a pickle: an argument of ``_reconstruct``, never a callable."""
+
+    def __repr__(self) -> str:
+        return "numpy.ndarray (as a name only)"
+
+
+_NDARRAY = _NdarrayToken()
+
+
+def _reconstruct(subtype: Any, shape: Any, dtype_code: Any) -> np.ndarray:
+    """``numpy.core.multiarray._reconstruct`` for plain arrays with an empty placeholder shape."""
+    if subtype is not _NDARRAY:
+        raise DataError(f"a pickled array names {subtype!r} as its type; only numpy.ndarray is allowed")
+    dims = shape if isinstance(shape, tuple) else (shape,)
+    if not all(isinstance(d, int) and 0 <= d <= 1 for d in dims):
+        raise DataError(
+            f"a pickled array asks for an empty placeholder of shape {shape!r}; real pickles use (0,)"
+        )
+    return _numpy_reconstruct()(np.ndarray, dims, dtype_code)
+
+
+def _latin1_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    """``_codecs.encode(str, 'latin1')``: how protocol-2 pickles store non-empty bytes (and nothing else)."""
+    if not isinstance(text, str) or str(encoding).replace("-", "").lower() != "latin1":
+        raise DataError(f"a pickle calls codecs.encode with {type(text).__name__}, {encoding!r}; only latin1")
+    return codecs.encode(text, "latin1")
+
+
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()``: how protocol-2 pickles store an empty byte string (``bytes(n)`` would allocate n)."""
+    if args:
+        raise DataError("a pickle calls bytes() with arguments; only the empty bytes() is allowed")
+    return b""
+
+
 def _allowed() -> dict[tuple[str, str], Any]:
     table: dict[tuple[str, str], Any] = {}
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x and 2.x pickles
-        table[(module, "_reconstruct")] = _numpy_reconstruct()
+        table[(module, "_reconstruct")] = _reconstruct
         table[(module, "scalar")] = _numpy_scalar()
     for module in ("numpy.core.numeric", "numpy._core.numeric"):  # protocol-5 pickles of arrays
         table[(module, "_frombuffer")] = np._core.numeric._frombuffer
-    table[("numpy", "ndarray")] = np.ndarray
+    table[("numpy", "ndarray")] = _NDARRAY
     table[("numpy", "dtype")] = np.dtype
-    table[("_codecs", "encode")] = codecs.encode  # protocol-2 pickles of bytes: encode(str, 'latin1')
+    table[("_codecs", "encode")] = _latin1_encode  # protocol-2 pickles of bytes: encode(str, 'latin1')
+    for module in ("__builtin__", "builtins"):  # protocol-2 pickles of b"" (e.g. an empty array's data)
+        table[(module, "bytes")] = _empty_bytes
     return table
 
 
@@ -74,6 +117,10 @@ def safe_load(file: BinaryIO, source: str = "pickle") -> Any:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise DataError(f"{source} is not a readable pickle ({type(exc).__name__}: {exc})") from None
+    except (MemoryError, OverflowError) as exc:  # a last line: sizes are bounded by the file, see above
+        raise DataError(
+            f"{source} asks for more memory than a data file can need ({type(exc).__name__})"
+        ) from None
 
 
 def safe_loads(data: bytes, source: str = "pickle") -> Any:

@@ -3,7 +3,8 @@ cell is a pure function of its task (realizations are keyed by (seed, image id, 
 runner writes and orders the results itself.
 
 * ``serial``: in the calling process (debugging; reuses the systems the runner prepared).
-* ``local`` (default): a spawn-context process pool, ``--workers N``, one compute thread per worker.
+* ``local`` (default): a spawn-context process pool, ``--workers N``, one compute thread per worker. Workers
+  exit when the run's process dies, even by ``kill -9`` (:mod:`kbsc.experiments.lifeline`).
 * ``ray``: Ray actors, one per worker, on a local Ray instance or the cluster at ``--ray-address``. The data
   directory must be reachable at the same path on every node.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 from kbsc.errors import ConfigError, KbscError
 from kbsc.experiments.grid import Plan, Task
+from kbsc.experiments.lifeline import Reaper, die_with_parent, start_reaper
 from kbsc.experiments.worker import CellOutput, CellWorker
 from kbsc.systems.base import EvalContext, System
 from kbsc.util.progress import enter_worker, is_quiet, relay
@@ -70,8 +72,9 @@ class SerialBackend(Backend):
 _WORKER: CellWorker | None = None
 
 
-def _init_pool_worker(plan: Plan, events: Any = None) -> None:
+def _init_pool_worker(plan: Plan, parent_pid: int, events: Any = None) -> None:
     global _WORKER
+    die_with_parent(parent_pid)  # a `kill -9` of the run must not leave workers behind
     if events is not None:  # workers draw no bars; their state goes to the main process (see _relay_events)
         name = "w" + mp.current_process().name.rpartition("-")[2]
         enter_worker(events.put_nowait, name=name)
@@ -114,7 +117,7 @@ class LocalBackend(Backend):
                 max_workers=self.workers,
                 mp_context=ctx,
                 initializer=_init_pool_worker,
-                initargs=(plan, self._events),
+                initargs=(plan, os.getpid(), self._events),
             )
         return self._pool
 
@@ -164,6 +167,7 @@ class RayBackend(Backend):
         super().__init__(workers, **options)
         self._pool: Any = None
         self._started = False
+        self._reaper: Reaper | None = None
 
     def _get_pool(self, plan: Plan) -> Any:
         if self._pool is not None:
@@ -184,7 +188,12 @@ class RayBackend(Backend):
             if address:
                 ray.init(address=address, **kw)
             else:
-                ray.init(num_cpus=self.workers, include_dashboard=False, **kw)
+                # "local": a fresh instance owned (and fate-shared) by this process, never a cluster that
+                # happens to run on this machine (Ray would otherwise join the one in /tmp/ray)
+                ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **kw)
+                # Ray kills its workers and core processes when this process dies; the reaper makes sure
+                # its agents do not linger either
+                self._reaper = start_reaper()
             self._started = True
         remote_worker = ray.remote(num_cpus=1)(CellWorker)
         plan_ref = ray.put(plan)
@@ -208,3 +217,6 @@ class RayBackend(Backend):
 
             ray.shutdown()
             self._started = False
+        if self._reaper is not None:
+            self._reaper.stop()
+            self._reaper = None

@@ -28,6 +28,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force", action="store_true", help="run into DIR even if it holds another config's results"
     )
+    p.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="allow a config that imports code (plugins, plug-in systems' module) to run it; "
+        "use only with configs you trust",
+    )
     add_data_dir(p)
 
 
@@ -61,6 +67,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         data_dir=args.data_dir,
         force=args.force,
+        allow_code=args.allow_code,
     )
     print(
         f"{res.n_cells} cells ({res.n_done_before} already done, {res.n_computed} computed) in "
@@ -122,6 +129,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         data_dir=args.data_dir,
         force=args.force,
+        allow_code=args.allow_code,
     )
     figs = Path(args.out) / "figures"
     paths = make_figures(res.results, figs)

@@ -1,9 +1,12 @@
 """Experiment configuration: a YAML file validated by pydantic, plus command-line overrides.
 
 Every problem (unknown key, wrong type, value out of range, malformed YAML) becomes ONE line naming the key
-and what is allowed (:class:`kbsc.errors.ConfigError`). A system entry may override any grid axis (channels,
-CSI, SNR, CBR, seeds), e.g. the authors' channel only for ``kbsc``, and lists the MCS indices for
-``hevc+ldpc``.
+and what is allowed (:class:`kbsc.errors.ConfigError`). :func:`validate_config` (called by the runner before
+it writes anything) goes further: the code opt-in for configs that import code, each system's options (asked
+of the system class, nothing runs), the OFDM grid values and the dataset/extractor/index names.
+
+A system entry may override any grid axis (channels, CSI, SNR, CBR, seeds), e.g. the authors' channel only
+for ``kbsc``, and lists the MCS indices for ``hevc+ldpc``.
 
 Example::
 
@@ -55,10 +58,12 @@ __all__ = [
     "TrainingSpec",
     "apply_overrides",
     "cbr_label",
+    "code_modules",
     "config_hash",
     "import_config_plugins",
     "load_config",
     "parse_config",
+    "validate_config",
 ]
 
 MAX_CBR = 4.0
@@ -261,6 +266,84 @@ class ExperimentConfig(_Strict):
 
 def config_hash(cfg: ExperimentConfig) -> str:
     return hash_obj(cfg.canonical())
+
+
+# ------------------------------------------------------------------------------------ deep validation
+
+
+def code_modules(cfg: ExperimentConfig) -> list[str]:
+    """Modules (or ``.py`` files) that running ``cfg`` would import: its ``plugins`` and what plug-in systems
+    name (``module: "path/x.py:Cls"``). Importing a module runs its code (DESIGN.md §7). Modules of the
+    kbsc package itself (``kbsc.…``) are not outside code and are left out."""
+    from kbsc.systems.base import SYSTEMS  # its lookups import the registering modules
+
+    mods = list(cfg.plugins)
+    for s in cfg.systems:
+        if s.name in SYSTEMS:
+            mods += [m for m in SYSTEMS.get(s.name).code_modules(dict(s.options)) if m not in mods]
+    return [m for m in mods if not (m.startswith("kbsc.") and not m.endswith(".py") and "/" not in m)]
+
+
+def check_code_allowed(cfg: ExperimentConfig, allow_code: bool) -> None:
+    """Refuse (one line) a config that imports code unless the caller opted in."""
+    mods = code_modules(cfg)
+    if mods and not allow_code:
+        raise ConfigError(
+            f"this config imports and runs code ({', '.join(mods)}); run it only if you trust it, "
+            "with `kbsc run CONFIG --allow-code` (Python: run_experiment(..., allow_code=True))"
+        )
+
+
+def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
+    """Everything that can be checked before a run starts, as one-line :class:`ConfigError`s: the code
+    opt-in, plug-in imports, system names and each system's options (asked of the system class, nothing
+    runs), the OFDM grid values, and the dataset/extractor/index names."""
+    from kbsc.experiments.worker import import_plugins
+    from kbsc.systems.base import system_class
+
+    check_code_allowed(cfg, allow_code)
+    import_plugins(cfg.plugins)
+    for i, s in enumerate(cfg.systems):
+        try:
+            cls = system_class(s.name)
+            cls.validate_options(
+                dict(s.options),
+                mcs=list(s.mcs) if s.mcs is not None else None,
+                training=cfg.training.model_dump(),
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"systems[{i}] ({s.display}): {exc}") from None
+    if cfg.grid:
+        from kbsc.bridge import GridConfig
+
+        try:
+            GridConfig(**{k: v for k, v in cfg.grid.items() if v is not None})
+        except ConfigError as exc:
+            raise ConfigError(f"grid: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"grid: bad setting ({exc})") from None
+    _check_names(cfg)
+
+
+def _check_names(cfg: ExperimentConfig) -> None:
+    """Dataset, extractor and index names (a dataset from a plug-in context builder brings its own)."""
+    from kbsc.experiments.context import CONTEXT_BUILDERS
+
+    if cfg.dataset.name in CONTEXT_BUILDERS:
+        return
+    from kbsc.data.registry import DATASETS
+    from kbsc.features.registry import EXTRACTORS
+    from kbsc.kb.index import INDEXES
+
+    for registry, name, key in (
+        (DATASETS, cfg.dataset.name, "dataset.name"),
+        (EXTRACTORS, cfg.extractor.name, "extractor.name"),
+        (INDEXES, cfg.index, "index"),
+    ):
+        try:
+            registry.get(name)
+        except ConfigError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------------------- errors

@@ -1,5 +1,8 @@
 """The grid runner behind ``kbsc run``: resumable, locked, paired.
 
+0. Validate the whole config (:func:`~kbsc.experiments.config.validate_config`: code opt-in, system options,
+   grid values, names) before anything is written; a run that then fails before its first cell result
+   removes the ``DIR`` it created.
 1. Lock ``DIR/.lock`` (a second run into the same directory is refused at once).
 2. Compare the effective configuration with ``DIR/config.yaml``; a change is refused unless ``force``.
 3. Expand the grid; cells whose result file exists are done. Nothing pending → only reassemble the tables.
@@ -16,8 +19,10 @@ a ``kill -9`` at any moment followed by a rerun gives the same tables as an unin
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +31,12 @@ import yaml
 from filelock import FileLock, Timeout
 
 from kbsc.errors import ConfigError, DataError, KbscError
-from kbsc.experiments.backends import get_backend
-from kbsc.experiments.config import ExperimentConfig, config_hash
+from kbsc.experiments.backends import BACKENDS, get_backend
+from kbsc.experiments.config import ExperimentConfig, config_hash, validate_config
 from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Plan, PrepareTask, SystemPlan, Task, context_spec, expand, pairing_key
 from kbsc.experiments.provenance import provenance, provenance_tag
 from kbsc.experiments.results import assemble, cell_path, read_cell_summary, summarize, write_cell
-from kbsc.experiments.worker import import_plugins
 from kbsc.systems.base import Cell, EvalContext, System, get_system
 from kbsc.util.hashing import hash_obj
 from kbsc.util.io import atomic_write_json, atomic_write_text
@@ -106,10 +110,20 @@ def run_experiment(
     data_dir: str | Path | None = None,
     force: bool = False,
     show_progress: bool = True,
+    allow_code: bool = False,
 ) -> RunSummary:
-    """Run (or resume) the grid of ``cfg`` into ``out_dir``; return the assembled results."""
+    """Run (or resume) the grid of ``cfg`` into ``out_dir``; return the assembled results.
+
+    allow_code: a config that imports code (``plugins``, plug-in systems' ``module``) runs only with True
+    (``kbsc run --allow-code``); without it a one-line ConfigError names the modules.
+    The whole config is validated before anything is written; a run that fails before its first cell
+    result removes the ``out_dir`` it created.
+    """
     t_start = time.perf_counter()
+    validate_config(cfg, allow_code=allow_code)
+    BACKENDS.get(backend)  # an unknown backend fails here, before any file exists
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(out_dir / ".lock"))
     try:
@@ -119,18 +133,20 @@ def run_experiment(
             f"another `kbsc run` is writing to {out_dir} (lock {out_dir / '.lock'} is held); "
             "wait for it or use another --out directory"
         ) from None
+    ok = False
     try:
-        return _run_locked(
+        summary = _run_locked(
             cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start
         )
+        ok = True
+        return summary
     finally:
         lock.release()
+        if not ok and created and not any((out_dir / "cells").glob("*.parquet")):
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start):
-    import_plugins(cfg.plugins)
-    for s in cfg.systems:  # unknown names and options fail before any work
-        get_system(s.name, **s.options)
     _check_config(out_dir, cfg, force)
     chash = config_hash(cfg)
     prov = provenance()
@@ -183,13 +199,14 @@ def _run_pending(cfg, out_dir, runner, backend, plan, pending, ctx, book, chash,
         for res in runner.run(plan, pending, prepared, ctx):
             task = by_hash[res.cell_hash]
             if res.error is not None:
-                head, _, tb = res.error.partition("\n")
-                print(tb, file=sys.stderr)
                 c = task.cell
-                raise KbscError(
-                    f"system {task.label!r} failed on cell channel={c.channel} csi={c.csi} "
-                    f"snr_db={c.snr_db:g} cbr={c.cbr:g} mcs={c.mcs} seed={c.seed}: {head} "
-                    "(finished cells are kept; rerun to resume)"
+                _raise_worker_error(
+                    res,
+                    lambda head, c=c, task=task: (
+                        f"system {task.label!r} failed on cell channel={c.channel} csi={c.csi} "
+                        f"snr_db={c.snr_db:g} cbr={c.cbr:g} mcs={c.mcs} seed={c.seed}: {head} "
+                        "(finished cells are kept; rerun to resume)"
+                    ),
                 )
             assert res.outcomes is not None
             book.check(task, res.outcomes.fingerprint or "")
@@ -198,6 +215,19 @@ def _run_pending(cfg, out_dir, runner, backend, plan, pending, ctx, book, chash,
             bar.update(1)
     finally:
         bar.close()
+
+
+_USER_ERRORS: dict[str, type[KbscError]] = {"ConfigError": ConfigError, "DataError": DataError}
+
+
+def _raise_worker_error(res, message: Callable[[str], str]) -> None:
+    """Re-raise a worker's error here. A user error (a :class:`KbscError` in the worker) is its one line;
+    anything else is a bug: its traceback goes to stderr, then a one-line summary."""
+    head, _, tb = res.error.partition("\n")
+    if res.user_error is not None:
+        raise _USER_ERRORS.get(res.user_error, KbscError)(message(head))
+    print(tb, file=sys.stderr)
+    raise KbscError(message(head))
 
 
 def _log_run(out_dir: Path, s: RunSummary, backend: str, workers: int | None, chash: str) -> None:
@@ -264,9 +294,10 @@ def _prepare_in_parallel(runner, plan: Plan, pending: list[Task], show_progress:
             by_id = {p.cell_hash: p for p in wave}
             for res in runner.run(plan, wave, {}, None):
                 if res.error is not None:
-                    head, _, tb = res.error.partition("\n")
-                    print(tb, file=sys.stderr)
-                    raise DataError(f"system {by_id[res.cell_hash].label!r} failed to prepare: {head}")
+                    label = by_id[res.cell_hash].label
+                    _raise_worker_error(
+                        res, lambda head, label=label: f"system {label!r} failed to prepare: {head}"
+                    )
                 bar.update(1)
     finally:
         bar.close()

@@ -14,6 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
+from kbsc.errors import KbscError
 from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Plan, PrepareTask, Task
 from kbsc.systems.base import EvalContext, Outcomes, System, get_system
@@ -30,6 +31,8 @@ class CellOutput:
     outcomes: Outcomes | None
     wall_s: float
     error: str | None = None
+    #: the class name when the error is a user error (a KbscError: its message is the whole story)
+    user_error: str | None = None
 
 
 def limit_threads(n: int = 1) -> None:
@@ -100,6 +103,11 @@ class CellWorker:
                 get_system(sp.name, **sp.options).prepare(self.ctx, list(task.cells))
                 return CellOutput(task.cell_hash, None, time.perf_counter() - t0)
             out = self.system(task.label).evaluate(task.cell, self.ctx)
+        except KbscError as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return CellOutput(
+                task.cell_hash, None, time.perf_counter() - t0, error=msg, user_error=type(exc).__name__
+            )
         except Exception as exc:
             tb = traceback.format_exc()
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__

@@ -112,9 +112,10 @@ def load_huggingface(folder: Path) -> ClipExtractor:
         raise DataError(f"{folder} holds no .safetensors/.bin weights; {HOW_TO}")
     try:
         model = CLIPVisionModelWithProjection.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - e.g. UnpicklingError from a .bin that is not weights only
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
         raise DataError(
-            f"cannot load {folder} as a CLIP vision model ({str(exc).splitlines()[0][:160]})"
+            f"cannot load {folder} as a CLIP vision model ({type(exc).__name__}: {first})"
         ) from None
     model.eval()
     digest = hash_obj([hash_file(folder / "config.json", 32)] + [hash_file(p, 32) for p in weights], 32)

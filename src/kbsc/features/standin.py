@@ -204,13 +204,22 @@ class StandinExtractor(Extractor):
             raise DataError(
                 f"{weights} does not match its manifest (corrupt?); delete {directory} to retrain"
             )
-        config = StandinConfig(**manifest["config"])
-        blob = torch.load(weights, map_location="cpu", weights_only=True)
-        net = config.build()
         try:
+            config = StandinConfig(**manifest["config"])
+        except (KeyError, TypeError) as exc:
+            raise DataError(
+                f"{directory / 'manifest.json'} has no valid stand-in config ({type(exc).__name__}: {exc}); "
+                f"delete {directory} to retrain"
+            ) from None
+        try:  # weights only: a checkpoint that needs more than tensors and containers is refused
+            blob = torch.load(weights, map_location="cpu", weights_only=True)
+            net = config.build()
             net.load_state_dict(blob["state_dict"])
-        except (KeyError, RuntimeError) as exc:
-            raise DataError(f"{weights} is not a stand-in checkpoint ({str(exc).splitlines()[0]})") from None
+        except Exception as exc:  # noqa: BLE001 - any failure to read a user's file is a data error
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise DataError(
+                f"{weights} is not a stand-in checkpoint ({type(exc).__name__}: {first})"
+            ) from None
         return cls(net, config, manifest.get("stats"))
 
 

@@ -92,6 +92,27 @@ class PixelJSCCSystem(System):
         self._models: dict[str, JSCCModel] = {}
         self.train_log: dict[str, TrainResult] = {}
 
+    @classmethod
+    def validate_options(
+        cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
+    ) -> None:
+        """Option names, then the training settings they give (setting, loss, ranges, types; the
+        experiment's ``training.setting`` where the options are silent) for a k of 1: what training would
+        refuse, refused before the run starts."""
+        cls(**options)
+        opts = {k: v for k, v in options.items() if k in _TRAIN_FIELDS}
+        if (training or {}).get("setting") is not None:
+            opts.setdefault("setting", training["setting"])
+        for key in ("snr_range", "cbr_range"):
+            if key in opts:
+                if not isinstance(opts[key], list | tuple) or len(opts[key]) != 2:
+                    raise ConfigError(f"system {cls.model!r}: option {key} must be [low, high]")
+                opts[key] = tuple(opts[key])
+        try:
+            JSCCTrainConfig(model=cls.model, k=1, **opts).resolved()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad option for system {cls.model!r}: {exc}") from None
+
     def train_config(self, cell: Cell, ctx: EvalContext) -> JSCCTrainConfig:
         opts = {k: v for k, v in self.options.items() if k in _TRAIN_FIELDS}
         training = dict(ctx.options.get("training") or {})
@@ -196,6 +217,11 @@ class PluginSystem(System):
                 "system 'plugin' needs options.module: 'pkg.mod:Class' (and usually checkpoint)"
             )
         self._model: OutsideModel | None = None
+
+    @classmethod
+    def code_modules(cls, options: dict[str, Any]) -> list[str]:
+        module = options.get("module")
+        return [str(module).rpartition(":")[0] or str(module)] if module else []
 
     def model(self) -> OutsideModel:
         if self._model is None:

@@ -5,6 +5,11 @@ Saved layout (one directory, written atomically: built in a temporary sibling, t
     index.faiss     faiss.write_index of the CPU index
     features.npy    float32 [M, D]    labels.npy int64 [M]    ids.npy int64 [M]
     manifest.json   the caller's manifest + index kind/options, sizes, content hash and file hashes
+
+The content hash covers everything a search uses: features, labels, ids, index kind/options and the
+serialized FAISS index itself (DESIGN.md §7). On load the index must moreover hold exactly the saved
+features (its stored vectors are compared with ``features.npy``), so an index rebuilt from other or shuffled
+features is refused even if the manifest's hashes were rewritten to match it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from kbsc.util import check_manifest, hash_array, hash_file, hash_obj, read_mani
 
 __all__ = ["KB_FORMAT", "KnowledgeBase"]
 
-KB_FORMAT = 1
+KB_FORMAT = 2  # 2: the content hash covers the serialized index
 FILES = ("index.faiss", "features.npy", "labels.npy", "ids.npy")
 NORM_TOLERANCE = 1e-3
 
@@ -39,6 +44,15 @@ def _as_float32_matrix(x: Any, what: str) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.floating) and not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{what} must be numeric, got dtype {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _index_vectors(index: Any) -> np.ndarray:
+    """float32 ``[ntotal, d]``: the vectors stored in a flat, HNSW or IVF-flat index, in id order."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        index = faiss.clone_index(index)  # the direct map below would change the (hashed) original
+        faiss.extract_index_ivf(index).make_direct_map()
+    return index.reconstruct_n(0, index.ntotal)
 
 
 class KnowledgeBase:
@@ -93,9 +107,11 @@ class KnowledgeBase:
 
     @property
     def content_hash(self) -> str:
-        """Hash of features, labels, ids and index kind/options: what the saved manifest records."""
+        """Hash of features, labels, ids, index kind/options and the serialized index: what the saved
+        manifest records."""
         parts = [hash_array(a, 32) for a in (self.features, self.labels, self.ids)]
-        return hash_obj([*parts, self.index_kind, self.index_options], 32)
+        index_bytes = hash_array(faiss.serialize_index(self._cpu_index), 32)
+        return hash_obj([*parts, self.index_kind, self.index_options, index_bytes], 32)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` entries by inner product.
@@ -233,7 +249,13 @@ class KnowledgeBase:
         kb._search_index = to_gpu(index) if gpu_available() else index
         if kb.content_hash != stored.get("content_hash"):
             raise DataError(
-                f"knowledge base at {directory} does not match its manifest's content hash; rebuild it"
+                f"knowledge base at {directory} does not match its manifest's content hash; rebuild it "
+                "with `kbsc prepare --force`"
+            )
+        if not np.array_equal(_index_vectors(index), kb.features):
+            raise DataError(
+                f"knowledge base at {directory}: index.faiss does not hold the saved features (altered or "
+                "built from other features); rebuild it with `kbsc prepare --force`"
             )
         return kb
 

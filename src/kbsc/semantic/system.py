@@ -52,6 +52,25 @@ class SemanticSystem(System):
         self._bridges: dict[tuple, Any] = {}
         self.train_log: dict[tuple, Any] = {}
 
+    @classmethod
+    def validate_options(
+        cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
+    ) -> None:
+        """Option names, then the training settings they give (setting name, ranges, types; the
+        experiment's ``training.setting`` where the options are silent) on a stand-in cell: what training
+        would refuse, refused before the run starts."""
+        cls(**options)
+        opts = {k: v for k, v in options.items() if k != "train_seed"}
+        if (training or {}).get("setting") is not None:
+            opts.setdefault("setting", training["setting"])
+        for key in ("train_snrs", "val_snrs"):
+            if isinstance(opts.get(key), list | tuple):
+                opts[key] = tuple(opts[key])
+        try:
+            TrainConfig(variant=cls.variant, **opts).resolved()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad option for system {cls.variant!r}: {exc}") from None
+
     def train_config(self, cell: Cell, ctx: EvalContext) -> TrainConfig:
         training = dict(ctx.options.get("training") or {})
         opts = {k: v for k, v in self.options.items() if k != "train_seed"}

@@ -245,17 +245,30 @@ def load_codec(path: Path, cfg: TrainConfig | None = None) -> SemanticCodec:
         raise DataError(
             f"{path / 'model.pt'} is not a codec checkpoint ({exc}); delete it to retrain"
         ) from None
-    stored = TrainConfig(
-        **{
-            **blob["config"],
-            "train_snrs": tuple(blob["config"]["train_snrs"]),
-            "val_snrs": tuple(blob["config"]["val_snrs"]),
-        }
-    )
+    try:
+        stored = TrainConfig(
+            **{
+                **blob["config"],
+                "train_snrs": tuple(blob["config"]["train_snrs"]),
+                "val_snrs": tuple(blob["config"]["val_snrs"]),
+            }
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(
+            f"{path / 'model.pt'} is not a codec checkpoint (no valid config: {type(exc).__name__}: {exc}); "
+            "delete it to retrain"
+        ) from None
     if cfg is not None and stored.hash() != cfg.hash():
         raise DataError(f"codec at {path} was trained with a different configuration; delete it to retrain")
     codec = build_codec(stored)
-    codec.load_state_dict(blob["state"])
+    try:
+        codec.load_state_dict(blob["state"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DataError(
+            f"{path / 'model.pt'} does not hold the codec's weights ({type(exc).__name__}: {first}); "
+            "delete it to retrain"
+        ) from None
     return codec.eval()
 
 

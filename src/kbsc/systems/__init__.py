@@ -13,6 +13,7 @@ from kbsc.systems.base import (
     Outcomes,
     System,
     get_system,
+    system_class,
     system_names,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "Outcomes",
     "System",
     "get_system",
+    "system_class",
     "system_names",
 ]

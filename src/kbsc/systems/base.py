@@ -96,6 +96,22 @@ class System(ABC):
     def __init__(self, **options: Any) -> None:
         self.options = options
 
+    @classmethod
+    def validate_options(
+        cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
+    ) -> None:
+        """Check ``options`` (and the system's MCS list, the experiment's ``training`` settings, if any)
+        without running anything; raise a one-line :class:`~kbsc.errors.ConfigError`. The default builds
+        the system, whose constructor checks the option names; systems with more to check (codec names,
+        tools on PATH, table ranges, training settings) override it."""
+        cls(**options)
+
+    @classmethod
+    def code_modules(cls, options: dict[str, Any]) -> list[str]:
+        """Modules (or ``file.py`` paths) that running with ``options`` would import: code from the config,
+        which runs only with an explicit opt-in (DESIGN.md §7). Most systems import none."""
+        return []
+
     def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:  # noqa: B027 - optional hook
         """Optional one-off work before the cells run (e.g. training or loading a model)."""
 
@@ -115,7 +131,12 @@ SYSTEMS: Registry[type[System]] = Registry("system", modules=SYSTEM_MODULES)
 
 def get_system(name: str, **options: Any) -> System:
     """Instantiate the system registered as ``name``."""
-    return SYSTEMS.get(name)(**options)
+    return system_class(name)(**options)
+
+
+def system_class(name: str) -> type[System]:
+    """The class registered as ``name`` (one-line ConfigError for an unknown name)."""
+    return SYSTEMS.get(name)
 
 
 def system_names() -> list[str]:

@@ -28,15 +28,23 @@ def read_manifest(target: str | os.PathLike[str]) -> Manifest:
     return read_json(_path(target))
 
 
-def check_manifest(target: str | os.PathLike[str], expected: Manifest, what: str) -> Manifest:
-    """Compare the stored manifest's keys in ``expected``; raise a one-line :class:`DataError` on mismatch."""
+def check_manifest(
+    target: str | os.PathLike[str],
+    expected: Manifest,
+    what: str,
+    fix: str = "delete it or rebuild it with `kbsc prepare --force`",
+) -> Manifest:
+    """Compare the stored manifest's keys in ``expected``; raise a one-line :class:`DataError` on mismatch.
+
+    fix: what the user should do, ending the message (a cache that `kbsc prepare --force` does not rebuild
+    names the folder to delete instead).
+    """
     stored = read_manifest(target)
     diffs = [
         f"{k}: stored {stored.get(k)!r}, expected {v!r}" for k, v in expected.items() if stored.get(k) != v
     ]
     if diffs:
         raise DataError(
-            f"{what} at {target} was made with different inputs ({'; '.join(diffs)}); "
-            "delete it or rebuild it with `kbsc prepare --force`"
+            f"{what} at {target} was made with different inputs ({'; '.join(diffs)}); {fix}"
         )
     return stored
