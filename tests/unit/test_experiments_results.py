@@ -40,6 +40,10 @@ def test_summary_of_a_coded_link_cell():
         wilson(2, 6)
     )
     assert row["psnr"] == pytest.approx(np.mean([12, 30, 31, 32, 33, 11, 10]))  # all images (finite)
+    vals = np.array([12, 30, 31, 32, 33, 11, 10], float)
+    half = 2.4469 * vals.std(ddof=1) / math.sqrt(7)  # t quantile 0.975 with 6 degrees of freedom
+    lo_hi = (vals.mean() - half, vals.mean() + half)
+    assert (row["psnr_lo"], row["psnr_hi"]) == pytest.approx(lo_hi, rel=1e-4)
     assert row["psnr_sent"] == pytest.approx(np.mean([12, 30, 31, 32, 33]))  # sent images only
     assert row["bits_per_image"] == pytest.approx(600) and row["bits_per_sent_image"] == pytest.approx(800)
     assert row["channel_uses"] == 768 and row["sent_frac"] == 0.75

@@ -34,6 +34,7 @@ __all__ = [
     "read_cell_outcomes",
     "read_cell_summary",
     "summarize",
+    "t_interval",
     "write_cell",
 ]
 
@@ -54,6 +55,8 @@ RESULT_COLUMNS = [
     "bler_lo",
     "bler_hi",
     "psnr",
+    "psnr_lo",
+    "psnr_hi",
     "psnr_sent",
     "ms_ssim",
     "ms_ssim_sent",
@@ -83,6 +86,20 @@ def _finite_mean(x: np.ndarray | None) -> float:
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else NAN
+
+
+def t_interval(x: np.ndarray | None, confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of the finite values of ``x`` (over images); NaN below 2 values."""
+    if x is None:
+        return NAN, NAN
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return NAN, NAN
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + confidence / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return float(x.mean()) - half, float(x.mean()) + half
 
 
 def _mean_over(x: np.ndarray | None, mask: np.ndarray) -> float:
@@ -165,6 +182,8 @@ def summarize(
         "bler_lo": bler_lo,
         "bler_hi": bler_hi,
         "psnr": _finite_mean(ex.get("psnr")),
+        "psnr_lo": t_interval(ex.get("psnr"))[0],
+        "psnr_hi": t_interval(ex.get("psnr"))[1],
         "psnr_sent": _mean_over(ex.get("psnr"), sent_mask),
         "ms_ssim": _finite_mean(ex.get("ms_ssim")),
         "ms_ssim_sent": _mean_over(ex.get("ms_ssim"), sent_mask),
