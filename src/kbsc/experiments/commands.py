@@ -154,6 +154,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_readme_results(args: argparse.Namespace) -> int:
+    from kbsc.experiments.readme_block import run
+
+    return run(args)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
     from kbsc.cli_args import add_data_dir
@@ -183,6 +189,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_run_options(p)
     _add_allow_dirty(p)
     p.set_defaults(func=_cmd_demo)
+
+    from kbsc.experiments.readme_block import add_arguments
+
+    p = sub.add_parser("readme-results", help="fill the README's results block from results/ (--check)")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_readme_results)
 
     p = sub.add_parser("bench", help="speed measurements (decoders, link, semantic path, grid)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
