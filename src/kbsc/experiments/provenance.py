@@ -37,11 +37,15 @@ def _version(pkg: str) -> str | None:
 
 def provenance() -> dict[str, Any]:
     commit = git_commit()
+    cpu = None
+    if "torch" in sys.modules:  # the kernels torch picked (they change trained weights: README)
+        cpu = sys.modules["torch"].backends.cpu.get_cpu_capability()
     return {
         "git_commit": commit,
         "dirty": commit is None or commit.endswith("+dirty"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "torch_cpu_capability": cpu,
         "packages": {p: _version(p) for p in PACKAGES},
     }
 

@@ -325,7 +325,13 @@ def standin_from_cache(
         save_standin(
             extractor,
             directory,
-            {"train_set": train_set.name, "train_fingerprint": train_set.fingerprint, "seed": seed},
+            {
+                "train_set": train_set.name,
+                "train_fingerprint": train_set.fingerprint,
+                "seed": seed,
+                # what else the weights depend on (README, "Determinism across machines")
+                "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            },
         )
     return extractor
 
