@@ -207,10 +207,17 @@ def _draw(ax, spec: FigureSpec, sub: pd.DataFrame) -> None:
         at_floor = np.zeros(len(y), dtype=bool)
         if spec.logy:
             y, at_floor = log_floor(y, s["bler_n"].to_numpy(float))
-        ax.plot(x, y, label=series, color=st["color"], linestyle=st["linestyle"], marker=None)
         partial = s["sent_frac"].to_numpy(float) < 1.0 - 1e-9
         full = ~at_floor & ~partial
-        ax.plot(x[full], y[full], linestyle="none", marker=st["marker"], color=st["color"])
+        ax.plot(
+            x,
+            y,
+            label=series,
+            color=st["color"],
+            linestyle=st["linestyle"],
+            marker=st["marker"],
+            markevery=[int(i) for i in np.flatnonzero(full)],
+        )
         hollow = ~at_floor & partial
         ax.plot(x[hollow], y[hollow], linestyle="none", marker=st["marker"], color=st["color"], mfc="white")
         ax.plot(
@@ -228,11 +235,7 @@ def _draw(ax, spec: FigureSpec, sub: pd.DataFrame) -> None:
             lo = s[f"{spec.y}_lo"].to_numpy(float)
             hi = s[f"{spec.y}_hi"].to_numpy(float)
             if spec.logy:
-                lo = np.where(
-                    at_floor, np.nan, lo
-                )  # the floor point has no interval of its own on a log axis
-                hi = np.where(at_floor, np.nan, hi)
-                lo = np.clip(lo, 1e-6, None)
+                lo = np.where(at_floor, y, np.clip(lo, 1e-6, None))  # 0 errors: from the floor up
             ax.fill_between(x, lo, hi, color=st["color"], alpha=0.18, linewidth=0)
         if spec.y in ("bler", "psnr"):
             for xi, yi, f in zip(

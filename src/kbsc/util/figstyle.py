@@ -104,9 +104,9 @@ def series_style(system: str, mcs: int | None = None) -> dict[str, Any]:
     style = dict(base)
     if mcs is not None:  # one colour family per system; the MCS picks shade, marker and line style
         m = int(mcs)
-        style["color"] = _shade(base["color"], 0.6 + 0.03 * (m % 28))
+        style["color"] = _shade(base["color"], 0.5 + 0.06 * (m % 17))
         style["marker"] = MARKERS[m % len(MARKERS)]
-        style["linestyle"] = LINESTYLES[m % len(LINESTYLES)]
+        style["linestyle"] = LINESTYLES[(m // 3) % len(LINESTYLES)]
     return style
 
 
