@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kbsc.baselines.codecs import hevc as hevc_mod
+from kbsc.baselines.metrics import psnr
 from kbsc.baselines.pipeline import BaselineRunner, fallback_image
 from kbsc.bridge import Bridge
 from kbsc.errors import ConfigError
@@ -43,7 +44,10 @@ def test_cliff_and_outcome_fields(ctx):
 def test_failure_modes(ctx):
     conceal = get_system("hevc+ldpc", failure="conceal").evaluate(_cell(-5.0), ctx)
     miss = get_system("hevc+ldpc", failure="miss").evaluate(_cell(-5.0), ctx)
-    assert (miss.retrieved == -1).all() and np.isnan(miss.extras["psnr"]).all()
+    assert (miss.retrieved == -1).all()
+    # a missed image shows the fallback: its PSNR is that of the fallback image, not left out
+    fb = np.broadcast_to(fallback_image(ctx.images.shape[1:], ctx.workspace.train.images), ctx.images.shape)
+    np.testing.assert_allclose(miss.extras["psnr"], psnr(ctx.images, fb))
     assert (conceal.retrieved >= 0).all() and np.isfinite(conceal.extras["psnr"]).all()
     assert conceal.fingerprint == miss.fingerprint
     with pytest.raises(ConfigError, match="failure"):
@@ -54,6 +58,8 @@ def test_image_not_sent_when_nothing_fits(ctx):
     out = get_system("hevc+ldpc").evaluate(_cell(10.0, cbr=1 / 48, mcs=2), ctx)  # TB of a few dozen bits
     assert (out.extras["sent"] == 0).all() and (out.retrieved == -1).all()
     assert np.isnan(out.extras["tb_error"]).all() and (out.extras["info_bits"] == 0).all()
+    fb = np.broadcast_to(fallback_image(ctx.images.shape[1:], ctx.workspace.train.images), ctx.images.shape)
+    np.testing.assert_allclose(out.extras["psnr"], psnr(ctx.images, fb))  # what the receiver shows
 
 
 def test_fallback_image_is_training_mean():

@@ -27,22 +27,30 @@ def test_gains_follow_the_data_re_order_across_slots():
     assert g.shape == (2, k) and not np.allclose(g[0], g[1])
 
 
-def test_capacity_bounds_every_mcs_on_same_realizations(tmp_path):
+def _score(out, psnr):
+    """The genie's scoring order, computed here independently: top-1 correct, top-5 correct, PSNR."""
+    return list(zip(out.correct_top1.astype(int), out.correct_top5.astype(int), psnr, strict=True))
+
+
+def test_capacity_genie_bounds_every_mcs_image_by_image(tmp_path):
+    """Issue 13: the genie is >= every fixed MCS of its set, image by image, in the order top-1, top-5, PSNR
+    (the capacity delivery alone was not: a TB decoded above its realization's capacity, and a concealed
+    failure scored where the genie sent nothing)."""
     ctx = toy_context(n=24, data_dir=tmp_path)
-    cap = get_system("hevc+capacity")
+    mcs_set = (2, 9, 16)
+    cap = get_system("hevc+capacity", mcs_set=list(mcs_set))
     ldpc = get_system("hevc+ldpc")
     for snr in (-2.0, 6.0):
-        base = dict(system="x", dataset="toy", extractor="pp", channel="rayleigh", csi="perfect", snr_db=snr,
-                    cbr=0.25, seed=0)
-        out_c = cap.evaluate(Cell(**base), ctx)
-        delivered_c = out_c.extras["sent"].astype(bool)
-        for mcs in (2, 9, 16):
-            out_l = ldpc.evaluate(Cell(**base, mcs=mcs), ctx)
-            assert out_l.fingerprint == out_c.fingerprint
-            delivered_l = (out_l.extras["tb_error"] == 0) & out_l.extras["sent"].astype(bool)
-            assert delivered_c.sum() >= delivered_l.sum()
-            assert out_c.correct_top1.sum() >= out_l.correct_top1[delivered_l].sum()
-            # per image: the capacity link carries at least the bits the delivered TB carried
-            if delivered_l.any():
-                more = out_c.extras["bits"][delivered_l] >= out_l.extras["bits"][delivered_l]
-                assert more.mean() >= 0.9
+        for cbr in (1 / 8, 1 / 4):
+            base = dict(system="x", dataset="toy", extractor="pp", channel="rayleigh", csi="perfect",
+                        snr_db=snr, cbr=cbr, seed=0)
+            out_c = cap.evaluate(Cell(**base), ctx)
+            assert np.isfinite(out_c.extras["psnr"]).all()
+            assert set(np.unique(out_c.extras["genie_mcs"])) <= {-1.0, *map(float, mcs_set)}
+            assert "tb_error" not in out_c.extras and "capacity_bits" in out_c.extras
+            genie = _score(out_c, out_c.extras["psnr"])
+            for mcs in mcs_set:
+                out_l = ldpc.evaluate(Cell(**base, mcs=mcs), ctx)
+                assert out_l.fingerprint == out_c.fingerprint
+                for g, m in zip(genie, _score(out_l, out_l.extras["psnr"]), strict=True):
+                    assert g >= m, (snr, cbr, mcs, g, m)

@@ -155,3 +155,19 @@ def test_cache_folder_is_named_by_the_fingerprint_and_old_names_are_found(tmp_pa
     assert (legacy / "weights.pt").stat().st_mtime_ns == mtime and not directory.exists()
     assert main(["info", "--data-dir", str(tmp_path)]) == 0
     assert "older cache layout" in capsys.readouterr().out
+
+
+def test_training_does_not_depend_on_the_callers_thread_count(train_set):
+    """Issue 13 item 7: the trainer pins its own thread count, so the caller's torch.set_num_threads does not
+    change the weights (measured: the pinned count itself does, 1 vs 2 threads give other weights, hence
+    ``threads`` is a hashed training option)."""
+    small = train_set.subset(np.arange(64))
+    before = torch.get_num_threads()
+    fps = []
+    try:
+        for ambient in (1, 2):
+            torch.set_num_threads(ambient)
+            fps.append(train_standin(small, seed=3, show_progress=False, **{**TINY, "epochs": 1}).fingerprint)
+    finally:
+        torch.set_num_threads(before)
+    assert fps[0] == fps[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from kbsc.cli import main
@@ -111,3 +112,65 @@ def test_demo_runs_plots_and_summarises(tmp_path, capsys):
     assert "toy-analog-2" in text and "1/16" in text and f"figure files in {out / 'figures'}" in text
     assert "-6.0" in text and " 6.0" in text and " 0.0 " not in text  # only the lowest and highest SNR
     assert (out / "figures" / "acc_vs_snr_awgn_perfect_cbr1over4.png").exists()
+
+
+def _axes_lines(results, kind, fixed):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from kbsc.experiments.plot import FIGURES, _draw
+
+    spec = next(f for f in FIGURES if f.kind == kind)
+    agg = aggregate(results)
+    fig, ax = plt.subplots()
+    _draw(ax, spec, agg[agg[spec.fixed] == fixed])
+    lines = list(ax.get_lines())
+    labels = ax.get_legend_handles_labels()[1]
+    plt.close(fig)
+    return lines, labels
+
+
+def test_system_style_is_fixed_by_name_not_by_order():
+    """Issue 17: a system's colour changed between result sets; it is now a function of its name."""
+    full = small_results()
+    only_hevc = full[full["system"] == "hevc+ldpc"].iloc[::-1]  # other systems absent, reversed order
+
+    def colours(df):
+        lines, _ = _axes_lines(df, "acc_vs_snr", 0.5)
+        return {ln.get_label(): ln.get_color() for ln in lines if not ln.get_label().startswith("_")}
+
+    a, b = colours(full), colours(only_hevc)
+    assert (
+        a["hevc+ldpc (MCS 4)"] == b["hevc+ldpc (MCS 4)"]
+        and a["hevc+ldpc (MCS 10)"] == b["hevc+ldpc (MCS 10)"]
+    )
+    assert len(set(a.values())) == 3  # three series, three colours
+
+
+def test_zero_bler_is_drawn_at_the_floor_and_partial_cells_are_marked():
+    df = small_results()
+    zero = (df["system"] == "hevc+ldpc") & (df["snr_db"] == 10.0)
+    df.loc[zero, "bler"] = 0.0
+    df.loc[zero & (df["mcs"] == 10), "sent_frac"] = 0.5
+    lines, labels = _axes_lines(df, "bler_vs_snr", 0.5)
+    floor_pts = [ln for ln in lines if ln.get_marker() == "v" and len(ln.get_ydata())]
+    ys = sorted(float(y) for ln in floor_pts for y in ln.get_ydata())
+    assert ys == [1 / (2 * 200), 1 / (2 * 100)]  # 0 of 200 sent (MCS 4), 0 of 100 sent (MCS 10, half sent)
+    assert any("1/(2n)" in lab for lab in labels) and any("not all sent" in lab for lab in labels)
+
+
+def test_psnr_band_and_channel_titles():
+    from kbsc.experiments.plot import figure_title
+
+    df = small_results()
+    df["psnr_lo"], df["psnr_hi"] = df["psnr"] - 1.0, df["psnr"] + 1.0  # per seed, 100 images each
+    agg = aggregate(df)
+    row = agg[(agg["series"] == "hevc+ldpc (MCS 4)") & (agg["snr_db"] == 0.0) & (agg["cbr"] == 0.5)].iloc[0]
+    # pooled over two seeds with equal means: the half-width shrinks by about sqrt(2)
+    assert row["psnr_hi"] - row["psnr"] == pytest.approx(1.0 / np.sqrt(2), rel=0.02)
+    assert (
+        figure_title("rayleigh", "perfect", "snr_db", 4.0)
+        == "OFDM Rayleigh (block fading), CSI perfect, SNR = 4 dB"
+    )

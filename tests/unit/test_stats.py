@@ -100,3 +100,24 @@ def test_compare_systems_pairs_by_image_and_cell():
     assert len(compare_systems(df, "A", "B@5")) == 1
     with pytest.raises(ConfigError, match="no outcomes for system 'C'"):
         compare_systems(df, "A", "C")
+
+
+def test_newcombe_interval_matches_the_published_worked_example():
+    """Altman, Machin, Bryant & Gardner, "Statistics with Confidence" (2nd ed., 2000), ch. 6, p. 52: 41 paired
+    observations a=14 (both +), b=5, c=0, d=22; Newcombe's method 10 gives 0.0115 to 0.2265. The unadjusted
+    phi (no n/2 reduction of ad − bc) gives 0.022 to 0.217 instead, which this test rejects."""
+    lo, hi = paired_diff_interval(14, 5, 0, 22)
+    assert (round(lo, 4), round(hi, 4)) == (0.0115, 0.2265)
+
+
+def test_newcombe_phi_is_zero_when_the_adjustment_crosses_zero():
+    """Newcombe (1998), method 10: 0 < ad − bc ≤ n/2 makes phi 0, i.e. the two Wilson half-widths add in
+    quadrature as for independent samples."""
+    a, b, c, d = 2, 3, 4, 7  # ad − bc = 2 ≤ n/2 = 8
+    n = a + b + c + d
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson(a + b, n)
+    l2, u2 = wilson(a + c, n)
+    lo, hi = paired_diff_interval(a, b, c, d)
+    assert lo == pytest.approx(p1 - p2 - math.hypot(p1 - l1, u2 - p2))
+    assert hi == pytest.approx(p1 - p2 + math.hypot(u1 - p1, p2 - l2))

@@ -1,6 +1,8 @@
 """Figure of ``kbsc ber``: simulated BER points with their intervals over the closed-form curves.
 
-IEEE single-column width (3.5 in), PDF and PNG, matplotlib's mathtext only (no LaTeX needed).
+IEEE single-column width (3.5 in), PDF and PNG, matplotlib's mathtext only (no LaTeX needed); the style
+(rc parameters, palette, channel display names) is that of the grid figures, :mod:`kbsc.util.figstyle`, with a
+colour fixed per modulation order.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 
 from kbsc.bridge.channel_spec import parse_channel
 from kbsc.bridge.theory import ber_qam
+from kbsc.util.figstyle import IEEE_COLUMN_IN, MARKERS, RC, channel_display, mod_color
 
 __all__ = ["THEORY_OF_CHANNEL", "plot_ber"]
 
@@ -45,12 +48,10 @@ def plot_ber(points: list[dict[str, Any]], path: str | Path) -> list[Path]:
         series.setdefault((p["channel"], p["csi"], p["modulation"]), []).append(p)
     mods = list(dict.fromkeys(p["modulation"] for p in points))
     chans = list(dict.fromkeys((p["channel"], p["csi"]) for p in points))
-    colors = {mod: f"C{i}" for i, mod in enumerate(mods)}
-    markers = ["o", "s", "^", "D", "v", "P"]
-    with plt.rc_context(
-        {"font.size": 7, "axes.labelsize": 7, "legend.fontsize": 5.5, "lines.linewidth": 0.9}
-    ):
-        fig, ax = plt.subplots(figsize=(3.5, 2.6))
+    colors = {p["modulation"]: mod_color(p["bits_per_symbol"]) for p in points}
+    markers = MARKERS
+    with plt.rc_context({**RC, "legend.fontsize": 5.5, "savefig.bbox": "standard"}):
+        fig, ax = plt.subplots(figsize=(IEEE_COLUMN_IN, IEEE_COLUMN_IN * 0.74))
         snrs = np.array([p["snr_db"] for p in points])
         fine = np.linspace(snrs.min(), snrs.max(), 200)
         drawn: set[tuple[str, int]] = set()
@@ -90,7 +91,7 @@ def plot_ber(points: list[dict[str, Any]], path: str | Path) -> list[Path]:
                     color=colors[mod],
                     elinewidth=0.7,
                     capsize=1.5,
-                    label=f"{mod.upper()}, {ch}" + (f" ({csi})" if csi != "perfect" else ""),
+                    label=f"{mod.upper()}, {channel_display(ch)}" + (f" ({csi})" if csi != "perfect" else ""),
                 )
         kinds = {kind for kind, _ in drawn}
         if "awgn" in kinds:
@@ -101,7 +102,6 @@ def plot_ber(points: list[dict[str, Any]], path: str | Path) -> list[Path]:
         ax.set_ylabel("uncoded BER")
         lo = min([p["ber_lo"] for p in points if p["errors"] > 0] or [1e-5])
         ax.set_ylim(max(lo / 2, 1e-7), 0.6)
-        ax.grid(True, which="major", lw=0.3, alpha=0.5)
         ax.legend(ncol=2, frameon=False, loc="lower left")
         fig.tight_layout(pad=0.3)
         out = []

@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=64, help="slots per transmit call")
     p.add_argument("--json", default=None, help="write the points as JSON here")
     p.add_argument("--plot", default=None, help="write the figure here (.png and .pdf)")
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="write under the repository's results/ from a tree with uncommitted changes (marked +dirty)",
+    )
     p.set_defaults(func=run_ber)
 
 
@@ -62,7 +67,10 @@ def run_ber(args: argparse.Namespace) -> int:
     from kbsc.bridge.theory import ber_qam
     from kbsc.bridge.training_keys import open_bridge
     from kbsc.util import atomic_write_json, progress
+    from kbsc.util.gitstate import git_commit, guard_results_path
 
+    plot_files = [Path(args.plot).with_suffix(x) for x in (".pdf", ".png")] if args.plot else []
+    guard_results_path([args.json, *plot_files], args.allow_dirty)
     if args.bits <= 0:
         raise ConfigError(f"--bits must be positive, got {args.bits}")
     if args.batch <= 0:
@@ -94,7 +102,12 @@ def run_ber(args: argparse.Namespace) -> int:
             f"{r['channel']:<24} {r['csi']:<10} {r['modulation']:<7} {r['snr_db']:>6.1f} {r['bits']:>9d} "
             f"{r['errors']:>8d} {r['ber']:>10.3e} [{r['ber_lo']:.3e}, {r['ber_hi']:.3e}] {th:>10}"
         )
-    meta = {"grid": bridges[0][1].grid.to_dict(), "seed": args.seed, "command": " ".join(sys.argv[1:])}
+    meta = {
+        "grid": bridges[0][1].grid.to_dict(),
+        "seed": args.seed,
+        "command": " ".join(sys.argv[1:]),
+        "git_commit": git_commit(),
+    }
     if args.json:
         atomic_write_json(Path(args.json), {"points": points, **meta})
     if args.plot:

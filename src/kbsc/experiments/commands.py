@@ -37,6 +37,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     add_data_dir(p)
 
 
+def _add_allow_dirty(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="write under the repository's results/ from a tree with uncommitted changes (marked +dirty)",
+    )
+
+
 def _overrides(args: argparse.Namespace) -> list[str]:
     from kbsc.errors import ConfigError
 
@@ -57,7 +65,9 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
     from kbsc.experiments.runner import run_experiment
+    from kbsc.util.gitstate import guard_results_path
 
+    guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args))
     res = run_experiment(
         cfg,
@@ -119,7 +129,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
     from kbsc.experiments.plot import make_figures, summary_table
     from kbsc.experiments.runner import run_experiment
+    from kbsc.util.gitstate import guard_results_path
 
+    guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args))
     res = run_experiment(
         cfg,
@@ -146,9 +158,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from kbsc.experiments.bench import run_bench
+    from kbsc.util.gitstate import guard_results_path
 
+    guard_results_path([args.json], args.allow_dirty)
     run_bench(json_path=args.json, quick=args.quick, data_dir=args.data_dir, stream=sys.stdout)
     return 0
+
+
+def _cmd_readme_results(args: argparse.Namespace) -> int:
+    from kbsc.experiments.readme_block import run
+
+    return run(args)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -159,6 +179,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="YAML config or preset name (quick, paper)")
     p.add_argument("--out", required=True, help="results directory")
     _add_run_options(p)
+    _add_allow_dirty(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("plot", help="figures and a summary table from a results directory")
@@ -177,10 +198,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default="quick", help="preset or YAML (default: quick)")
     p.add_argument("--out", default="runs/quick", help="results directory (default: runs/quick)")
     _add_run_options(p)
+    _add_allow_dirty(p)
     p.set_defaults(func=_cmd_demo)
+
+    from kbsc.experiments.readme_block import add_arguments
+
+    p = sub.add_parser("readme-results", help="fill the README's results block from results/ (--check)")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_readme_results)
 
     p = sub.add_parser("bench", help="speed measurements (decoders, link, semantic path, grid)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.add_argument("--quick", action="store_true", help="a fast smoke version with small sizes")
+    _add_allow_dirty(p)
     add_data_dir(p)
     p.set_defaults(func=_cmd_bench)

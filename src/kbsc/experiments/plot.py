@@ -1,9 +1,15 @@
 """Paper figures from ``results.parquet`` (matplotlib Agg, no LaTeX).
 
 For every (channel, CSI): accuracy vs CBR per SNR, accuracy vs SNR per CBR, BLER vs SNR per CBR and PSNR vs
-CBR per SNR. IEEE single-column width (3.5 in), PDF and PNG, 95 % Wilson bands (pooled over seeds), the
-Okabe–Ito colour-blind-safe palette, and a distinct marker and line style per system so the curves read in
-grayscale.
+CBR per SNR. IEEE single-column width (3.5 in), PDF and PNG, no LaTeX. Style from :mod:`kbsc.util.figstyle`
+(one colour, marker and line style per system *name*, the same in every result set; channel display names).
+
+* Bands: 95 % Wilson intervals for accuracy and BLER (counts pooled over seeds); for PSNR the 95 %
+  Student-t interval of the mean over images (``psnr_lo``/``psnr_hi``; several seeds: images pooled).
+* A BLER of 0 (no failed block among n sent) is drawn at 1/(2n) with a downward triangle (its band reaches
+  up to the Wilson upper limit), and the legend says so; it does not vanish from the log axis.
+* A point of a cell where not every image was sent (``sent_frac`` < 1) has a hollow marker, and on the BLER
+  and PSNR figures a label with the percentage sent (BLER counts only the sent images).
 """
 
 from __future__ import annotations
@@ -17,14 +23,11 @@ import pandas as pd
 
 from kbsc.experiments.config import cbr_label
 from kbsc.experiments.stats import wilson
+from kbsc.util.figstyle import FLOOR_MARKER, IEEE_COLUMN_IN, RC, channel_display, log_floor, series_style
 
-__all__ = ["FigureSpec", "aggregate", "make_figures", "series_name", "summary_table"]
+__all__ = ["FigureSpec", "aggregate", "figure_title", "make_figures", "series_name", "summary_table"]
 
-IEEE_COLUMN_IN = 3.5
-# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
-PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
-MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
-LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2))]
+__all__ += ["IEEE_COLUMN_IN"]
 
 
 def series_name(system: str, mcs) -> str:
@@ -32,22 +35,46 @@ def series_name(system: str, mcs) -> str:
 
 
 def aggregate(results: pd.DataFrame) -> pd.DataFrame:
-    """Pool seeds: one row per (series, channel, csi, snr_db, cbr), pooled accuracy/BLER, Wilson bands."""
+    """Pool seeds: one row per (series, channel, csi, snr_db, cbr): accuracy and BLER from pooled counts with
+    Wilson bands, PSNR mean over the pooled images with a t-interval, pooled sent fraction."""
+    from scipy.stats import t as student_t
+
     df = results.copy()
     df["series"] = [series_name(s, m) for s, m in zip(df["system"], df["mcs"], strict=True)]
-    sent = df["n_images"] * df["sent_frac"].where(df["sent_frac"].notna(), 1.0)
+    sent_frac = df["sent_frac"].where(df["sent_frac"].notna(), 1.0)
+    sent = df["n_images"] * sent_frac
+    df["_sent"] = sent
     df["_bler_n"] = np.where(df["bler"].notna(), np.round(sent), 0).astype(int)
     df["_bler_k"] = np.where(df["bler"].notna(), np.round(df["bler"].fillna(0) * sent), 0).astype(int)
+    # PSNR: per cell mean m_i, n_i images, sd_i from the t half-width; pooled: Σ n_i m_i and Σ of squares
+    n_i = df["n_images"].astype(float)
+    has = df["psnr"].notna()
+    if {"psnr_lo", "psnr_hi"} <= set(df.columns):
+        q = student_t.ppf(0.975, np.maximum(n_i - 1, 1))
+        sd = ((df["psnr_hi"] - df["psnr_lo"]) / 2 / q * np.sqrt(n_i)).fillna(0.0)
+    else:
+        sd = pd.Series(0.0, index=df.index)
+    df["_pn"] = np.where(has, n_i, 0.0)
+    df["_ps"] = np.where(has, df["psnr"].fillna(0) * n_i, 0.0)
+    df["_pss"] = np.where(has, (sd**2) * np.maximum(n_i - 1, 0) + n_i * df["psnr"].fillna(0) ** 2, 0.0)
+    df["_pband"] = has & df.get("psnr_lo", pd.Series(np.nan, index=df.index)).notna()
     keys = ["series", "channel", "csi", "snr_db", "cbr"]
     g = df.groupby(keys, sort=True, dropna=False)
     out = g.agg(
+        system=("system", "first"),
+        mcs=("mcs", "first"),
         n=("n_images", "sum"),
         c1=("n_correct_top1", "sum"),
+        sent=("_sent", "sum"),
         bler_k=("_bler_k", "sum"),
         bler_n=("_bler_n", "sum"),
-        psnr=("psnr", "mean"),
+        pn=("_pn", "sum"),
+        ps=("_ps", "sum"),
+        pss=("_pss", "sum"),
+        pband=("_pband", "all"),
         seeds=("seed", "nunique"),
     ).reset_index()
+    out["sent_frac"] = out["sent"] / out["n"].clip(lower=1)
     out["acc"] = out["c1"] / out["n"]
     ci = [wilson(int(c), int(n)) for c, n in zip(out["c1"], out["n"], strict=True)]
     out["acc_lo"] = [lo for lo, _ in ci]
@@ -59,7 +86,15 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     ]
     out["bler_lo"] = [lo for lo, _ in bci]
     out["bler_hi"] = [hi for _, hi in bci]
-    return out
+    pn = out["pn"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(pn > 0, out["ps"] / pn, np.nan)
+        var = np.where(pn > 1, (out["pss"] - pn * mean**2) / (pn - 1), np.nan)
+        half = student_t.ppf(0.975, np.maximum(pn - 1, 1)) * np.sqrt(np.clip(var, 0, None) / pn)
+    out["psnr"] = mean
+    out["psnr_lo"] = np.where(out["pband"], mean - half, np.nan)
+    out["psnr_hi"] = np.where(out["pband"], mean + half, np.nan)
+    return out.drop(columns=["ps", "pss", "pband"])
 
 
 @dataclass
@@ -77,20 +112,8 @@ FIGURES = [
     FigureSpec("acc_vs_cbr", "cbr", "acc", "snr_db", "Top-1 semantic accuracy", True),
     FigureSpec("acc_vs_snr", "snr_db", "acc", "cbr", "Top-1 semantic accuracy", True),
     FigureSpec("bler_vs_snr", "snr_db", "bler", "cbr", "BLER (per image)", True, logy=True),
-    FigureSpec("psnr_vs_cbr", "cbr", "psnr", "snr_db", "PSNR of received image [dB]", False),
+    FigureSpec("psnr_vs_cbr", "cbr", "psnr", "snr_db", "PSNR of the image shown [dB]", True),
 ]
-
-
-def _style_table(series: list[str]) -> dict[str, dict]:
-    n = len(PALETTE)
-    return {
-        s: {
-            "color": PALETTE[i % n],
-            "marker": MARKERS[i % len(MARKERS)],
-            "linestyle": LINESTYLES[(i + i // n) % len(LINESTYLES)],
-        }
-        for i, s in enumerate(series)
-    }
 
 
 def _slug(x) -> str:
@@ -108,6 +131,11 @@ def _fixed_label(name: str, value: float) -> str:
     return f"SNR = {value:g} dB" if name == "snr_db" else f"CBR = {cbr_label(value)}"
 
 
+def figure_title(channel: str, csi: str, fixed_name: str, fixed_value: float) -> str:
+    """``OFDM Rayleigh (block fading), CSI perfect, SNR = 4 dB``: the README's channel names."""
+    return f"{channel_display(channel)}, CSI {csi}, {_fixed_label(fixed_name, fixed_value)}"
+
+
 def make_figures(
     results: pd.DataFrame, out_dir: str | Path, formats: tuple[str, ...] = ("pdf", "png"), dpi: int = 300
 ) -> list[Path]:
@@ -120,25 +148,8 @@ def make_figures(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     agg = aggregate(results)
-    styles = _style_table(
-        list(dict.fromkeys(series_name(s, m) for s, m in zip(results["system"], results["mcs"], strict=True)))
-    )
-    rc = {
-        "text.usetex": False,
-        "font.size": 8,
-        "axes.labelsize": 8,
-        "legend.fontsize": 6.5,
-        "xtick.labelsize": 7,
-        "ytick.labelsize": 7,
-        "lines.linewidth": 1.1,
-        "lines.markersize": 3.5,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "pdf.fonttype": 42,
-        "savefig.bbox": "tight",
-    }
     written: list[Path] = []
-    with plt.rc_context(rc):
+    with plt.rc_context(RC):
         for (channel, csi), grp in agg.groupby(["channel", "csi"], sort=True):
             for spec in FIGURES:
                 data = grp[grp[spec.y].notna()]
@@ -146,20 +157,7 @@ def make_figures(
                     if sub[spec.x].nunique() < 2:
                         continue
                     fig, ax = plt.subplots(figsize=(IEEE_COLUMN_IN, IEEE_COLUMN_IN * 0.72))
-                    for series, s in sub.groupby("series", sort=False):
-                        s = s.sort_values(spec.x)
-                        x = s[spec.x].to_numpy(float)
-                        y = s[spec.y].to_numpy(float)
-                        if spec.logy:
-                            y = np.where(y > 0, y, np.nan)
-                        st = styles.get(series, {})
-                        ax.plot(x, y, label=series, **st)
-                        if spec.band:
-                            lo = s[f"{spec.y}_lo"].to_numpy(float)
-                            hi = s[f"{spec.y}_hi"].to_numpy(float)
-                            if spec.logy:
-                                lo = np.clip(lo, 1e-4, None)
-                            ax.fill_between(x, lo, hi, color=st.get("color"), alpha=0.18, linewidth=0)
+                    _draw(ax, spec, sub)
                     if spec.x == "cbr":
                         ax.set_xscale("log")
                         ticks = sorted(sub["cbr"].unique())
@@ -171,11 +169,12 @@ def make_figures(
                         ax.set_xlabel("SNR (Es/N0 per data RE) [dB]")
                     if spec.logy:
                         ax.set_yscale("log")
-                        ax.set_ylim(1e-4, 1.05)
+                        floor = 1.0 / (2.0 * max(float(sub["bler_n"].max()), 1.0))
+                        ax.set_ylim(min(1e-3, floor / 1.5), 1.05)
                     elif spec.y == "acc":
                         ax.set_ylim(0, 1)
                     ax.set_ylabel(spec.ylabel)
-                    ax.set_title(f"{channel}, CSI {csi}, {_fixed_label(spec.fixed, fixed)}", fontsize=7.5)
+                    ax.set_title(figure_title(channel, csi, spec.fixed, fixed), fontsize=7.5)
                     # below the axes: inside, "best" still covered curves once there were 7+ systems
                     n_entries = len(ax.get_legend_handles_labels()[1])
                     ax.legend(
@@ -194,6 +193,68 @@ def make_figures(
                     plt.close(fig)
     written += _main_figure(agg, out_dir, formats)
     return written
+
+
+def _draw(ax, spec: FigureSpec, sub: pd.DataFrame) -> None:
+    """The curves of one figure: a fixed style per system, bands, floor markers, sent-fraction marks."""
+    any_floor = any_partial = False
+    for series, s in sub.groupby("series", sort=True):
+        s = s.sort_values(spec.x)
+        mcs = s["mcs"].iloc[0]
+        st = series_style(str(s["system"].iloc[0]), None if pd.isna(mcs) else int(mcs))
+        x = s[spec.x].to_numpy(float)
+        y = s[spec.y].to_numpy(float)
+        at_floor = np.zeros(len(y), dtype=bool)
+        if spec.logy:
+            y, at_floor = log_floor(y, s["bler_n"].to_numpy(float))
+        partial = s["sent_frac"].to_numpy(float) < 1.0 - 1e-9
+        full = ~at_floor & ~partial
+        ax.plot(
+            x,
+            y,
+            label=series,
+            color=st["color"],
+            linestyle=st["linestyle"],
+            marker=st["marker"],
+            markevery=[int(i) for i in np.flatnonzero(full)],
+        )
+        hollow = ~at_floor & partial
+        ax.plot(x[hollow], y[hollow], linestyle="none", marker=st["marker"], color=st["color"], mfc="white")
+        ax.plot(
+            x[at_floor],
+            y[at_floor],
+            linestyle="none",
+            marker=FLOOR_MARKER,
+            color=st["color"],
+            mfc="white" if partial[at_floor].any() else st["color"],
+            markersize=4.5,
+        )
+        any_floor |= bool(at_floor.any())
+        any_partial |= bool(partial.any())
+        if spec.band:
+            lo = s[f"{spec.y}_lo"].to_numpy(float)
+            hi = s[f"{spec.y}_hi"].to_numpy(float)
+            if spec.logy:
+                lo = np.where(at_floor, y, np.clip(lo, 1e-6, None))  # 0 errors: from the floor up
+            ax.fill_between(x, lo, hi, color=st["color"], alpha=0.18, linewidth=0)
+        if spec.y in ("bler", "psnr"):
+            for xi, yi, f in zip(
+                x[partial], y[partial], s["sent_frac"].to_numpy(float)[partial], strict=True
+            ):
+                if np.isfinite(yi):
+                    ax.annotate(
+                        f"{100 * f:.0f}%",
+                        (xi, yi),
+                        xytext=(2, 2),
+                        textcoords="offset points",
+                        fontsize=5,
+                        color=st["color"],
+                    )
+    if any_floor:
+        ax.plot([], [], linestyle="none", marker=FLOOR_MARKER, color="0.3", label="0 errors: drawn at 1/(2n)")
+    if any_partial:
+        label = "hollow: not all sent" + (" (label: % sent)" if spec.y in ("bler", "psnr") else "")
+        ax.plot([], [], linestyle="none", marker="o", color="0.3", mfc="white", label=label)
 
 
 def _main_figure(agg: pd.DataFrame, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import platform
-import subprocess
 import sys
-from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
 from typing import Any
+
+from kbsc.util.gitstate import git_commit
 
 __all__ = ["git_commit", "provenance", "provenance_tag"]
 
@@ -36,37 +35,17 @@ def _version(pkg: str) -> str | None:
         return None
 
 
-@lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    """``<sha>`` or ``<sha>+dirty`` of the tree the package is imported from, None outside a git checkout."""
-    root = Path(__file__).resolve().parents[3]
-    if not (root / ".git").exists():
-        return None
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("+dirty" if dirty else "")
-
-
 def provenance() -> dict[str, Any]:
+    commit = git_commit()
+    cpu = None
+    if "torch" in sys.modules:  # the kernels torch picked (they change trained weights: README)
+        cpu = sys.modules["torch"].backends.cpu.get_cpu_capability()
     return {
-        "git_commit": git_commit(),
+        "git_commit": commit,
+        "dirty": commit is None or commit.endswith("+dirty"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "torch_cpu_capability": cpu,
         "packages": {p: _version(p) for p in PACKAGES},
     }
 

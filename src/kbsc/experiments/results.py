@@ -30,9 +30,11 @@ __all__ = [
     "RESULT_COLUMNS",
     "assemble",
     "cell_path",
+    "ebn0_db",
     "read_cell_outcomes",
     "read_cell_summary",
     "summarize",
+    "t_interval",
     "write_cell",
 ]
 
@@ -53,8 +55,13 @@ RESULT_COLUMNS = [
     "bler_lo",
     "bler_hi",
     "psnr",
+    "psnr_lo",
+    "psnr_hi",
+    "psnr_sent",
     "ms_ssim",
+    "ms_ssim_sent",
     "bits_per_image",
+    "bits_per_sent_image",
     "channel_uses",
     "ebn0_db",
     "sent_frac",
@@ -79,6 +86,36 @@ def _finite_mean(x: np.ndarray | None) -> float:
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else NAN
+
+
+def t_interval(x: np.ndarray | None, confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of the finite values of ``x`` (over images); NaN below 2 values."""
+    if x is None:
+        return NAN, NAN
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return NAN, NAN
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + confidence / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return float(x.mean()) - half, float(x.mean()) + half
+
+
+def _mean_over(x: np.ndarray | None, mask: np.ndarray) -> float:
+    """Finite mean of ``x`` over the images of ``mask``."""
+    return NAN if x is None else _finite_mean(np.asarray(x, dtype=np.float64)[mask])
+
+
+def ebn0_db(snr_db: float, channel_uses: np.ndarray, info_bits: np.ndarray, sent: np.ndarray) -> float:
+    """Eb/N0 [dB] of the transport blocks actually sent: Es/N0 + 10·log10(Σ k_i / Σ info_bits_i) over the sent
+    images i (energy per information bit, pooled over the TBs sent); NaN when nothing was sent. At one MCS
+    every TB has the same size, so this is SNR + 10·log10(k / TBS)."""
+    sent = np.asarray(sent, dtype=bool) & np.isfinite(info_bits) & np.isfinite(channel_uses)
+    bits = float(np.sum(np.asarray(info_bits, dtype=np.float64)[sent]))
+    if not sent.any() or bits <= 0:
+        return NAN
+    return float(snr_db) + 10.0 * math.log10(float(np.sum(np.asarray(channel_uses, np.float64)[sent])) / bits)
 
 
 def _check_outcomes(out: Outcomes, task: Task) -> None:
@@ -117,15 +154,17 @@ def summarize(
             k = int(np.sum(err[mask] > 0.5))
             bler = k / m
             bler_lo, bler_hi = wilson(k, m)
-    if "channel_uses" in ex:
-        uses = _finite_mean(ex["channel_uses"])
-    else:
-        uses = float(cell.k(source_dim)) if source_dim else NAN
-    ebn0 = NAN  # Eb/N0 of a coded link: Es/N0 · (channel uses per information bit); an extra column only
-    if "info_bits" in ex and np.isfinite(uses):
-        bits = _finite_mean(ex["info_bits"])
-        if bits > 0:
-            ebn0 = cell.snr_db + 10.0 * math.log10(uses / bits)
+    uses_per_image = (
+        np.asarray(ex["channel_uses"], dtype=np.float64)
+        if "channel_uses" in ex
+        else np.full(n, float(cell.k(source_dim)) if source_dim else NAN)
+    )
+    uses = _finite_mean(uses_per_image)
+    # a system without a ``sent`` flag transmits every image (analog and semantic systems always do)
+    sent_mask = sent if sent is not None else np.ones(n, dtype=bool)
+    ebn0 = NAN  # an extra column of coded links only
+    if "info_bits" in ex:
+        ebn0 = ebn0_db(cell.snr_db, uses_per_image, np.asarray(ex["info_bits"], np.float64), sent_mask)
     row: dict[str, Any] = {
         "system": task.label,
         **{k: v for k, v in dataclasses.asdict(cell).items() if k != "system"},
@@ -143,11 +182,16 @@ def summarize(
         "bler_lo": bler_lo,
         "bler_hi": bler_hi,
         "psnr": _finite_mean(ex.get("psnr")),
+        "psnr_lo": t_interval(ex.get("psnr"))[0],
+        "psnr_hi": t_interval(ex.get("psnr"))[1],
+        "psnr_sent": _mean_over(ex.get("psnr"), sent_mask),
         "ms_ssim": _finite_mean(ex.get("ms_ssim")),
+        "ms_ssim_sent": _mean_over(ex.get("ms_ssim"), sent_mask),
         "bits_per_image": _finite_mean(ex.get("bits")),
+        "bits_per_sent_image": _mean_over(ex.get("bits"), sent_mask),
         "channel_uses": uses,
         "ebn0_db": ebn0,
-        "sent_frac": float(np.mean(sent)) if sent is not None and n else NAN,
+        "sent_frac": float(np.mean(sent_mask)) if n else NAN,
         "fingerprint": str(out.fingerprint or ""),
         "wall_s": float(wall_s),
         "registry_name": cell.system,

@@ -5,7 +5,9 @@
 * :func:`mcnemar_exact` — McNemar's exact test: under H0 the discordant pairs split 50/50, so the p-value is
   the two-sided binomial test of ``b`` successes in ``b + c`` trials (``scipy.stats.binomtest``).
 * :func:`paired_diff_interval` — Newcombe's (1998, "method 10") interval for the difference of two paired
-  proportions, built from the two Wilson intervals and the phi correlation of the 2×2 table.
+  proportions, built from the two Wilson intervals and the *continuity-adjusted* phi correlation of the 2×2
+  table (Newcombe RG, Stat Med 1998;17:2635-50, section 2, method 10; worked example in Altman et al.,
+  "Statistics with Confidence", 2nd ed., 2000, ch. 6).
 * :func:`compare_systems` — all of it per cell, from ``outcomes.parquet``.
 """
 
@@ -47,6 +49,19 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(binomtest(int(b), int(b + c), 0.5).pvalue)
 
 
+def _newcombe_phi(a: int, b: int, c: int, d: int) -> float:
+    """Newcombe's adjusted phi: numerator ad − bc, reduced by n/2 toward 0 when positive (to 0 if that crosses
+    0), left as it is when negative; 0 when a margin of the table is empty."""
+    n = a + b + c + d
+    denom = (a + b) * (c + d) * (a + c) * (b + d)
+    if denom <= 0:
+        return 0.0
+    num = float(a * d - b * c)
+    if num > 0:
+        num = max(num - n / 2.0, 0.0)
+    return num / math.sqrt(denom)
+
+
 def paired_diff_interval(a: int, b: int, c: int, d: int, confidence: float = 0.95) -> tuple[float, float]:
     """Newcombe's interval for p_A − p_B from the paired 2×2 table.
 
@@ -58,8 +73,7 @@ def paired_diff_interval(a: int, b: int, c: int, d: int, confidence: float = 0.9
     p1, p2 = (a + b) / n, (a + c) / n
     l1, u1 = wilson(a + b, n, confidence)
     l2, u2 = wilson(a + c, n, confidence)
-    denom = (a + b) * (c + d) * (a + c) * (b + d)
-    phi = (a * d - b * c) / math.sqrt(denom) if denom > 0 else 0.0
+    phi = _newcombe_phi(a, b, c, d)
     delta = p1 - p2
     lo = delta - math.sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0))
     hi = delta + math.sqrt(max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0))

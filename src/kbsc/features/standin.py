@@ -366,6 +366,8 @@ def standin_from_cache(
                 "train_fingerprint": train_set.fingerprint,
                 "seed": seed,
                 "recipe": recipe,
+                # what else the weights depend on (README, "Determinism across machines")
+                "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             },
         )
     return extractor

@@ -67,9 +67,10 @@ class Outcomes:
 
     image_ids: int64 ``[N]``; labels: int64 ``[N]``; retrieved: int64 ``[N, K]`` class labels of the top-K
     retrieved knowledge-base items (K ≥ 5), -1 where nothing was received and the image counts wrong.
-    extras: optional per-image arrays ``[N]``, by name: ``psnr``, ``ms_ssim``, ``bits`` (source bits sent),
+    extras: optional per-image arrays ``[N]``, by name: ``psnr``, ``ms_ssim`` (of the image the receiver
+    shows, for every image: the fallback where nothing was sent), ``bits`` (source bits sent, 0 if none),
     ``bit_errors``, ``info_bits`` (coded-link information bits), ``tb_error`` (0/1), ``qp``, ``sent`` (0/1),
-    ``channel_uses``.
+    ``channel_uses``. A system without ``sent`` sends every image.
     fingerprint: the bridge's fingerprint of the realizations the cell used (equal across systems).
     """
 

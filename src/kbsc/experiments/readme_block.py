@@ -1,0 +1,185 @@
+"""The README's headline numbers, generated from the committed results so that the two cannot disagree.
+
+:func:`render_block` turns ``results/quick/results.parquet`` (and ``results/bench.json``) into a Markdown
+block; :func:`update_readme` puts it between the markers ``<!-- results:begin -->`` and
+``<!-- results:end -->``.
+``kbsc readme-results`` (or ``python -m kbsc.experiments.readme_block``) rewrites the README, ``--check`` only
+compares (exit 1 on a difference); a test asserts that the README holds exactly the block of ``results/``.
+A column or bench key that is missing is skipped, not an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kbsc.errors import DataError
+from kbsc.util.figstyle import channel_display
+
+__all__ = ["BEGIN", "END", "main", "render_block", "update_readme"]
+
+BEGIN = "<!-- results:begin -->"
+END = "<!-- results:end -->"
+
+#: (channel, CSI, SNR) of the headline tables: the main figure's point and the high-SNR AWGN corner
+HEADLINE_POINTS = (("rayleigh", "perfect", 4.0), ("awgn", "perfect", 10.0))
+
+
+def _cbr_label(x: float) -> str:
+    from kbsc.experiments.config import cbr_label
+
+    return cbr_label(float(x))
+
+
+def _series(df: pd.DataFrame) -> pd.Series:
+    mcs = df["mcs"] if "mcs" in df else pd.Series([None] * len(df), index=df.index)
+    return pd.Series(
+        [
+            s if m is None or pd.isna(m) else f"{s} (MCS {int(m)})"
+            for s, m in zip(df["system"], mcs, strict=True)
+        ],
+        index=df.index,
+    )
+
+
+def _cell_text(row: pd.Series) -> str:
+    acc = row.get("acc_top1", np.nan)
+    if acc is None or not np.isfinite(acc):
+        return "-"
+    text = f"{100 * acc:.1f}"
+    lo, hi = row.get("acc_top1_lo", np.nan), row.get("acc_top1_hi", np.nan)
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+        text += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+    sent = row.get("sent_frac", np.nan)
+    if sent is not None and np.isfinite(sent) and sent < 1.0:
+        text += f" ({100 * sent:.1f} % sent)"
+    return text
+
+
+def _table(df: pd.DataFrame, channel: str, csi: str, snr: float) -> list[str]:
+    need = {"system", "channel", "csi", "snr_db", "cbr", "acc_top1"}
+    if not need <= set(df.columns):
+        return []
+    sub = df[(df["channel"] == channel) & (df["csi"] == csi) & np.isclose(df["snr_db"], snr)]
+    if "seed" in sub and sub["seed"].nunique() > 1:
+        sub = sub[sub["seed"] == sub["seed"].min()]
+    if sub.empty:
+        return []
+    sub = sub.assign(series=_series(sub))
+    cbrs = sorted(sub["cbr"].unique())
+    lines = [
+        f"Top-1 accuracy in % [95 % Wilson interval], {channel_display(channel)}, CSI {csi}, SNR {snr:g} dB "
+        f"({int(sub['n_images'].iloc[0]) if 'n_images' in sub else '?'} images per cell):",
+        "",
+        "| system | " + " | ".join(f"CBR {_cbr_label(c)}" for c in cbrs) + " |",
+        "| --- | " + " | ".join("---" for _ in cbrs) + " |",
+    ]
+    for series, g in sub.groupby("series", sort=True):
+        by_cbr = {float(r["cbr"]): r for _, r in g.iterrows()}
+        cells = [_cell_text(by_cbr[float(c)]) if float(c) in by_cbr else "-" for c in cbrs]
+        lines.append(f"| {series} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _bench_lines(bench: dict) -> list[str]:
+    out = []
+    per_code = bench.get("decoder_speedup_default_per_code") or (bench.get("decoders") or {}).get(
+        "decoder_speedup_default_per_code"
+    )
+    if isinstance(per_code, dict) and per_code:
+        parts = ", ".join(f"{v:.1f}× ({k})" for k, v in per_code.items() if isinstance(v, int | float))
+        out.append(f"* LDPC decoder speed-up of the default engine over Sionna's: {parts}")
+    elif isinstance(bench.get("decoder_speedup_default"), int | float):
+        speedup = bench["decoder_speedup_default"]
+        out.append(f"* LDPC decoder speed-up of the default engine over Sionna's: {speedup:.1f}×")
+    cached = bench.get("cached_point")
+    if isinstance(cached, dict) and {"first_s", "repeated_s"} <= set(cached):
+        out.append(
+            f"* a repeated sweep point: {cached['first_s']:.1f} s first, {cached['repeated_s']:.3f} s again"
+        )
+    if isinstance(bench.get("bench_wall_s"), int | float):
+        out.append(f"* `kbsc bench` wall time: {bench['bench_wall_s']:.0f} s")
+    return out
+
+
+def render_block(results_dir: str | Path, bench_json: str | Path | None = None) -> str:
+    """The Markdown block (markers included) of ``results_dir/results.parquet`` and ``bench_json``."""
+    results_dir = Path(results_dir)
+    path = results_dir / "results.parquet"
+    if not path.exists():
+        raise DataError(f"{path} not found; run `kbsc run quick --out {results_dir}` first")
+    df = pd.read_parquet(path)
+    lines = [
+        BEGIN,
+        "<!-- generated by `kbsc readme-results` from results/: do not edit by hand -->",
+        "",
+    ]
+    prov = sorted(set(df["provenance"].dropna())) if "provenance" in df else []
+    lines.append(
+        f"From `{results_dir.as_posix()}/results.parquet`: {len(df)} cells"
+        + (f", provenance `{'`, `'.join(prov)}`" if prov else "")
+        + "."
+    )
+    lines.append("")
+    for channel, csi, snr in HEADLINE_POINTS:
+        lines += _table(df, channel, csi, snr)
+    if bench_json is not None and Path(bench_json).exists():
+        try:
+            bench = json.loads(Path(bench_json).read_text())
+        except ValueError:
+            bench = {}
+        b = _bench_lines(bench if isinstance(bench, dict) else {})
+        if b:
+            lines += [f"From `{Path(bench_json).as_posix()}`:", "", *b, ""]
+    while lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join([*lines, END])
+
+
+def update_readme(text: str, block: str) -> str:
+    """``text`` with the part between the markers replaced by ``block`` (refused when a marker is missing)."""
+    a, b = text.find(BEGIN), text.find(END)
+    if a < 0 or b < a:
+        raise DataError(f"the README has no {BEGIN} … {END} block to fill")
+    return text[:a] + block + text[b + len(END) :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="kbsc readme-results", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--readme", default="README.md", help="the README to fill (default: README.md)")
+    p.add_argument("--results", default="results/quick", help="results directory (default: results/quick)")
+    p.add_argument("--bench", default="results/bench.json", help="bench JSON (default: results/bench.json)")
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 when the README differs")
+
+
+def run(args: argparse.Namespace) -> int:
+    readme = Path(args.readme)
+    if not readme.exists():
+        raise DataError(f"{readme} not found")
+    text = readme.read_text()
+    new = update_readme(text, render_block(args.results, args.bench))
+    if args.check:
+        if new != text:
+            print(f"{readme}: the results block differs from {args.results}; run `kbsc readme-results`")
+            return 1
+        print(f"{readme}: the results block matches {args.results}")
+        return 0
+    if new != text:
+        from kbsc.util import atomic_write_text
+
+        atomic_write_text(readme, new)
+    print(f"{readme}: results block {'updated' if new != text else 'already up to date'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

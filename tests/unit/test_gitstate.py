@@ -1,0 +1,49 @@
+"""Committed results come from committed code: writing under <repo>/results/ from a dirty tree is refused."""
+
+import pytest
+
+from kbsc.errors import ConfigError
+from kbsc.util import gitstate
+from kbsc.util.gitstate import guard_results_path
+
+
+def test_dirty_tree_refused_under_results_only(tmp_path, capsys):
+    root = tmp_path / "repo"
+    (root / "results" / "quick").mkdir(parents=True)
+    inside, outside = root / "results" / "quick", tmp_path / "runs" / "quick"
+    with pytest.raises(ConfigError, match="--allow-dirty"):
+        guard_results_path([inside], False, root=root, commit="abc+dirty")
+    with pytest.raises(ConfigError, match="results/"):
+        guard_results_path([None, root / "results" / "bench.json"], False, root=root, commit="abc+dirty")
+    assert guard_results_path([outside], False, root=root, commit="abc+dirty") is False
+    assert guard_results_path([inside], False, root=root, commit="abc") is False  # clean tree
+    assert guard_results_path([inside], True, root=root, commit="abc+dirty") is True
+    assert "WARNING" in capsys.readouterr().err
+
+
+def test_ber_command_refuses_to_write_committed_results_from_a_dirty_tree(tmp_path, monkeypatch, capsys):
+    from kbsc.cli import main
+
+    root = tmp_path / "repo"
+    (root / "results").mkdir(parents=True)
+    monkeypatch.setattr(gitstate, "repo_root", lambda: root)
+    monkeypatch.setattr(gitstate, "git_commit", lambda: "abc+dirty")
+    target = root / "results" / "ber.json"
+    rc = main(["ber", "--snr", "0", "--bits", "1000", "--modulation", "qpsk", "--json", str(target)])
+    assert rc != 0 and not target.exists()
+    assert "--allow-dirty" in capsys.readouterr().err
+    rc = main(
+        [
+            "ber",
+            "--snr",
+            "0",
+            "--bits",
+            "1000",
+            "--modulation",
+            "qpsk",
+            "--json",
+            str(target),
+            "--allow-dirty",
+        ]
+    )
+    assert rc == 0 and target.exists()
