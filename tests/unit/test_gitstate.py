@@ -47,3 +47,26 @@ def test_ber_command_refuses_to_write_committed_results_from_a_dirty_tree(tmp_pa
         ]
     )
     assert rc == 0 and target.exists()
+
+
+def test_changes_under_results_are_not_dirt(tmp_path):
+    """Regenerating one committed result must not mark the next one +dirty; a code change must."""
+    import subprocess
+
+    from kbsc.util.gitstate import commit_of
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    assert not commit_of(tmp_path).endswith("+dirty")
+    (tmp_path / "results" / "r.json").write_text('{"new": 1}')
+    assert not commit_of(tmp_path).endswith("+dirty")
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert commit_of(tmp_path).endswith("+dirty")

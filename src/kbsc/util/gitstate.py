@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kbsc.errors import ConfigError
 
-__all__ = ["git_commit", "guard_results_path", "repo_root"]
+__all__ = ["commit_of", "git_commit", "guard_results_path", "repo_root"]
 
 
 def repo_root() -> Path | None:
@@ -25,10 +25,16 @@ def repo_root() -> Path | None:
 
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """``<sha>`` or ``<sha>+dirty`` of the tree the package is imported from, None outside a git checkout."""
+    """``<sha>`` or ``<sha>+dirty`` of the tree the package is imported from (changes under ``results/`` do not
+    count), None outside a git checkout."""
     root = repo_root()
-    if root is None:
-        return None
+    return None if root is None else commit_of(root)
+
+
+def commit_of(root: Path) -> str | None:
+    """``<sha>`` or ``<sha>+dirty`` of the checkout at ``root``; tracked changes under ``results/`` are not dirt
+    (they are what the commands write, not what makes them, so regenerating several committed results one
+    after the other does not mark the later ones dirty)."""
     try:
         sha = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
@@ -38,7 +44,8 @@ def git_commit() -> str | None:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":(exclude)results"],
             capture_output=True,
             text=True,
             timeout=10,
