@@ -25,15 +25,15 @@ def repo_root() -> Path | None:
 
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """``<sha>`` or ``<sha>+dirty`` of the tree the package is imported from (changes under ``results/`` do not
-    count), None outside a git checkout."""
+    """``<sha>`` or ``<sha>+dirty`` of the tree the package is imported from (changes under ``results/``
+    do not count), None outside a git checkout."""
     root = repo_root()
     return None if root is None else commit_of(root)
 
 
 def commit_of(root: Path) -> str | None:
-    """``<sha>`` or ``<sha>+dirty`` of the checkout at ``root``; tracked changes under ``results/`` are not dirt
-    (they are what the commands write, not what makes them, so regenerating several committed results one
+    """``<sha>`` or ``<sha>+dirty`` of the checkout at ``root``; tracked changes under ``results/`` are not
+    dirt (they are what the commands write, not what makes them, so regenerating several committed results one
     after the other does not mark the later ones dirty)."""
     try:
         sha = subprocess.run(
