@@ -111,6 +111,7 @@ SYSTEMS: Registry[type[System]] = Registry("system")
 SYSTEM_MODULES = (
     "kbsc.semantic.system",
     "kbsc.baselines.system",
+    "kbsc.baselines.amc",
     "kbsc.jscc.system",
 )
 
