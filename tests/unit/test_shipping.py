@@ -75,3 +75,46 @@ def _empty_tar() -> bytes:
     with tarfile.open(fileobj=buf, mode="w"):
         pass
     return buf.getvalue()
+
+
+def test_paths_outside_the_data_dir_travel_and_are_remapped(tmp_path):
+    src = _tree(tmp_path / "head")
+    ds = tmp_path / "cifar-100-python"
+    ds.mkdir()
+    (ds / "train").write_bytes(b"T" * 100)
+    ck = tmp_path / "ViT-B-32.pt"
+    ck.write_bytes(b"CK")
+    b = pack_data_dir(src, {"dataset_root": str(ds), "checkpoint": str(ck), "none": None})
+    assert b.paths == {
+        "dataset_root": "_external/dataset_root/cifar-100-python",
+        "checkpoint": "_external/checkpoint/ViT-B-32.pt",
+    }
+    dst = tmp_path / "node"
+    unpack_data_dir(b, dst)
+    assert (dst / b.paths["dataset_root"] / "train").read_bytes() == b"T" * 100
+    assert (dst / b.paths["checkpoint"]).read_bytes() == b"CK"
+    inside = pack_data_dir(src, {"checkpoint": str(src / "models.pt")})
+    assert inside.paths == {"checkpoint": "models.pt"}
+    with pytest.raises(DataError, match="does not exist"):
+        pack_data_dir(src, {"dataset_root": str(tmp_path / "missing")})
+
+
+def test_shipped_worker_reads_its_own_node_dir(tmp_path, monkeypatch):
+    from kbsc.experiments.context import ContextSpec
+    from kbsc.experiments.grid import Plan
+    from kbsc.experiments.shipping import ShippedCellWorker
+
+    src = _tree(tmp_path / "head")
+    ds = tmp_path / "folder"
+    ds.mkdir()
+    (ds / "img.png").write_bytes(b"png")
+    spec = ContextSpec(dataset="toy", extractor="none", n_images=4, data_dir=str(src), dataset_root=str(ds))
+    plan = Plan(plugins=[], context=spec, systems={})
+    bundle = pack_data_dir(src, {"dataset_root": str(ds), "checkpoint": None})
+    monkeypatch.setenv("KBSC_DATA", str(tmp_path / "node"))
+    w = ShippedCellWorker(plan, bundle, threads=None)
+    ctx = w._worker.plan.context
+    assert ctx.data_dir == str(tmp_path / "node")
+    assert ctx.dataset_root == str(tmp_path / "node" / "_external" / "dataset_root" / "folder")
+    assert ctx.identity() == spec.identity() | {"dataset_root": ctx.dataset_root}
+    assert w.info()["files_written"] == 3

@@ -179,7 +179,9 @@ class RayBackend(Backend):
         if self.data_mode == "ship":
             from kbsc.experiments.shipping import ShippedCellWorker, pack_data_dir
 
-            bundle_ref = ray.put(pack_data_dir(plan.context.data_dir))
+            ctx = plan.context
+            extra = {"dataset_root": ctx.dataset_root, "checkpoint": ctx.checkpoint}
+            bundle_ref = ray.put(pack_data_dir(ctx.data_dir, extra))
             remote = ray.remote(num_cpus=1)(ShippedCellWorker)
             actors = [remote.remote(plan_ref, bundle_ref, 1) for _ in range(self.workers)]
             try:  # every node has unpacked and checked the bundle before a cell runs

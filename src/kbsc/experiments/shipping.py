@@ -10,7 +10,10 @@ keeps files whose content already matches, and does the work once per node (a lo
 bundle's digest). The caches inside carry their own manifests too (DESIGN.md §7), so a worker still refuses
 or rebuilds anything that does not match what made it.
 
-Not shipped: lock files, temporary files and the markers of earlier bundles.
+The dataset folder (``dataset.root``) and the extractor checkpoint, when given, travel in the bundle too
+(under ``_external/``) and the worker's context points at its copies; caches are keyed by content
+fingerprints, not paths, so the head's caches stay valid on the worker. Not shipped: lock files, temporary
+files and the markers of earlier bundles.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 import os
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from kbsc.errors import DataError
@@ -39,6 +42,7 @@ __all__ = [
 ]
 
 MARKER_DIR = ".shipped"
+EXTERNAL_DIR = "_external"
 _SKIP_SUFFIXES = (".lock", ".tmp")
 
 
@@ -49,6 +53,8 @@ class DataBundle:
     manifest: dict[str, str]
     digest: str
     blob: bytes
+    #: context paths (dataset root, checkpoint) → their place in the bundle, relative POSIX
+    paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -69,28 +75,57 @@ def _shipped(rel: PurePosixPath) -> bool:
     return not any(rel.name.endswith(s) for s in _SKIP_SUFFIXES)
 
 
-def pack_data_dir(root: str | Path) -> DataBundle:
-    """All regular files under ``root`` (not symlinks, locks, temporaries) with their SHA-256 manifest."""
+def _files(top: Path) -> list[Path]:
+    if top.is_file():
+        return [top]
+    return [p for p in sorted(top.rglob("*")) if p.is_file() and not p.is_symlink()]
+
+
+def pack_data_dir(root: str | Path, extra: dict[str, str | None] | None = None) -> DataBundle:
+    """All regular files under ``root`` (not symlinks, locks, temporaries) with their SHA-256 manifest.
+
+    extra: named paths the context reads outside the data directory (``dataset_root``, ``checkpoint``; a
+    file or a folder); they travel under ``_external/<name>/`` and the worker reads them from there.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data directory {root} does not exist; nothing to ship")
+    entries: list[tuple[PurePosixPath, Path]] = []
+    for path in _files(root):
+        rel = PurePosixPath(path.relative_to(root).as_posix())
+        if rel.parts[0] != EXTERNAL_DIR and _shipped(rel):
+            entries.append((rel, path))
+    paths: dict[str, str] = {}
+    for name, value in sorted((extra or {}).items()):
+        if not value:
+            continue
+        top = Path(value).resolve()
+        if not top.exists():
+            raise DataError(f"{name} {value} does not exist on the head; nothing to ship")
+        if top.is_relative_to(root.resolve()):
+            paths[name] = top.relative_to(root.resolve()).as_posix()
+            continue
+        base = PurePosixPath(EXTERNAL_DIR, name, top.name)
+        paths[name] = str(base)
+        for path in _files(top):
+            rel = base if path == top else base / path.relative_to(top).as_posix()
+            if _shipped(rel):
+                entries.append((rel, path))
     manifest: dict[str, str] = {}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(root.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            rel = PurePosixPath(path.relative_to(root).as_posix())
-            if not _shipped(rel):
-                continue
+        for rel, path in entries:
             manifest[str(rel)] = _sha256(path)
             info = tarfile.TarInfo(str(rel))
             info.size = path.stat().st_size
             info.mode = 0o644
             with open(path, "rb") as fh:
                 tar.addfile(info, fh)
-    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
-    return DataBundle(manifest=manifest, digest=digest, blob=buf.getvalue())
+    return DataBundle(manifest=manifest, digest=_digest(manifest, paths), blob=buf.getvalue(), paths=paths)
+
+
+def _digest(manifest: dict[str, str], paths: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps([manifest, paths], sort_keys=True).encode()).hexdigest()
 
 
 def _safe_rel(name: str) -> PurePosixPath:
@@ -105,8 +140,7 @@ def unpack_data_dir(bundle: DataBundle, target: str | Path) -> int:
     of files written (0 when this node already holds the bundle). Raises :class:`DataError` on a mismatch."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    expect = hashlib.sha256(json.dumps(bundle.manifest, sort_keys=True).encode()).hexdigest()
-    if expect != bundle.digest:
+    if _digest(bundle.manifest, bundle.paths) != bundle.digest:
         raise DataError("shipped data: the manifest does not match its digest; refused")
     marker = target / MARKER_DIR / bundle.digest
     (target / MARKER_DIR).mkdir(exist_ok=True)
@@ -159,7 +193,9 @@ class ShippedCellWorker:
 
         local = worker_data_dir()
         self.files_written = unpack_data_dir(bundle, local)
-        plan = dataclasses.replace(plan, context=dataclasses.replace(plan.context, data_dir=str(local)))
+        moved = {name: str(local.joinpath(*PurePosixPath(rel).parts)) for name, rel in bundle.paths.items()}
+        context = dataclasses.replace(plan.context, data_dir=str(local), **moved)
+        plan = dataclasses.replace(plan, context=context)
         self.data_dir = str(local)
         self._worker = CellWorker(plan, threads=threads)
 
