@@ -41,7 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=[1, 2],
         help="1 = TS 38.214 Table 5.1.3.1-1 (64QAM, default), 2 = Table 5.1.3.1-2 (256QAM)",
     )
-    p.add_argument("--system", default="hevc+ldpc", choices=["hevc+ldpc", "hevc+ldpc-best", "hevc+capacity"])
+    p.add_argument(
+        "--system",
+        default="hevc+ldpc",
+        choices=["hevc+ldpc", "hevc+ldpc-best", "hevc+ldpc-amc", "hevc+capacity"],
+    )
     p.add_argument("--codec", default="hevc", help="image codec: hevc (default), bpg, jpeg")
     p.add_argument("--failure", default="conceal", choices=["conceal", "miss"], help="CRC-failure handling")
     p.add_argument(
@@ -93,8 +97,15 @@ def run_calibrate_amc(args: argparse.Namespace) -> int:
     mcs = args.mcs if args.mcs is not None else list(DEFAULT_AMC_MCS_SET)
     t0 = time.perf_counter()
     recs = calibrate(
-        ks, mcs, args.bler_target, args.n_tb, args.mcs_table, args.decoder, args.num_iter,
-        resolution_db=args.resolution_db, log=lambda s: print(s, flush=True),
+        ks,
+        mcs,
+        args.bler_target,
+        args.n_tb,
+        args.mcs_table,
+        args.decoder,
+        args.num_iter,
+        resolution_db=args.resolution_db,
+        log=lambda s: print(s, flush=True),
     )
     run = {
         "command": "kbsc " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
