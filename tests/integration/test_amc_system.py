@@ -46,7 +46,11 @@ def test_bad_options_are_refused():
     with pytest.raises(ConfigError, match="unknown option"):
         get_system("hevc+ldpc-amc", mcs=3)
     with pytest.raises(ConfigError, match="no AMC thresholds for BLER target 0.05"):
-        from kbsc.baselines.amc import choose_mcs
-        from kbsc.baselines.amc_calibration import load_thresholds
+        get_system("hevc+ldpc-amc", bler_target=0.05)
+    with pytest.raises(ConfigError, match="MCS table 2"):
+        get_system("hevc+ldpc-amc", mcs_table=2)
+    from kbsc.baselines.amc import choose_mcs
+    from kbsc.baselines.amc_calibration import load_thresholds
 
-        choose_mcs(np.ones((1, 768)), 768, [4], load_thresholds(), target=0.05)
+    with pytest.raises(ConfigError, match="k ≥ 64"):
+        choose_mcs(np.ones((1, 32)), 32, [4], load_thresholds())

@@ -15,6 +15,7 @@ from kbsc.baselines.amc import (
 )
 from kbsc.baselines.amc_calibration import calibrate_threshold, load_thresholds
 from kbsc.baselines.system import DEFAULT_MCS_SET, open_bridge
+from kbsc.errors import ConfigError
 
 
 @pytest.mark.parametrize("qm", [2, 4, 6])
@@ -106,3 +107,22 @@ def test_threshold_search_finds_the_crossing_of_a_known_curve():
     rec = calibrate_threshold(384, 10, 0.1, n_tb=n, measure=measure, resolution_db=0.25)
     assert rec["snr_db"] == pytest.approx(4 + np.log(9) / 2, abs=0.05)
     assert all(e == measure(s) for s, e, _ in rec["points"])
+
+
+def test_threshold_table_merge_lookup_and_safe_side(tmp_path):
+    from kbsc.baselines.amc_calibration import merge_into
+
+    def rec(k, m, snr):
+        return {"k": k, "mcs": m, "mcs_table": 1, "bler_target": 0.1, "tb_size": 8, "snr_db": snr}
+
+    path = tmp_path / "t.json"
+    merge_into(path, [rec(128, 4, 3.0), rec(384, 4, 2.0)], {"command": "a"})
+    merge_into(path, [rec(384, 4, 1.5), rec(384, 6, 4.0)], {"command": "b"})  # replaces (384, 4)
+    t = load_thresholds(path)
+    assert t.threshold(384, 4) == 1.5 and t.threshold(128, 4) == 3.0
+    assert t.threshold(700, 4) == 1.5  # between calibrated k: the smaller k's (higher) threshold
+    assert t.threshold(383, 4) == 3.0
+    with pytest.raises(ConfigError, match="calibrate-amc --k 128 --mcs 6"):
+        t.threshold(200, 6)
+    with pytest.raises(ConfigError, match="k ≥ 128"):
+        t.threshold(100, 4)

@@ -145,6 +145,7 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         self.target = target
         self.mcs_set = [int(m) for m in self.options.get("mcs_set", DEFAULT_AMC_MCS_SET)]
         self.table = load_thresholds(self.options.get("thresholds"))
+        self.table.calibrated_k(1 << 30, target, int(self.options.get("mcs_table", 1)))  # refuse early
 
     def select(self, cell: Cell, ctx: EvalContext, bridge, k: int) -> tuple[np.ndarray, np.ndarray]:
         """MCS int64 ``[N]`` and γ_eff dB ``[N]`` per sender image of the cell."""
