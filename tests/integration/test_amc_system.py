@@ -24,7 +24,7 @@ def _cell(snr, system="hevc+ldpc-amc", mcs=None, channel="rayleigh", csi="ls-lin
 
 def test_each_image_gets_the_fixed_mcs_outcome_of_its_chosen_mcs(tmp_path):
     ctx = toy_context(n=20, data_dir=tmp_path)
-    mcs_set = [2, 9, 16]
+    mcs_set = [2, 10, 16]
     amc = get_system("hevc+ldpc-amc", mcs_set=mcs_set)
     out = amc.evaluate(_cell(9.0), ctx)
     used = out.extras["mcs_used"].astype(int)
@@ -47,6 +47,8 @@ def test_bad_options_are_refused():
         get_system("hevc+ldpc-amc", mcs=3)
     with pytest.raises(ConfigError, match="no AMC thresholds for BLER target 0.05"):
         get_system("hevc+ldpc-amc", bler_target=0.05)
+    with pytest.raises(ConfigError, match=r"no AMC thresholds for MCS \[9\]"):
+        get_system("hevc+ldpc-amc", mcs_set=[2, 9])
     with pytest.raises(ConfigError, match="MCS table 2"):
         get_system("hevc+ldpc-amc", mcs_table=2)
     from kbsc.baselines.amc import choose_mcs

@@ -145,7 +145,15 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         self.target = target
         self.mcs_set = [int(m) for m in self.options.get("mcs_set", DEFAULT_AMC_MCS_SET)]
         self.table = load_thresholds(self.options.get("thresholds"))
-        self.table.calibrated_k(1 << 30, target, int(self.options.get("mcs_table", 1)))  # refuse early
+        mcs_table = int(self.options.get("mcs_table", 1))
+        self.table.calibrated_k(1 << 30, target, mcs_table)  # refuse early, before any cell runs
+        missing = self.table.uncalibrated(self.mcs_set, target, mcs_table)
+        if missing:
+            raise ConfigError(
+                f"no AMC thresholds for MCS {missing} (target {target:g}); calibrate them with "
+                f"`kbsc calibrate-amc --mcs {' '.join(map(str, missing))}` or choose mcs_set among the "
+                "calibrated ones"
+            )
 
     def select(self, cell: Cell, ctx: EvalContext, bridge, k: int) -> tuple[np.ndarray, np.ndarray]:
         """MCS int64 ``[N]`` and γ_eff dB ``[N]`` per sender image of the cell."""

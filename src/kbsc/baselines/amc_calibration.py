@@ -253,6 +253,11 @@ class ThresholdTable:
     def ks(self, target: float, table: int = 1) -> list[int]:
         return sorted({k for (tb, tg, k, _m) in self._t if tb == table and math.isclose(tg, target)})
 
+    def uncalibrated(self, mcs_set: Iterable[int], target: float, table: int = 1) -> list[int]:
+        """The MCS of ``mcs_set`` that have no threshold at any k (for ``target`` and ``table``)."""
+        have = {m for (tb, tg, _k, m) in self._t if tb == table and math.isclose(tg, target)}
+        return sorted(int(m) for m in mcs_set if int(m) not in have)
+
     def calibrated_k(self, k: int, target: float, table: int = 1) -> int:
         ks = self.ks(target, table)
         if not ks:

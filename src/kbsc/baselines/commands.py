@@ -93,6 +93,7 @@ def run_calibrate_amc(args: argparse.Namespace) -> int:
     )
     from kbsc.experiments.provenance import git_commit
 
+    commit = git_commit()  # the code that runs (read now: the tree may change during a long calibration)
     ks = args.k or list(CALIBRATION_KS)
     mcs = args.mcs if args.mcs is not None else list(DEFAULT_AMC_MCS_SET)
     t0 = time.perf_counter()
@@ -110,7 +111,7 @@ def run_calibrate_amc(args: argparse.Namespace) -> int:
     run = {
         "command": "kbsc " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "kbsc_version": __version__,
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "channel": "awgn",
         "csi": "perfect",
