@@ -58,6 +58,10 @@ def test_chosen_mcs_is_monotone_in_snr_on_awgn():
             assert len(set(m.tolist())) == 1
             chosen.append(int(m[0]))
         assert chosen == sorted(chosen), k
+        # a back-off of d dB chooses at SNR s what no back-off chooses at s - d
+        m_b, _ = choose_mcs(np.full((1, k), 10 ** (1.0)), k, list(DEFAULT_MCS_SET), table, margin_db=3.0)
+        m_0, _ = choose_mcs(np.full((1, k), 10 ** (0.7)), k, list(DEFAULT_MCS_SET), table)
+        assert m_b[0] == m_0[0]
         assert chosen[0] == min(DEFAULT_MCS_SET) and chosen[-1] == max(DEFAULT_MCS_SET)
 
 

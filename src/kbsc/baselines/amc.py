@@ -23,8 +23,10 @@
    (:meth:`BaselineRunner.run_fixed`) on its own realizations.
 
 Options: those of ``hevc+ldpc`` (codec, failure, decoder, num_iter, mcs_table, codec_options) plus
-``mcs_set`` (default: the genie envelope's set, so that the two are comparable), ``bler_target`` and
-``thresholds`` (path of a threshold table; default: the committed one).
+``mcs_set`` (default: the genie envelope's set, so that the two are comparable), ``bler_target``,
+``thresholds`` (path of a threshold table; default: the committed one) and ``margin_db`` (a fixed back-off
+added to every threshold, default 0 — a static stand-in for the outer-loop correction real links make from
+ACK/NACKs, useful with the LS estimators whose error variance leaves out interpolation errors).
 Extra per-image outcomes: ``mcs_used``, ``snr_eff_db`` (γ_eff of the chosen MCS's modulation).
 """
 
@@ -108,8 +110,9 @@ def choose_mcs(
     table: ThresholdTable,
     target: float = 0.1,
     mcs_table: int = 1,
+    margin_db: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per image the highest MCS of ``mcs_set`` whose threshold ≤ its γ_eff (else the lowest MCS).
+    """Per image the highest MCS of ``mcs_set`` whose threshold + ``margin_db`` ≤ its γ_eff (else the lowest).
 
     sinr: float ``[B, k]`` per-RE SINR (linear). Returns MCS int64 ``[B]`` and γ_eff of the chosen MCS's
     modulation in dB float64 ``[B]``.
@@ -124,7 +127,7 @@ def choose_mcs(
     n = np.asarray(sinr).shape[0]
     chosen = np.full(n, order[0], dtype=np.int64)
     for m in order:
-        ok = eff[qms[m]] >= table.threshold(k, m, target, mcs_table)
+        ok = eff[qms[m]] >= table.threshold(k, m, target, mcs_table) + margin_db
         chosen = np.where(ok, m, chosen)
     eff_chosen = np.array([eff[qms[int(m)]][i] for i, m in enumerate(chosen)], dtype=np.float64)
     return chosen, eff_chosen
@@ -135,7 +138,7 @@ class HevcLdpcAmcSystem(ConventionalSystem):
     """HEVC intra + one NR TB per image at the MCS its receiver picks (MIESM + AWGN thresholds)."""
 
     name = "hevc+ldpc-amc"
-    allowed = _RUNNER_OPTIONS | {"mcs_set", "bler_target", "thresholds"}
+    allowed = _RUNNER_OPTIONS | {"mcs_set", "bler_target", "thresholds", "margin_db"}
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
@@ -143,6 +146,9 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         if not 0.0 < target < 1.0:
             raise ConfigError(f"bler_target must be in (0, 1), got {target}")
         self.target = target
+        self.margin_db = float(self.options.get("margin_db", 0.0))
+        if not 0.0 <= self.margin_db <= 20.0:
+            raise ConfigError(f"margin_db must be in 0 … 20 dB, got {self.margin_db}")
         self.mcs_set = [int(m) for m in self.options.get("mcs_set", DEFAULT_AMC_MCS_SET)]
         self.table = load_thresholds(self.options.get("thresholds"))
         mcs_table = int(self.options.get("mcs_table", 1))
@@ -159,7 +165,7 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         """MCS int64 ``[N]`` and γ_eff dB ``[N]`` per sender image of the cell."""
         sinr = receiver_sinr(bridge, np.asarray(ctx.image_ids), k, cell.snr_db)
         mcs_table = int(self.options.get("mcs_table", 1))
-        return choose_mcs(sinr, k, self.mcs_set, self.table, self.target, mcs_table)
+        return choose_mcs(sinr, k, self.mcs_set, self.table, self.target, mcs_table, self.margin_db)
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
         k, bridge, runner, fb = self.setup(cell, ctx)
