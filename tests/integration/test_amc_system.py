@@ -56,3 +56,23 @@ def test_bad_options_are_refused():
 
     with pytest.raises(ConfigError, match="k ≥ 64"):
         choose_mcs(np.ones((1, 32)), 32, [4], load_thresholds())
+
+
+def test_calibrate_amc_command_writes_a_table_with_provenance(tmp_path, capsys):
+    import json
+
+    from kbsc.baselines.amc_calibration import load_thresholds
+    from kbsc.cli import main
+
+    out = tmp_path / "thr.json"
+    assert main(["calibrate-amc", "--k", "64", "--mcs", "4", "--n-tb", "20", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    (rec,) = doc["thresholds"]
+    assert (rec["k"], rec["mcs"], rec["bler_target"], rec["run"]) == (64, 4, 0.1, 0)
+    run = doc["runs"][0]
+    assert run["tbs_per_point"] == 20 and run["channel"] == "awgn" and "calibrate-amc" in run["command"]
+    # the crossing lies inside the measured points: above target below it, at or below target above it
+    below = [e / n for s, e, n in rec["points"] if s < rec["snr_db"]]
+    above = [e / n for s, e, n in rec["points"] if s > rec["snr_db"]]
+    assert below and above and max(above) <= 0.1 < below[-1]
+    assert load_thresholds(out).threshold(64, 4) == rec["snr_db"]

@@ -78,9 +78,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_calibrate_amc)
 
 
+def _calibrate_command(args: argparse.Namespace, ks: list[int], mcs: list[int]) -> str:
+    """The command line that reproduces this calibration (every setting spelled out)."""
+    import shlex
+
+    parts = ["kbsc", "calibrate-amc", "--k", *map(str, ks), "--mcs", *map(str, mcs)]
+    parts += ["--mcs-table", str(args.mcs_table), "--bler-target", f"{args.bler_target:g}"]
+    parts += ["--n-tb", str(args.n_tb), "--resolution-db", f"{args.resolution_db:g}"]
+    parts += ["--num-iter", str(args.num_iter)] + (["--decoder", args.decoder] if args.decoder else [])
+    parts += ["--out", args.out] if args.out else []
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def run_calibrate_amc(args: argparse.Namespace) -> int:
     import datetime
-    import shlex
 
     from kbsc import __version__
     from kbsc.baselines.amc import DEFAULT_AMC_MCS_SET
@@ -109,7 +120,7 @@ def run_calibrate_amc(args: argparse.Namespace) -> int:
         log=lambda s: print(s, flush=True),
     )
     run = {
-        "command": "kbsc " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": _calibrate_command(args, ks, mcs),
         "kbsc_version": __version__,
         "git_commit": commit,
         "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
