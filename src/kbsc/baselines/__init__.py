@@ -5,7 +5,8 @@ Public API: image codecs (:mod:`kbsc.baselines.codecs`: ``ImageCodec``, ``IMAGE_
 MCS tables and TB sizes (:func:`mcs_entry`, :func:`plan_tb`), the link (:class:`NRLink`), the capacity
 bound (:func:`capacity_bits`), metrics (:func:`psnr`, :func:`ms_ssim`), the cell pipeline
 (:class:`BaselineRunner`) and the systems ``hevc+ldpc``, ``hevc+ldpc-best``, ``hevc+capacity``
-(:mod:`kbsc.baselines.system`, imported by the experiment registry).
+(:mod:`kbsc.baselines.system`) and ``hevc+ldpc-amc`` (link adaptation, :mod:`kbsc.baselines.amc`, with its
+AWGN thresholds from :mod:`kbsc.baselines.amc_calibration`), imported by the system registry.
 """
 
 from kbsc.util.lazy import lazy_exports

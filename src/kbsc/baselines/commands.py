@@ -41,7 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=[1, 2],
         help="1 = TS 38.214 Table 5.1.3.1-1 (64QAM, default), 2 = Table 5.1.3.1-2 (256QAM)",
     )
-    p.add_argument("--system", default="hevc+ldpc", choices=["hevc+ldpc", "hevc+ldpc-best", "hevc+capacity"])
+    p.add_argument(
+        "--system",
+        default="hevc+ldpc",
+        choices=["hevc+ldpc", "hevc+ldpc-best", "hevc+ldpc-amc", "hevc+capacity"],
+    )
     p.add_argument("--codec", default="hevc", help="image codec: hevc (default), bpg, jpeg")
     p.add_argument("--failure", default="conceal", choices=["conceal", "miss"], help="CRC-failure handling")
     p.add_argument(
@@ -54,6 +58,84 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="master seed of the realizations")
     add_data_dir(p)
     p.set_defaults(func=run_baseline)
+
+    c = sub.add_parser(
+        "calibrate-amc",
+        help="measure the AWGN BLER thresholds of the NR link for link adaptation (hevc+ldpc-amc)",
+        description="Per k and MCS, the Es/N0 where the link's transport-block error rate on AWGN crosses "
+        "the BLER target (search over SNR with common random numbers; see kbsc.baselines.amc_calibration). "
+        "Results are merged into the threshold table (default: the package's amc_thresholds.json).",
+    )
+    c.add_argument("--k", nargs="+", type=int, default=None, help="data REs per TB (default: the grid's)")
+    c.add_argument("--mcs", nargs="+", type=int, default=None, help="MCS indices (default: the AMC set)")
+    c.add_argument("--mcs-table", type=int, default=1, choices=[1, 2])
+    c.add_argument("--bler-target", type=float, default=0.1, help="BLER target (default: 0.1)")
+    c.add_argument("--n-tb", type=int, default=200, help="transport blocks per SNR point (default: 200)")
+    c.add_argument("--resolution-db", type=float, default=0.5, help="bisection stop (default: 0.5 dB)")
+    c.add_argument("--decoder", default=None, help="LDPC decoder (default: layered-oms)")
+    c.add_argument("--num-iter", type=int, default=20, help="LDPC iterations (default: 20)")
+    c.add_argument("--out", default=None, help="threshold table to merge into (default: the package's)")
+    c.set_defaults(func=run_calibrate_amc)
+
+
+def _calibrate_command(args: argparse.Namespace, ks: list[int], mcs: list[int]) -> str:
+    """The command line that reproduces this calibration (every setting spelled out)."""
+    import shlex
+
+    parts = ["kbsc", "calibrate-amc", "--k", *map(str, ks), "--mcs", *map(str, mcs)]
+    parts += ["--mcs-table", str(args.mcs_table), "--bler-target", f"{args.bler_target:g}"]
+    parts += ["--n-tb", str(args.n_tb), "--resolution-db", f"{args.resolution_db:g}"]
+    parts += ["--num-iter", str(args.num_iter)] + (["--decoder", args.decoder] if args.decoder else [])
+    parts += ["--out", args.out] if args.out else []
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def run_calibrate_amc(args: argparse.Namespace) -> int:
+    import datetime
+
+    from kbsc import __version__
+    from kbsc.baselines.amc import DEFAULT_AMC_MCS_SET
+    from kbsc.baselines.amc_calibration import (
+        CALIBRATION_KS,
+        CALIBRATION_SEED,
+        THRESHOLDS_FILE,
+        calibrate,
+        merge_into,
+    )
+    from kbsc.experiments.provenance import git_commit
+
+    commit = git_commit()  # the code that runs (read now: the tree may change during a long calibration)
+    ks = args.k or list(CALIBRATION_KS)
+    mcs = args.mcs if args.mcs is not None else list(DEFAULT_AMC_MCS_SET)
+    t0 = time.perf_counter()
+    recs = calibrate(
+        ks,
+        mcs,
+        args.bler_target,
+        args.n_tb,
+        args.mcs_table,
+        args.decoder,
+        args.num_iter,
+        resolution_db=args.resolution_db,
+        log=lambda s: print(s, flush=True),
+    )
+    run = {
+        "command": _calibrate_command(args, ks, mcs),
+        "kbsc_version": __version__,
+        "git_commit": commit,
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "channel": "awgn",
+        "csi": "perfect",
+        "seed": CALIBRATION_SEED,
+        "tbs_per_point": args.n_tb,
+        "resolution_db": args.resolution_db,
+        "decoder": args.decoder or "layered-oms",
+        "num_iter": args.num_iter,
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    path = merge_into(args.out or THRESHOLDS_FILE, recs, run)
+    print(f"{len(recs)} thresholds written to {path}")
+    return 0
 
 
 def build_context(args: argparse.Namespace):

@@ -5,8 +5,12 @@ runner writes and orders the results itself.
 * ``serial``: in the calling process (debugging; reuses the systems the runner prepared).
 * ``local`` (default): a spawn-context process pool, ``--workers N``, one compute thread per worker. Workers
   exit when the run's process dies, even by ``kill -9`` (:mod:`kbsc.experiments.lifeline`).
-* ``ray``: Ray actors, one per worker, on a local Ray instance or the cluster at ``--ray-address``. The data
-  directory must be reachable at the same path on every node.
+* ``ray``: Ray actors, one per worker, on a local Ray instance or the cluster at ``--ray-address``. On a
+  cluster (an address given) the workers do not need the head's data directory: the head prepares the
+  workspace and every system's trained models itself, then ships its data directory to each node through the
+  object store, checked file by file against a manifest (:mod:`kbsc.experiments.shipping`).
+  ``KBSC_RAY_DATA=shared`` (or backend option ``data="shared"``) instead uses the head's data directory path
+  on every node (a shared file system; the default for a local Ray instance).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from kbsc.errors import ConfigError, KbscError
+from kbsc.errors import ConfigError, DataError, KbscError
 from kbsc.experiments.grid import Plan, Task
 from kbsc.experiments.lifeline import Reaper, die_with_parent, start_reaper
 from kbsc.experiments.worker import CellOutput, CellWorker
@@ -162,12 +166,27 @@ class RayBackend(Backend):
     (``ray start --head`` …), else a local Ray instance started (and stopped) here."""
 
     name = "ray"
+    DATA_MODES = ("ship", "shared")
 
     def __init__(self, workers: int | None = None, **options: Any) -> None:
         super().__init__(workers, **options)
         self._pool: Any = None
         self._started = False
         self._reaper: Reaper | None = None
+        mode = (
+            options.get("data")
+            or os.environ.get("KBSC_RAY_DATA")
+            or ("ship" if options.get("address") else "shared")
+        )
+        if mode not in self.DATA_MODES:
+            raise ConfigError(f"Ray data mode must be one of {', '.join(self.DATA_MODES)}, got {mode!r}")
+        self.data_mode = mode
+        self.worker_info: list[dict[str, Any]] = []
+
+    @property
+    def prepare_on_head(self) -> bool:
+        """Shipping needs the trained models on the head before the bundle is made."""
+        return self.data_mode == "ship"
 
     def _get_pool(self, plan: Plan) -> Any:
         if self._pool is not None:
@@ -195,9 +214,25 @@ class RayBackend(Backend):
                 # its agents do not linger either
                 self._reaper = start_reaper()
             self._started = True
-        remote_worker = ray.remote(num_cpus=1)(CellWorker)
         plan_ref = ray.put(plan)
-        self._pool = ActorPool([remote_worker.remote(plan_ref, 1) for _ in range(self.workers)])
+        if self.data_mode == "ship":
+            from kbsc.experiments.shipping import ShippedCellWorker, pack_data_dir
+
+            ctx = plan.context
+            extra = {"dataset_root": ctx.dataset_root, "checkpoint": ctx.checkpoint}
+            bundle_ref = ray.put(pack_data_dir(ctx.data_dir, extra))
+            remote = ray.remote(num_cpus=1)(ShippedCellWorker)
+            actors = [remote.remote(plan_ref, bundle_ref, 1) for _ in range(self.workers)]
+            try:  # every node has unpacked and checked the bundle before a cell runs
+                self.worker_info = ray.get([a.info.remote() for a in actors])
+            except Exception as exc:
+                lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+                msg = lines[-1] if lines else str(exc)
+                raise DataError(f"a Ray worker could not take the head's data: {msg}") from None
+        else:
+            remote = ray.remote(num_cpus=1)(CellWorker)
+            actors = [remote.remote(plan_ref, 1) for _ in range(self.workers)]
+        self._pool = ActorPool(actors)
         return self._pool
 
     def run(self, plan, tasks, prepared, ctx):

@@ -188,7 +188,7 @@ def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, sh
 
 
 def _run_pending(cfg, out_dir, runner, backend, plan, pending, ctx, book, chash, tag, show_progress) -> None:
-    if backend == "serial" or runner.workers == 1:
+    if backend == "serial" or runner.workers == 1 or getattr(runner, "prepare_on_head", False):
         prepared = _prepare_systems(cfg, pending, ctx)
     else:
         _prepare_in_parallel(runner, plan, pending, show_progress)

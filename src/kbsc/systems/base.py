@@ -125,6 +125,7 @@ class System(ABC):
 SYSTEM_MODULES = (
     "kbsc.semantic.system",
     "kbsc.baselines.system",
+    "kbsc.baselines.amc",
     "kbsc.jscc.system",
 )
 SYSTEMS: Registry[type[System]] = Registry("system", modules=SYSTEM_MODULES)
