@@ -112,6 +112,7 @@ SYSTEM_MODULES = (
     "kbsc.semantic.system",
     "kbsc.baselines.system",
     "kbsc.jscc.system",
+    "kbsc.semantic.digital",
 )
 
 
