@@ -170,6 +170,7 @@ def train_quantizer(
     pq.cp.seed = int(seed)
     pq.cp.niter = KMEANS_ITER
     pq.cp.max_points_per_centroid = max(256, -(-len(rows) >> spec.nbits))  # no second subsampling
+    pq.cp.min_points_per_centroid = 1  # 32 per centroid is deliberate: no warning per sub-quantizer
     # one thread: OpenMP's spinning workers made training 4-9x slower on a shared, loaded machine
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
