@@ -92,6 +92,8 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
 
     if "hevc+ldpc-best" not in names and "hevc+ldpc" in names and "hevc+ldpc-best" in system_names():
         systems.append({"name": "hevc+ldpc-best"})
+    if "kbsc-digital-best" not in names and "kbsc-digital" in names and "kbsc-digital-best" in system_names():
+        systems.append({"name": "kbsc-digital-best"})  # the paper preset's envelope, for its estimate
     data["systems"] = systems
     if quick:
         data["n_images"] = min(cfg.n_images, 200)
