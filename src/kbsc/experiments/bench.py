@@ -51,6 +51,8 @@ TOP_LEVEL_KEYS = (
     "link_bits_per_s",
     "cached_point_cost_ratio",
     "semantic_images_per_s",
+    "pq_train_s",
+    "pq_encode_images_per_s",
     "quick_grid_wall_s_estimate",
     "paper_grid_wall_s_estimate",
     "bridge_native_slots_per_s",
@@ -92,6 +94,8 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
 
     if "hevc+ldpc-best" not in names and "hevc+ldpc" in names and "hevc+ldpc-best" in system_names():
         systems.append({"name": "hevc+ldpc-best"})
+    if "kbsc-digital-best" not in names and "kbsc-digital" in names and "kbsc-digital-best" in system_names():
+        systems.append({"name": "kbsc-digital-best"})  # the paper preset's envelope, for its estimate
     data["systems"] = systems
     if quick:
         data["n_images"] = min(cfg.n_images, 200)
@@ -245,6 +249,16 @@ def _time_link_pipeline(quick: bool, data_dir: str | None) -> dict[str, Any]:
     }
 
 
+def _quantizer_section(quick: bool, report: dict[str, Any]) -> None:
+    """The digital semantic baseline's PQ: training seconds and encoding speed of its 64-bit code (8×8)."""
+    from kbsc.semantic.quantizer import bench_quantizer
+
+    q = bench_quantizer(quick=quick)
+    report["quantizer"] = q
+    report["pq_train_s"] = q["codes"][0]["train_s"]
+    report["pq_encode_images_per_s"] = q["codes"][0]["encode_images_per_s"]
+
+
 def _default_dir() -> Path:
     from kbsc.util.paths import data_dir
 
@@ -316,6 +330,7 @@ def run_bench(
     section("grid", lambda: _grid_section(quick, data_dir, workers, report))
     section("link_stages", lambda: _link_stages(quick, data_dir, report))
     section("bridge_channels", lambda: _bridge_channels(quick, report))
+    section("quantizer", lambda: _quantizer_section(quick, report))
     report["recorded_quick_runs"] = _recorded_quick_runs()
     report["peak_rss_mb"] = _peak_rss_mb()
     report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)

@@ -127,6 +127,7 @@ SYSTEM_MODULES = (
     "kbsc.baselines.system",
     "kbsc.baselines.amc",
     "kbsc.jscc.system",
+    "kbsc.semantic.digital",
 )
 SYSTEMS: Registry[type[System]] = Registry("system", modules=SYSTEM_MODULES)
 
