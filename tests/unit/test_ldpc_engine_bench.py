@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from kbsc.baselines.ldpc.bench import _summary, bench_decoders, wilson_interval
+from kbsc.baselines.ldpc.bench import LINK_CODES, _summary, awgn_llrs, bench_decoders, wilson_interval
+from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
 
 pytest.importorskip("sionna.phy.fec.ldpc")
 
@@ -28,7 +29,7 @@ def test_bench_decoders_tiny_json():
     assert len(r["table"]) == 3
     hi = r["table"][-1]["decoders"]
     assert hi["sionna"]["block_errors"] == 0 and hi["layered-oms"]["block_errors"] == 0  # 4 dB: error-free
-    assert r["decoder_speedup_default"] == hi["layered-oms"]["speedup"] > 0
+    assert r["decoder_speedup_default"] == hi[DEFAULT_LDPC_DECODER]["speedup"] > 0
     assert r["flooding_decision_agreement"] >= 47 / 48
     assert set(r["compile"]["first_call_s"]) == {"flooding", "layered", "layered-oms"}
 
@@ -45,6 +46,27 @@ def test_summary_ratio_and_speedups():
              {"k": 8, "n": 16, "decoders": {"sionna": dec(0, 100, 1.0), "flooding": dec(0, 100, 25.0),
                                             "layered": dec(0, 100, 45.0), "layered-oms": dec(0, 100, 120.0)}}]
     s = _summary(table)
-    assert s["decoder_speedup_flooding"] == 25.0 and s["decoder_speedup_default"] == 120.0  # BLER < 1 % only
+    assert s["decoder_speedup_flooding"] == 25.0 and s["decoder_speedup_layered_oms"] == 120.0  # BLER < 1 %
+    assert s["decoder_speedup_default"] == s[f"decoder_speedup_{DEFAULT_LDPC_DECODER.replace('-', '_')}"]
     assert s["flooding_decision_agreement"] == 0.99
-    assert s["default_bler_ratio"] == pytest.approx(0.8) and s["default_bler_within_intervals"]
+    assert s["bler_ratio_layered_oms_per_code"] == {"8/16": pytest.approx(0.8)}
+    assert s["bler_ratio_layered_per_code"] == {"8/16": pytest.approx(0.6)}
+    assert s["default_bler_within_intervals"]
+
+
+@pytest.mark.parametrize("code,ebno_db", [(LINK_CODES[0], 0.3), (LINK_CODES[1], 0.4)])
+def test_default_decoder_no_worse_than_sionnas_decisions_on_the_links_short_codes(code, ebno_db):
+    """Issue 13 item 4: on the link's own short low-rate codes at BLER ≈ 50 %, layered offset min-sum made
+    more block errors than Sionna's decoder (measured 0.56 vs 0.53 on 240/768); the default must not. The
+    reference is the flooding engine, which makes Sionna's decisions (agreement ≥ 99.9 %, test_ldpc_engine.py)
+    at a fraction of its cost; same LLRs for both."""
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+    enc = LDPC5GEncoder(*code)
+    bits, llr = awgn_llrs(enc, ebno_db, 1000, seed=99)
+    ref = make_ldpc_decoder("flooding", enc)(llr)
+    out = make_ldpc_decoder(DEFAULT_LDPC_DECODER, enc)(llr)
+    err_ref = int((ref != bits).any(dim=1).sum())
+    err = int((out != bits).any(dim=1).sum())
+    assert err_ref > 200  # a high-BLER point, where min-sum approximations lose
+    assert err <= err_ref

@@ -22,7 +22,8 @@
 4. **One link per image**: images are grouped by their MCS and each group runs through the fixed-MCS pipeline
    (:meth:`BaselineRunner.run_fixed`) on its own realizations.
 
-Options: those of ``hevc+ldpc`` (codec, failure, decoder, num_iter, mcs_table, codec_options) plus
+Options: those of ``hevc+ldpc`` (codec, failure, decoder, num_iter, mcs_table, codec_options; the decoder
+defaults to the one the thresholds were measured with, and another one is refused) plus
 ``mcs_set`` (default: the genie envelope's set, so that the two are comparable), ``bler_target``,
 ``thresholds`` (path of a threshold table; default: the committed one) and ``margin_db`` (a fixed back-off
 added to every threshold, default 0 — a static stand-in for the outer-loop correction real links make from
@@ -151,6 +152,16 @@ class HevcLdpcAmcSystem(ConventionalSystem):
             raise ConfigError(f"margin_db must be in 0 … 20 dB, got {self.margin_db}")
         self.mcs_set = [int(m) for m in self.options.get("mcs_set", DEFAULT_AMC_MCS_SET)]
         self.table = load_thresholds(self.options.get("thresholds"))
+        # a BLER threshold belongs to the decoder it was measured with: decode with that one
+        decoder = self.options.get("decoder")
+        if decoder is None and len(self.table.decoders) == 1:
+            self.options["decoder"] = self.table.decoders[0]
+        elif decoder is not None and self.table.decoders and decoder not in self.table.decoders:
+            raise ConfigError(
+                f"the AMC thresholds in {self.table.source} were measured with LDPC decoder "
+                f"{'/'.join(self.table.decoders)}, not {decoder!r}; drop the decoder option or calibrate "
+                f"for it with `kbsc calibrate-amc --decoder {decoder}`"
+            )
         mcs_table = int(self.options.get("mcs_table", 1))
         self.table.calibrated_k(1 << 30, target, mcs_table)  # refuse early, before any cell runs
         missing = self.table.uncalibrated(self.mcs_set, target, mcs_table)

@@ -246,8 +246,10 @@ class ThresholdTable:
     this errs on the safe side (a lower MCS). A k below every calibrated k is refused.
     """
 
-    def __init__(self, records: list[dict[str, Any]], source: str = "") -> None:
+    def __init__(self, records: list[dict[str, Any]], source: str = "", decoders: Iterable[str] = ()) -> None:
         self.source = source
+        #: the LDPC decoders the thresholds were measured with (a BLER threshold belongs to its decoder)
+        self.decoders = sorted(set(decoders))
         self._t: dict[tuple[int, float, int, int], float] = {_key(r): float(r["snr_db"]) for r in records}
 
     def ks(self, target: float, table: int = 1) -> list[int]:
@@ -291,6 +293,10 @@ def load_thresholds(path: str | Path | None = None) -> ThresholdTable:
         raise ConfigError(f"AMC threshold file {p} does not exist; run `kbsc calibrate-amc`")
     try:
         doc = json.loads(p.read_text())
-        return ThresholdTable(list(doc["thresholds"]), str(p))
+        runs = list(doc.get("runs", []))
+        used = {int(r["run"]) for r in doc["thresholds"] if "run" in r}
+        decoders = [str(runs[i]["decoder"]) for i in sorted(used)
+                    if 0 <= i < len(runs) and "decoder" in runs[i]]
+        return ThresholdTable(list(doc["thresholds"]), str(p), decoders)
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"AMC threshold file {p} is not a threshold table: {exc}") from None

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER
 from kbsc.baselines.mcs import TbPlan, plan_tb
 from kbsc.errors import ConfigError
 
 __all__ = ["DEFAULT_DECODER", "LinkResult", "NRLink"]
 
-DEFAULT_DECODER = "layered-oms"
+DEFAULT_DECODER = DEFAULT_LDPC_DECODER
 #: lowest LDPC rate Sionna's 5G encoder accepts (BG2 mother code)
 MIN_RATE = 0.2
 #: images per TB-encoder/decoder call

@@ -13,8 +13,9 @@
   capacity, a concealed failure can score by chance). ``mcs_set: []`` gives the capacity delivery alone.
 
 Options (``systems[].options``): ``codec`` (hevc | bpg | jpeg), ``failure`` (conceal | miss), ``decoder``
-(LDPC decoder name, default layered-oms; ``sionna`` for Sionna's own), ``num_iter`` (20), ``mcs_table``
-(1 = TS 38.214 Table 5.1.3.1-1, 2 = Table 5.1.3.1-2), ``mcs`` (default MCS), ``mcs_set`` (envelope).
+(LDPC decoder name, default layered (sum-product); ``sionna`` for Sionna's own), ``num_iter`` (20),
+``mcs_table`` (1 = TS 38.214 Table 5.1.3.1-1, 2 = Table 5.1.3.1-2), ``mcs`` (default MCS),
+``mcs_set`` (envelope).
 """
 
 from __future__ import annotations

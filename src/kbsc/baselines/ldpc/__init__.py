@@ -1,6 +1,6 @@
 """Compiled 5G LDPC decoding engine (numba, quasi-cyclic) and Sionna's decoder behind one registry.
 
->>> dec = make_ldpc_decoder("layered-oms", LDPC5GEncoder(k, n), num_iter=20)   # doctest: +SKIP
+>>> dec = make_ldpc_decoder("layered", LDPC5GEncoder(k, n), num_iter=20)   # doctest: +SKIP
 >>> bits = dec(llr)        # [..., n] Sionna logits -> [..., k] hard information bits
 """
 
