@@ -57,8 +57,9 @@ def _regression_task(seed: int = 0, scripted: list[float] | None = None):
             return {"neg_mse": next(script)}
         return {"neg_mse": -float(torch.nn.functional.mse_loss(model(xv), yv))}
 
-    task = TrainTask(model, lambda m: torch.optim.SGD(m.parameters(), lr=0.05), loss, batches, validate,
-                     "neg_mse")
+    task = TrainTask(
+        model, lambda m: torch.optim.SGD(m.parameters(), lr=0.05), loss, batches, validate, "neg_mse"
+    )
     return task, model
 
 
@@ -78,8 +79,13 @@ def test_patience_stops_and_keeps_the_best_weights():
 
 def test_min_steps_floor_and_plateau_lr():
     task, _ = _regression_task(scripted=[0.5] + [0.0] * 20)
-    rep = run_training(task, Budget(max_steps=200, eval_every=10, patience=2, min_steps=60,
-                                    plateau_patience=1, plateau_factor=0.5), show_progress=False)
+    rep = run_training(
+        task,
+        Budget(
+            max_steps=200, eval_every=10, patience=2, min_steps=60, plateau_patience=1, plateau_factor=0.5
+        ),
+        show_progress=False,
+    )
     assert rep.steps == 60 and rep.stopped == "patience"
     lrs = [c["lr"] for c in rep.curve]
     assert lrs[0] == pytest.approx(0.05)
@@ -88,8 +94,11 @@ def test_min_steps_floor_and_plateau_lr():
 
 def test_cosine_schedule_reaches_floor_and_real_task_converges():
     task, _ = _regression_task()
-    rep = run_training(task, Budget(max_steps=100, eval_every=10, patience=50, schedule="cosine",
-                                    lr_floor=0.1), show_progress=False)
+    rep = run_training(
+        task,
+        Budget(max_steps=100, eval_every=10, patience=50, schedule="cosine", lr_floor=0.1),
+        show_progress=False,
+    )
     assert rep.stopped == "ceiling" and rep.steps == 100
     assert rep.curve[-1]["lr"] < 0.05 * 0.12
     assert rep.best > -0.05  # the regression was learnt (initial −MSE is about −8)
@@ -111,14 +120,23 @@ def test_resume_gives_the_same_result_as_uninterrupted(tmp_path):
         assert torch.equal(a, b)
     # a checkpoint of another configuration is not resumed
     task_c, model_c = _regression_task(seed=99)
-    other = run_training(task_c, Budget(max_steps=10, eval_every=10, patience=1), checkpoint=ck,
-                         key={"cfg": 2}, show_progress=False)
+    other = run_training(
+        task_c,
+        Budget(max_steps=10, eval_every=10, patience=1),
+        checkpoint=ck,
+        key={"cfg": 2},
+        show_progress=False,
+    )
     assert other.steps == 10
 
 
 def test_bad_budget_is_a_config_error():
     task, _ = _regression_task()
-    for bad in (Budget(0, 10, 1), Budget(10, 10, 0), Budget(10, 5, 1, schedule="step"),
-                Budget(10, 5, 1, min_steps=20)):
+    for bad in (
+        Budget(0, 10, 1),
+        Budget(10, 10, 0),
+        Budget(10, 5, 1, schedule="step"),
+        Budget(10, 5, 1, min_steps=20),
+    ):
         with pytest.raises(ConfigError):
             run_training(task, bad, show_progress=False)
