@@ -153,7 +153,9 @@ class TrainingSpec(_Strict):
     """Training settings for learned systems (None = the system's own default)."""
 
     setting: str | None = None
-    epochs: int | None = Field(None, ge=1, le=10_000)
+    max_steps: int | None = Field(None, ge=1, le=10_000_000)  # ceiling in optimizer steps
+    patience: int | None = Field(None, ge=1, le=10_000)  # validations without gain that end training
+    eval_every: int | None = Field(None, ge=1, le=1_000_000)  # optimizer steps between validations
 
 
 class SystemSpec(_Strict):

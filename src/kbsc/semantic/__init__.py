@@ -16,6 +16,7 @@ from kbsc.semantic.train import (
     train_codec,
     training_data,
 )
+from kbsc.semantic.transmit import transmit
 
 __all__ = [
     "AUTHORS_SNRS",
@@ -38,4 +39,5 @@ __all__ = [
     "retrieve_labels",
     "train_codec",
     "training_data",
+    "transmit",
 ]

@@ -129,6 +129,16 @@ class TrainingReport:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def brief(self, name: str) -> dict[str, Any]:
+        """What a result row needs: the model's name, verdict, steps, best step and why it stopped."""
+        return {
+            "name": name,
+            "converged": bool(self.converged),
+            "steps": int(self.steps),
+            "best_step": int(self.best_step),
+            "stopped": self.stopped,
+        }
+
     def summary(self) -> str:
         """One line: verdict, steps, best step and value, wall time."""
         verdict = "converged" if self.converged else "NOT converged"
