@@ -15,7 +15,7 @@ from kbsc.experiments.runner import run_experiment
 from kbsc.jscc.toy import toy_images
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plugin_model.py"
-TRAIN = {"setting": "tiny", "steps": 300, "batch_size": 16, "lr": 3e-3, "n_val": 16}
+TRAIN = {"setting": "tiny", "max_steps": 300, "batch_size": 16, "lr": 3e-3, "n_val": 16}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def grid(tmp_path_factory):
             "systems": [
                 {
                     "name": "deepjscc-adaptive",
-                    "options": {**TRAIN, "steps": 400, "model_options": {"width": 12}},
+                    "options": {**TRAIN, "max_steps": 400, "model_options": {"width": 12}},
                 },
                 {
                     "name": "swinjscc",

@@ -19,7 +19,6 @@ cached under ``<data dir>/jscc/``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,16 @@ from kbsc.jscc.metrics import to_uint8
 from kbsc.jscc.plugin import OutsideModel, import_outcomes, load_plugin
 from kbsc.jscc.train import JSCCTrainConfig, TrainImages, TrainResult, train_images, train_model
 from kbsc.jscc.train import to_tensor as _to_tensor
-from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
+from kbsc.systems.base import SYSTEMS, TRAINING_KEYS, Cell, EvalContext, Outcomes, System
 
 __all__ = ["ImportedSystem", "PixelJSCCSystem", "PluginSystem", "model_runner"]
 
 _TRAIN_FIELDS = {
     "setting",
-    "steps",
+    "max_steps",
+    "min_steps",
+    "eval_every",
+    "patience",
     "batch_size",
     "lr",
     "snr_range",
@@ -49,7 +51,6 @@ _TRAIN_FIELDS = {
     "n_val",
     "model_options",
     "threads",
-    "save_every",
 }
 _EXTRA = {"train_seed", "train_channel", "train_csi", "batch"}
 
@@ -95,16 +96,14 @@ class PixelJSCCSystem(System):
     def train_config(self, cell: Cell, ctx: EvalContext) -> JSCCTrainConfig:
         opts = {k: v for k, v in self.options.items() if k in _TRAIN_FIELDS}
         training = dict(ctx.options.get("training") or {})
-        if training.get("setting") is not None:
-            opts.setdefault("setting", training["setting"])
+        for key in TRAINING_KEYS:
+            if training.get(key) is not None:
+                opts.setdefault(key, training[key])
         for key in ("snr_range", "cbr_range"):
             if key in opts:
                 if not isinstance(opts[key], list | tuple) or len(opts[key]) != 2:
                     raise ConfigError(f"system {self.name!r}: option {key} must be [low, high]")
                 opts[key] = tuple(float(v) for v in opts[key])
-        if training.get("epochs") is not None and "steps" not in opts and ctx.workspace is not None:
-            bs = int(opts.get("batch_size") or 32)
-            opts["steps"] = int(training["epochs"]) * max(1, math.ceil(len(ctx.workspace.train.ids) / bs))
         try:
             return JSCCTrainConfig(
                 model=self.model,
@@ -150,7 +149,16 @@ class PixelJSCCSystem(System):
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
         enc, dec = model_runner(self.get_model(cell, ctx))
-        return _send_images(enc, dec, cell, ctx, batch=int(self.options.get("batch", 250)))
+        out = _send_images(enc, dec, cell, ctx, batch=int(self.options.get("batch", 250)))
+        result = self.train_log[self.train_config(cell, ctx).hash()]
+        out.model = result.report.brief(result.path.name if result.path is not None else self.name)
+        return out
+
+    def training_reports(self) -> dict[str, dict[str, Any]]:
+        return {
+            (r.path.name if r.path is not None else key[:12]): r.report.as_dict()
+            for key, r in self.train_log.items()
+        }
 
 
 @SYSTEMS.register("deepjscc")
