@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extractor setting, repeatable (stand-in: epochs, width, lr, batch_size, threads, ...)",
+        help="extractor setting, repeatable (stand-in: max_steps, eval_every, patience, width, lr, batch_size, threads, ...)",
     )
     p.add_argument("--force", action="store_true", help="rebuild the knowledge base even if one is saved")
     add_data_dir(p)
@@ -70,12 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
-    """``["epochs=2", "width=8"]`` → ``{"epochs": "2", "width": "8"}`` (the extractor converts types)."""
+    """``["max_steps=2", "width=8"]`` → ``{"max_steps": "2", "width": "8"}`` (the extractor converts types)."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--extractor-opt {pair!r} must look like KEY=VALUE, e.g. epochs=3")
+            raise ConfigError(f"--extractor-opt {pair!r} must look like KEY=VALUE, e.g. max_steps=500")
         out[key.strip().replace("-", "_")] = value.strip()
     return out
 

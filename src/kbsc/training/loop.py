@@ -6,7 +6,8 @@ seeded batch source, a validation function and the metric to maximise) and a :cl
 and ceiling, evaluation interval, patience, schedule); :func:`run_training` does the rest:
 
 * every ``eval_every`` optimizer steps (and at the ceiling) it validates, records the curve and keeps a
-  copy of the best weights (higher ``metric`` is better, by more than ``min_delta``);
+  copy of the best weights (higher ``metric`` is better; a gain must exceed ``min_delta`` to reset the
+  patience; on a tie the later weights are kept);
 * it stops when ``patience`` evaluations in a row brought no improvement (not before ``min_steps``), or at
   ``max_steps``; the weights returned are the best ones;
 * learning rate: ``plateau`` multiplies it by ``plateau_factor`` after every ``plateau_patience`` evaluations
@@ -267,8 +268,11 @@ def run_training(
         lr = float(opt.param_groups[0]["lr"])
         state["curve"].append({"step": step, "loss": loss, "lr": lr, **metrics})
         state["loss_sum"], state["loss_n"] = 0.0, 0
-        if value > state["best"] + budget.min_delta or state["best_state"] is None:
-            state.update(best=value, best_step=step, since_best=0, best_state=_clone_state(modules))
+        gain = state["best_state"] is None or value > state["best"] + budget.min_delta
+        if gain or value >= state["best"]:  # on a tie keep the later (more trained) weights
+            state.update(best=max(value, state["best"]), best_step=step, best_state=_clone_state(modules))
+        if gain:
+            state["since_best"] = 0
         else:
             state["since_best"] += 1
             if budget.schedule == "plateau" and state["since_best"] % budget.plateau_patience == 0:
