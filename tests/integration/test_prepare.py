@@ -12,8 +12,9 @@ from kbsc.cli import main
 from kbsc.data.base import ImageSet
 from kbsc.data.cifar_format import write_cifar_folder
 
-TINY = ["--extractor-opt", "max_steps=44", "--extractor-opt", "eval_every=11", "--extractor-opt", "width=8", "--extractor-opt", "batch_size=32",
-        "--extractor-opt", "threads=1", "--extractor-opt", "strides=2,1,2,2"]  # fmt: skip
+TINY = ["--extractor-opt", "max_steps=44", "--extractor-opt", "eval_every=11", "--extractor-opt", "width=8",
+        "--extractor-opt", "batch_size=32", "--extractor-opt", "threads=1",
+        "--extractor-opt", "strides=2,1,2,2"]  # fmt: skip
 
 
 def stripes(n_per_class: int, seed: int, name: str) -> ImageSet:

@@ -8,7 +8,6 @@ import torch
 
 from kbsc.data.base import ImageSet
 from kbsc.errors import ConfigError, DataError
-from kbsc.util import read_manifest
 from kbsc.features import (
     StandinExtractor,
     feature_cache_path,
@@ -17,6 +16,7 @@ from kbsc.features import (
     standin_cache_dir,
     train_standin,
 )
+from kbsc.util import read_manifest
 
 TINY = {
     "width": 8,
@@ -70,7 +70,12 @@ def test_training_is_deterministic(train_set):
 
 
 def test_tiny_training_learns(train_set):
-    ext = train_standin(train_set, seed=0, show_progress=False, **{**TINY, "max_steps": 96, "eval_every": 8, "warmup_steps": 10, "lr": 0.1})
+    ext = train_standin(
+        train_set,
+        seed=0,
+        show_progress=False,
+        **{**TINY, "max_steps": 96, "eval_every": 8, "warmup_steps": 10, "lr": 0.1},
+    )
     test = stripes(25, seed=2)
     db = ext.extract(train_set.images, show_progress=False)
     q = ext.extract(test.images, batch_size=16, show_progress=False)
@@ -133,7 +138,9 @@ def test_standin_errors(tmp_path):
 
 
 def test_feature_cache_reuse_and_rebuild(tmp_path, train_set):
-    ext = train_standin(train_set.subset(np.arange(64)), seed=0, show_progress=False, **{**TINY, "max_steps": 2})
+    ext = train_standin(
+        train_set.subset(np.arange(64)), seed=0, show_progress=False, **{**TINY, "max_steps": 2}
+    )
     images = stripes(5, seed=9)
     feats = features_for(ext, images, tmp_path, show_progress=False)
     path = feature_cache_path(ext, images, tmp_path)
