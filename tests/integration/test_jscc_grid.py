@@ -125,3 +125,22 @@ def test_route_two_export_run_elsewhere_import_matches_the_plugin(tmp_path):
     np.testing.assert_array_equal(imported.retrieved, direct.retrieved)
     np.testing.assert_allclose(imported.extras["psnr"], direct.extras["psnr"], atol=1e-3)
     assert imported.extras["channel_uses"].tolist() == [k] * 30
+
+
+def test_results_carry_each_models_training_verdict(grid):
+    from kbsc.experiments.runner import model_verdicts
+    from kbsc.util import read_manifest
+
+    root, df = grid
+    assert (df[df.system == "softcast"].model == "").all() and df[
+        df.system == "softcast"
+    ].model_converged.isna().all()
+    learned = df[df.system != "softcast"]
+    dirs = {p.name: p for p in (root / "data" / "jscc").iterdir()}
+    assert set(learned.model) == set(dirs)  # every row names the checkpoint that produced it
+    verdicts = model_verdicts(df)
+    for name, path in dirs.items():
+        training = read_manifest(path)["training"]
+        assert verdicts[name]["converged"] == training["converged"]
+        assert set(learned[learned.model == name].model_converged) == {float(training["converged"])}
+        assert training["metric"] == "val_psnr" and training["steps"] <= 400
