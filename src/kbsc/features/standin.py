@@ -39,6 +39,7 @@ from kbsc.features.batching import extract_batched
 from kbsc.features.registry import EXTRACTORS
 from kbsc.features.standin_net import CosineHead, StandinNet
 from kbsc.training import Budget, TrainingReport, TrainTask, run_training
+from kbsc.training.store import derive_seed
 from kbsc.util import (
     atomic_write_bytes,
     hash_array,
@@ -267,14 +268,14 @@ class _StandinTraining:
         for step in itertools.count(start):
             epoch, pos = divmod(step, per_epoch)
             if epoch != perm_epoch:
-                g = torch.Generator().manual_seed(_seed(self.seed, epoch, 0))
+                g = torch.Generator().manual_seed(derive_seed(self.seed, epoch, 0))
                 perm = self.fit[torch.randperm(len(self.fit), generator=g).numpy()]
                 perm_epoch = epoch
             idx = perm[pos * self.batch : (pos + 1) * self.batch]
             batch_images = self.images[idx]
             if self.cfg.augment:
                 batch_images = _augment(
-                    batch_images, torch.Generator().manual_seed(_seed(self.seed, step, 1))
+                    batch_images, torch.Generator().manual_seed(derive_seed(self.seed, step, 1))
                 )
             yield StandinNet.scale(torch.from_numpy(batch_images)), self.labels[idx]
 
@@ -314,10 +315,6 @@ class _StandinTraining:
             metric="val_acc",
             extra_modules={"head": self.head},
         )
-
-
-def _seed(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
 def train_standin(

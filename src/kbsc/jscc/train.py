@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from filelock import FileLock
 
 from kbsc.errors import ConfigError, DataError
 from kbsc.jscc import deepjscc as _deepjscc  # noqa: F401  (registers the models)
@@ -57,8 +56,8 @@ from kbsc.jscc.channel import (
 )
 from kbsc.jscc.losses import LOSSES
 from kbsc.jscc.registry import MODELS
-from kbsc.training import Budget, TrainingReport, TrainTask, run_training
-from kbsc.training.store import RESUME_NAME, finished_manifest, fixed_threads, save_finished
+from kbsc.training import Budget, TrainingReport, TrainTask
+from kbsc.training.store import derive_seed, train_or_load
 from kbsc.util import hash_array, hash_obj
 from kbsc.util.registry import Registry
 
@@ -294,10 +293,6 @@ def load_model(path: Path, cfg: JSCCTrainConfig | None = None) -> JSCCModel:
     return model.eval()
 
 
-def _seed(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 ``[B, H, W, 3]`` → float ``[B, 3, H, W]`` in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255.0)
@@ -305,7 +300,7 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def step_draws(cfg: JSCCTrainConfig, step: int, batch: int) -> tuple[np.ndarray, int]:
     """SNRs ``[batch]`` (dB) and the k of training step ``step`` (pure function of (seed, step))."""
-    rng = np.random.default_rng(_seed(cfg.seed, step, 1))
+    rng = np.random.default_rng(derive_seed(cfg.seed, step, 1))
     snr = rng.uniform(cfg.snr_range[0], cfg.snr_range[1], size=batch).astype(np.float32)
     if cfg.k is not None:
         return snr, int(cfg.k)
@@ -365,20 +360,21 @@ def train_model(
     many steps in this call (as if interrupted; the next call resumes).
     """
     cfg = cfg.resolved()
-    if root is None:
-        return _train_now(cfg, data, None, {}, resume, stop_after, show_progress)
-    path = model_dir(root, cfg)
-    expected = _expected_manifest(cfg, data)
-    path.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path / ".lock")):  # one trainer per checkpoint (parallel workers)
-        stored = finished_manifest(path, expected)
-        if stored is not None and "training" in stored:
-            try:
-                report = TrainingReport.from_dict(stored["training"])
-                return TrainResult(load_model(path, cfg), path, report, cached=True)
-            except DataError:
-                pass
-        return _train_now(cfg, data, path, expected, resume, stop_after, show_progress)
+    path = model_dir(root, cfg) if root is not None else None
+    model, report, cached = train_or_load(
+        path,
+        _expected_manifest(cfg, data),
+        cfg.as_dict(),
+        lambda p: load_model(p, cfg),
+        lambda: _JSCCTraining(cfg, data),
+        cfg.budget(),
+        threads=cfg.threads,
+        resume=resume,
+        stop_after=stop_after,
+        show_progress=show_progress,
+        desc=f"train {cfg.model} {cfg.channel}/{cfg.csi}",
+    )
+    return TrainResult(model, path, report, cached)
 
 
 class _JSCCTraining:
@@ -390,7 +386,7 @@ class _JSCCTraining:
         self.model = build_model(cfg)
         n_all = len(data.ids)
         n_val = min(cfg.n_val, max(n_all // 5, 0))
-        order = np.random.default_rng(_seed(cfg.seed, 0, 7)).permutation(n_all)
+        order = np.random.default_rng(derive_seed(cfg.seed, 0, 7)).permutation(n_all)
         self.val_idx, self.fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
         if len(self.fit_idx) == 0 or n_val == 0:
             raise DataError(f"the JSCC model needs at least 5 training images, got {n_all}")
@@ -409,7 +405,7 @@ class _JSCCTraining:
         for step in itertools.count(start):
             epoch, pos = divmod(step, per_epoch)
             if epoch != perm_epoch:
-                perm = np.random.default_rng(_seed(cfg.seed, epoch, 0)).permutation(self.fit_idx)
+                perm = np.random.default_rng(derive_seed(cfg.seed, epoch, 0)).permutation(self.fit_idx)
                 perm_epoch = epoch
             idx = perm[pos * b : (pos + 1) * b]
             snr, k = step_draws(cfg, step, len(idx))
@@ -439,29 +435,3 @@ class _JSCCTraining:
             validate=self.validate,
             metric="val_psnr",
         )
-
-
-def _train_now(
-    cfg: JSCCTrainConfig,
-    data: TrainImages,
-    path: Path | None,
-    expected: dict[str, Any],
-    resume: bool,
-    stop_after: int | None,
-    show_progress: bool,
-) -> TrainResult:
-    with fixed_threads(cfg.threads):
-        job = _JSCCTraining(cfg, data)
-        report = run_training(
-            job.task(),
-            cfg.budget(),
-            checkpoint=path / RESUME_NAME if path is not None else None,
-            key={"config_hash": cfg.hash(), "train_images": data.fingerprint},
-            resume=resume,
-            stop_after=stop_after,
-            show_progress=show_progress,
-            desc=f"train {cfg.model} {cfg.channel}/{cfg.csi}",
-        )
-    if path is not None and report.stopped != "interrupted":
-        save_finished(path, cfg.as_dict(), job.model.state_dict(), expected, report)
-    return TrainResult(job.model, path, report)

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from filelock import FileLock
 
 from kbsc.errors import ConfigError, DataError
 from kbsc.semantic import reference as _reference  # noqa: F401  (registers kbsc-no-codec)
@@ -53,8 +52,8 @@ from kbsc.semantic.channel import (
 )
 from kbsc.semantic.codec import CODECS, POWER_NORMS, SemanticCodec
 from kbsc.semantic.transmit import top1_inner, transmit
-from kbsc.training import Budget, TrainingReport, TrainTask, run_training
-from kbsc.training.store import RESUME_NAME, finished_manifest, fixed_threads, save_finished
+from kbsc.training import Budget, TrainingReport, TrainTask
+from kbsc.training.store import derive_seed, train_or_load
 from kbsc.util import hash_array, hash_obj
 from kbsc.util.registry import Registry
 
@@ -328,10 +327,6 @@ def validation_accuracy(
     return out
 
 
-def _seed(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
 def train_codec(
     cfg: TrainConfig,
     data: TrainData,
@@ -351,21 +346,21 @@ def train_codec(
     codec = build_codec(cfg)
     if not codec.trainable:
         return TrainResult(codec.eval(), None)
-    if root is None:
-        return _train_now(cfg, data, codec, None, {}, resume, stop_after, show_progress)
-    path = model_dir(root, cfg)
-    expected = _expected_manifest(cfg, data)
-    path.mkdir(parents=True, exist_ok=True)
-    # one trainer per checkpoint folder (parallel workers may ask for the same model)
-    with FileLock(str(path / ".lock")):
-        stored = finished_manifest(path, expected)
-        if stored is not None and "training" in stored:
-            try:
-                report = TrainingReport.from_dict(stored["training"])
-                return TrainResult(load_codec(path, cfg), path, report, cached=True)
-            except DataError:
-                pass
-        return _train_now(cfg, data, codec, path, expected, resume, stop_after, show_progress)
+    path = model_dir(root, cfg) if root is not None else None
+    model, report, cached = train_or_load(
+        path,
+        _expected_manifest(cfg, data),
+        cfg.as_dict(),
+        lambda p: load_codec(p, cfg),
+        lambda: _CodecTraining(cfg, data, codec),
+        cfg.budget(),
+        threads=cfg.threads,
+        resume=resume,
+        stop_after=stop_after,
+        show_progress=show_progress,
+        desc=f"train {cfg.variant} k={cfg.k} {cfg.channel}",
+    )
+    return TrainResult(model, path, report, cached)
 
 
 class _CodecTraining:
@@ -374,6 +369,7 @@ class _CodecTraining:
 
     def __init__(self, cfg: TrainConfig, data: TrainData, codec: SemanticCodec) -> None:
         self.cfg, self.data, self.codec = cfg, data, codec
+        self.model = codec
         slots = open_bridge(cfg.channel, cfg.csi, TRAIN_SEED_BASE + cfg.seed, cfg.grid).num_slots(cfg.k)
         self.train_bridge = open_bridge(
             cfg.channel,
@@ -405,7 +401,9 @@ class _CodecTraining:
         for step in itertools.count(start):
             epoch, pos = divmod(step, per_epoch)
             if epoch != perm_epoch:
-                perm = torch.randperm(n, generator=torch.Generator().manual_seed(_seed(cfg.seed, epoch, 0)))
+                perm = torch.randperm(
+                    n, generator=torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, 0))
+                )
                 perm_epoch = epoch
             idx = perm[pos * b : (pos + 1) * b]
             if cfg.train_pool:
@@ -413,7 +411,7 @@ class _CodecTraining:
                 ids = real + TRAIN_ID_BASE + (step // REALIZATION_STEPS) * ID_STRIDE
             else:
                 ids = self.fit_ids[idx] + TRAIN_ID_BASE + epoch * ID_STRIDE
-            snr = float(np.random.default_rng(_seed(cfg.seed, step, 1)).choice(snrs))
+            snr = float(np.random.default_rng(derive_seed(cfg.seed, step, 1)).choice(snrs))
             yield self.fit[idx], ids, snr
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor, float], step: int) -> torch.Tensor:
@@ -441,30 +439,3 @@ class _CodecTraining:
             validate=self.validate,
             metric="val_acc",
         )
-
-
-def _train_now(
-    cfg: TrainConfig,
-    data: TrainData,
-    codec: SemanticCodec,
-    path: Path | None,
-    expected: dict[str, Any],
-    resume: bool,
-    stop_after: int | None,
-    show_progress: bool,
-) -> TrainResult:
-    with fixed_threads(cfg.threads):
-        job = _CodecTraining(cfg, data, codec)
-        report = run_training(
-            job.task(),
-            cfg.budget(),
-            checkpoint=path / RESUME_NAME if path is not None else None,
-            key={"config_hash": cfg.hash(), "train_features": data.feature_hash},
-            resume=resume,
-            stop_after=stop_after,
-            show_progress=show_progress,
-            desc=f"train {cfg.variant} k={cfg.k} {cfg.channel}",
-        )
-    if path is not None and report.stopped != "interrupted":
-        save_finished(path, cfg.as_dict(), codec.state_dict(), expected, report)
-    return TrainResult(codec, path, report)
