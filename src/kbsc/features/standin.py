@@ -64,10 +64,10 @@ class StandinConfig:
     strides: str = "2,2,2,1"  # down-sampling before each stage (see StandinNet)
     dim: int = 512  # embedding size
     max_steps: int = 2000  # ceiling in optimizer steps (≈ 5 epochs of synthetic100)
-    min_steps: int = 300  # floor: patience cannot stop training before this
+    min_steps: int = 800  # floor: patience cannot stop training before this
     eval_every: int = 100  # optimizer steps between validations
-    patience: int = 5  # validations without gain in retrieval accuracy that end training
-    warmup_steps: int = 200  # linear warm-up of the learning rate
+    patience: int = 6  # validations without gain in retrieval accuracy that end training
+    warmup_steps: int = 300  # linear warm-up of the learning rate
     batch_size: int = 128
     lr: float = 0.2  # peak learning rate (SGD, Nesterov momentum; cosine decay to the ceiling)
     momentum: float = 0.9
@@ -293,7 +293,8 @@ class _StandinTraining:
     def validate(self) -> dict[str, float]:
         if len(self.vq) == 0:  # classes too small to hold any image out: training accuracy is all we have
             return {"val_acc": 0.0}
-        q, kb = self._embed(self.vq), self._embed(self.vkb)
+        # unit rows, as the extractor's features are (cosine = inner product ranking)
+        q, kb = F.normalize(self._embed(self.vq), dim=1), F.normalize(self._embed(self.vkb), dim=1)
         top1 = self.labels[self.vkb][(q @ kb.T).argmax(dim=1)]
         return {"val_acc": float((top1 == self.labels[self.vq]).float().mean())}
 
