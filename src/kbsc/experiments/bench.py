@@ -16,6 +16,8 @@ the reason under ``errors``):
 * ``cached_point_cost_ratio``: wall time of a sweep point that is requested again (its cells are stored, so
   the runner only checks and reassembles) over the wall time of computing it the first time in a fresh
   results directory (warm on-disk caches: workspace and trained models are loaded, not rebuilt).
+* ``train_steps_per_s``: optimizer steps per second of each learned model (stand-in, KBSC codec, deepjscc,
+  swinjscc) with its own data pipeline, one thread (:mod:`kbsc.training.speed`).
 * ``peak_rss_mb``: peak resident memory of this process and of its finished children (``getrusage``).
 """
 
@@ -53,6 +55,7 @@ TOP_LEVEL_KEYS = (
     "semantic_images_per_s",
     "quick_grid_wall_s_estimate",
     "paper_grid_wall_s_estimate",
+    "train_steps_per_s",
     "peak_rss_mb",
 )
 
@@ -313,6 +316,7 @@ def run_bench(
     section("decoders", decoders)
     section("grid", lambda: _grid_section(quick, data_dir, workers, report))
     section("link_stages", lambda: _link_stages(quick, data_dir, report))
+    section("training", lambda: report.update(train_steps_per_s=_training_speed(quick)))
     report["recorded_quick_runs"] = _recorded_quick_runs()
     report["peak_rss_mb"] = _peak_rss_mb()
     report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
@@ -322,6 +326,12 @@ def run_bench(
         atomic_write_json(json_path, _jsonable(report))
         print(f"[bench] wrote {json_path}", file=stream)
     return report
+
+
+def _training_speed(quick: bool) -> dict[str, float]:
+    from kbsc.training.speed import measure_training_speed
+
+    return measure_training_speed(quick=quick)
 
 
 def _jsonable(obj: Any) -> Any:
