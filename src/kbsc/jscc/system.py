@@ -7,13 +7,13 @@
   "dir/{channel}-{csi}-snr{snr_db:g}-cbr{cbr:.6g}-s{seed}.npz"}``, a template filled with the cell's fields).
 
 Options of the trained systems (``systems[].options``): the fields of
-:class:`~kbsc.jscc.train.JSCCTrainConfig` (``setting``, ``steps``, ``batch_size``, ``lr``, ``snr_range``,
-``cbr_range``, ``model_options``, ``threads``) plus ``train_seed`` (default: the cell's seed; training
-realizations never overlap evaluation ones either way), ``train_channel``/``train_csi`` (train once on this
-channel and evaluate on the cell's: a mismatch study, and a way to keep the number of models small) and
-``batch`` (evaluation batch). The experiment's ``training.setting`` applies where the options are silent, and
-``training.epochs`` sets ``steps = epochs · ⌈N_train / batch_size⌉`` where the options are silent. Models are
-cached under ``<data dir>/jscc/``.
+:class:`~kbsc.jscc.train.JSCCTrainConfig` (``setting``, ``max_steps``, ``min_steps``, ``eval_every``,
+``patience``, ``batch_size``, ``lr``, ``snr_range``, ``cbr_range``, ``model_options``, ``threads``) plus
+``train_seed`` (default: the cell's seed; training realizations never overlap evaluation ones either way),
+``train_channel``/``train_csi`` (train once on this channel and evaluate on the cell's: a mismatch study and a
+way to keep the number of models small) and ``batch`` (evaluation batch). The experiment's ``training`` block
+(``setting``, ``max_steps``, ``patience``, ``eval_every``) applies where the options are silent. Models are
+cached under ``<data dir>/jscc/``; each cell's results name the model and its ``converged`` verdict.
 """
 
 from __future__ import annotations
