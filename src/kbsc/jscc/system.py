@@ -29,10 +29,9 @@ from kbsc.errors import ConfigError
 from kbsc.jscc.base import JSCCModel
 from kbsc.jscc.channel import open_bridge
 from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
-from kbsc.jscc.metrics import to_uint8
+from kbsc.jscc.metrics import to_tensor, to_uint8
 from kbsc.jscc.plugin import OutsideModel, import_outcomes, load_plugin
 from kbsc.jscc.train import JSCCTrainConfig, TrainImages, TrainResult, train_images, train_model
-from kbsc.jscc.train import to_tensor as _to_tensor
 from kbsc.systems.base import SYSTEMS, TRAINING_KEYS, Cell, EvalContext, Outcomes, System
 
 __all__ = ["ImportedSystem", "PixelJSCCSystem", "PluginSystem", "model_runner"]
@@ -59,7 +58,7 @@ def model_runner(model: JSCCModel) -> tuple[Any, Any]:
     """(encode, decode) callables for :func:`kbsc.jscc.evaluate.transmit_images` from a torch model."""
 
     def encode(images: np.ndarray, snr_db: float, k: int) -> torch.Tensor:
-        x = _to_tensor(images)
+        x = to_tensor(images)
         return model.encode(x, torch.full((x.shape[0],), snr_db), k)
 
     def decode(y: torch.Tensor, nv: torch.Tensor, snr_db: float, k: int) -> np.ndarray:

@@ -55,6 +55,7 @@ from kbsc.jscc.channel import (
     open_bridge,
 )
 from kbsc.jscc.losses import LOSSES
+from kbsc.jscc.metrics import to_tensor
 from kbsc.jscc.registry import MODELS
 from kbsc.training import Budget, TrainingReport, TrainTask
 from kbsc.training.store import derive_seed, train_or_load
@@ -291,11 +292,6 @@ def load_model(path: Path, cfg: JSCCTrainConfig | None = None) -> JSCCModel:
     model = build_model(stored)
     model.load_state_dict(blob["state"])
     return model.eval()
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 ``[B, H, W, 3]`` → float ``[B, 3, H, W]`` in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255.0)
 
 
 def step_draws(cfg: JSCCTrainConfig, step: int, batch: int) -> tuple[np.ndarray, int]:
