@@ -7,7 +7,7 @@ does that in a few minutes. Real CLIP plugs in through the same interface (``cli
 
 Training runs in the shared loop (:mod:`kbsc.training.loop`) on a step budget, not an epoch count: a few
 images per class are held out of the training split as validation queries, and every ``eval_every`` steps the
-top-1 retrieval accuracy of their features against a knowledge base of training images (up to 30 per class)
+top-1 retrieval accuracy of their features against a knowledge base of training images (10–30 per class)
 is measured; training stops when ``patience`` validations bring no gain (after ``min_steps``) or at the
 ceiling ``max_steps``; SGD with Nesterov momentum, a linear warm-up and a cosine decay to the ceiling; the
 best-validation weights are kept. Deterministic given the seed: fixed initialisation (``torch.manual_seed``),
@@ -77,7 +77,7 @@ class StandinConfig:
     augment: bool = True  # random 4-pixel shifts (reflect padding) and horizontal flips
     threads: int = 1  # torch threads during training: fixed, since the result depends on it (oneDNN)
     val_per_class: int = 10  # held-out validation queries per class (fewer for small classes)
-    val_kb_per_class: int = 30  # training images per class in the validation knowledge base
+    val_kb_images: int = 1000  # validation knowledge base: about this many training images (10–30 per class)
 
     def budget(self) -> Budget:
         return Budget(
@@ -231,15 +231,18 @@ class StandinExtractor(Extractor):
 
 def _validation_split(labels: np.ndarray, cfg: StandinConfig, seed: int) -> tuple[np.ndarray, ...]:
     """(fit, validation queries, validation KB ⊂ fit) indices: per class min(val_per_class, n_c // 10) ≥ 1
-    held-out queries (none for a class of fewer than 4 images), up to ``val_kb_per_class`` KB images."""
+    held-out queries (none for a class of fewer than 4 images), up to val_kb_images / classes (10 to 30) KB
+    images: the validation costs about 2,000 embeddings at most on 100 classes."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
     fit, vq, vkb = [], [], []
-    for c in np.unique(labels):
+    classes = np.unique(labels)
+    kb_per_class = min(30, max(10, cfg.val_kb_images // max(len(classes), 1)))
+    for c in classes:
         idx = rng.permutation(np.flatnonzero(labels == c))
         q = 0 if len(idx) < 4 else max(1, min(cfg.val_per_class, len(idx) // 10))
         vq.append(idx[:q])
         fit.append(idx[q:])
-        vkb.append(idx[q : q + cfg.val_kb_per_class])
+        vkb.append(idx[q : q + kb_per_class])
     return tuple(np.sort(np.concatenate(p)).astype(np.int64) for p in (fit, vq, vkb))
 
 
