@@ -109,7 +109,7 @@ def prepare_workspace(
 ) -> Workspace:
     """Build (or load from the caches) the workspace for ``dataset`` seen through ``extractor``.
 
-    extractor_options: extractor-specific settings (e.g. ``{"epochs": 1, "width": 8}`` for a tiny stand-in).
+    extractor_options: extractor-specific settings (``{"max_steps": 20, "width": 8}``: a tiny stand-in).
     force: rebuild the knowledge base even if a saved one exists (features and weights are content-addressed,
         so they are never stale).
     """

@@ -15,7 +15,7 @@ from kbsc.experiments.runner import run_experiment
 from kbsc.jscc.toy import toy_images
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plugin_model.py"
-TRAIN = {"setting": "tiny", "steps": 300, "batch_size": 16, "lr": 3e-3, "n_val": 16}
+TRAIN = {"setting": "tiny", "max_steps": 300, "batch_size": 16, "lr": 3e-3, "n_val": 16}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def grid(tmp_path_factory):
             "systems": [
                 {
                     "name": "deepjscc-adaptive",
-                    "options": {**TRAIN, "steps": 400, "model_options": {"width": 12}},
+                    "options": {**TRAIN, "max_steps": 400, "model_options": {"width": 12}},
                 },
                 {
                     "name": "swinjscc",
@@ -127,3 +127,22 @@ def test_route_two_export_run_elsewhere_import_matches_the_plugin(tmp_path):
     np.testing.assert_array_equal(imported.retrieved, direct.retrieved)
     np.testing.assert_allclose(imported.extras["psnr"], direct.extras["psnr"], atol=1e-3)
     assert imported.extras["channel_uses"].tolist() == [k] * 30
+
+
+def test_results_carry_each_models_training_verdict(grid):
+    from kbsc.experiments.runner import model_verdicts
+    from kbsc.util import read_manifest
+
+    root, df = grid
+    assert (df[df.system == "softcast"].model == "").all() and df[
+        df.system == "softcast"
+    ].model_converged.isna().all()
+    learned = df[df.system != "softcast"]
+    dirs = {p.name: p for p in (root / "data" / "jscc").iterdir()}
+    assert set(learned.model) == set(dirs)  # every row names the checkpoint that produced it
+    verdicts = model_verdicts(df)
+    for name, path in dirs.items():
+        training = read_manifest(path)["training"]
+        assert verdicts[name]["converged"] == training["converged"]
+        assert set(learned[learned.model == name].model_converged) == {float(training["converged"])}
+        assert training["metric"] == "val_psnr" and training["steps"] <= 400

@@ -12,8 +12,9 @@ from kbsc.cli import main
 from kbsc.data.base import ImageSet
 from kbsc.data.cifar_format import write_cifar_folder
 
-TINY = ["--extractor-opt", "epochs=4", "--extractor-opt", "width=8", "--extractor-opt", "batch_size=32",
-        "--extractor-opt", "threads=1", "--extractor-opt", "strides=2,1,2,2"]  # fmt: skip
+TINY = ["--extractor-opt", "max_steps=44", "--extractor-opt", "eval_every=11", "--extractor-opt", "width=8",
+        "--extractor-opt", "batch_size=32", "--extractor-opt", "threads=1",
+        "--extractor-opt", "strides=2,1,2,2"]  # fmt: skip
 
 
 def stripes(n_per_class: int, seed: int, name: str) -> ImageSet:
@@ -129,7 +130,7 @@ def test_prepare_errors(tmp_path, cifar_root, capsys):
     assert "ViT-B-32.pt not found" in err and "--checkpoint" in err
     assert main([*base, "--extractor", "clip-vit-b32"]) == 2
     assert "needs a local checkpoint" in capsys.readouterr().err
-    assert main([*base, "--extractor-opt", "epochs"]) == 2
+    assert main([*base, "--extractor-opt", "max_steps"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main([*base, "--extractor", "resnet"]) == 2
     assert "unknown feature extractor 'resnet'" in capsys.readouterr().err

@@ -59,7 +59,7 @@ def build_semantic_toy(spec: ContextSpec) -> EvalContext:
 if "semantic-toy" not in CONTEXT_BUILDERS:
     CONTEXT_BUILDERS.add("semantic-toy", build_semantic_toy)
 
-TRAIN = {"epochs": 2, "lr": 3e-3, "batch_size": 64}
+TRAIN = {"max_steps": 40, "min_steps": 0, "eval_every": 20, "lr": 3e-3, "batch_size": 64}
 
 
 def _config() -> dict:
@@ -146,8 +146,8 @@ def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture) -
         "none",
         "--cbr",
         "4/3072",
-        "--epochs",
-        "1",
+        "--max-steps",
+        "20",
         "--lr",
         "3e-3",
         "--data-dir",

@@ -55,9 +55,11 @@ def test_folder_errors(image_root, tmp_path):
         get_dataset("folder", tmp_path, root=empty)
     no_test = tmp_path / "no_test"
     save(no_test / "train" / "a" / "1.png", np.zeros((8, 8, 3), np.uint8))
+    save(no_test / "train" / "b" / "1.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(DataError, match="no 'test' sub-folder"):
         get_dataset("folder", tmp_path, root=no_test).load("test")
     (no_test / "test" / "a").mkdir(parents=True)
+    (no_test / "test" / "b").mkdir(parents=True)
     with pytest.raises(DataError, match="holds no images"):
         get_dataset("folder", tmp_path, root=no_test).load("test")
 
@@ -70,3 +72,55 @@ def test_unknown_test_class_and_unreadable_image(image_root, tmp_path):
     bad.write_bytes(b"\x89PNG garbage")
     with pytest.raises(DataError, match=r"cannot read image .*c\.png"):
         get_dataset("folder", tmp_path, root=image_root).load("train")
+
+
+def _flat(root, counts):
+    """root/<class>/<i>.png, image i of class c a flat colour encoding (c, i)."""
+    for c, n in enumerate(counts):
+        for i in range(n):
+            save(root / f"class{c}" / f"{i:03d}.png", np.full((8, 8, 3), (c * 40, i, 7), np.uint8))
+    return root
+
+
+def test_folder_without_train_test_is_split_per_class(tmp_path):
+    root = _flat(tmp_path / "flat", [10, 20, 7])
+    ds = get_dataset("folder", tmp_path / "data", root=root)
+    train, test = ds.load("train"), ds.load("test")
+    assert ds.class_names == ["class0", "class1", "class2"]
+    # 30 % of each class is test (rounded), the rest train; disjoint and together every file once
+    assert np.bincount(test.labels).tolist() == [3, 6, 2] and np.bincount(train.labels).tolist() == [7, 14, 5]
+    assert not set(train.meta["files"]) & set(test.meta["files"])
+    assert len(set(train.meta["files"]) | set(test.meta["files"])) == 37
+    # images match their files (label and index are encoded in the pixels)
+    for ims, meta, labels in (
+        (train.images, train.meta, train.labels),
+        (test.images, test.meta, test.labels),
+    ):
+        for img, name, label in zip(ims, meta["files"], labels, strict=True):
+            assert img[0, 0, 0] == 40 * label and name == f"class{label}/{img[0, 0, 1]:03d}.png"
+    assert "seed 0" in train.meta["split_rule"] and "70 % train / 30 % test" in test.meta["split_rule"]
+    # seeded: the same seed gives the same split, another seed another one; not simply the first files
+    again = get_dataset("folder", tmp_path / "data", root=root).load("test")
+    other = get_dataset("folder", tmp_path / "data", root=root, split_seed=1).load("test")
+    assert again.meta["files"] == test.meta["files"] and other.meta["files"] != test.meta["files"]
+    assert test.meta["files"][:3] != ["class0/000.png", "class0/001.png", "class0/002.png"]
+
+
+def test_folder_needs_two_classes_and_enough_images_per_class(tmp_path):
+    one = _flat(tmp_path / "one", [12])
+    with pytest.raises(DataError, match="at least two classes") as err:
+        get_dataset("folder", tmp_path, root=one)
+    assert "\n" not in str(err.value)
+    one_split = tmp_path / "one_split"
+    save(one_split / "train" / "a" / "1.png", np.zeros((8, 8, 3), np.uint8))
+    save(one_split / "test" / "a" / "1.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(DataError, match="at least two classes"):
+        get_dataset("folder", tmp_path, root=one_split)
+    small = _flat(tmp_path / "small", [10, 5])  # 5 images: 2 test, 3 train (enough)
+    get_dataset("folder", tmp_path, root=small).load("train")
+    tiny = _flat(tmp_path / "tiny", [10, 4])
+    with pytest.raises(DataError, match="class 'class1' .* has 4 images: too few") as err:
+        get_dataset("folder", tmp_path, root=tiny).load("train")
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="test_fraction"):
+        get_dataset("folder", tmp_path, root=small, test_fraction=1.5)

@@ -45,6 +45,7 @@ def test_bench_json_has_the_stable_keys_even_when_sections_fail(tmp_path, monkey
     monkeypatch.setattr(bench, "_link_stages", boom)
     monkeypatch.setattr(bench, "_bridge_channels", boom)
     monkeypatch.setattr(bench, "_quantizer_section", boom)
+    monkeypatch.setattr(bench, "_training_speed", boom)
     out = tmp_path / "bench.json"
     bench.run_bench(json_path=out, quick=True, stream=io.StringIO())
     data = json.loads(out.read_text())

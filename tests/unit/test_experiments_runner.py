@@ -220,3 +220,23 @@ def test_a_user_error_in_a_worker_is_one_line(tmp_path, capsys, monkeypatch, bac
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: toy crash requested" in err
+
+
+def test_run_summary_names_each_model_and_what_to_do_when_it_did_not_converge(tmp_path):
+    import math
+
+    import pandas as pd
+
+    from kbsc.experiments.runner import RunSummary
+
+    df = pd.DataFrame(
+        {
+            "system": ["kbsc", "kbsc", "swinjscc", "hevc+ldpc"],
+            "model": ["kbsc-k384-a", "kbsc-k384-a", "swinjscc-kvar-b", ""],
+            "model_converged": [1.0, 1.0, 0.0, math.nan],
+        }
+    )
+    lines = RunSummary(tmp_path, 4, 0, 4, 1.0, df).model_lines()
+    assert len(lines) == 2
+    assert lines[0] == "model kbsc-k384-a (kbsc): converged"
+    assert lines[1].startswith("model swinjscc-kvar-b (swinjscc): NOT converged") and "max_steps" in lines[1]

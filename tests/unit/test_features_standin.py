@@ -19,7 +19,16 @@ from kbsc.features import (
 from kbsc.features.standin import standin_recipe
 from kbsc.util import read_manifest, write_manifest
 
-TINY = {"width": 8, "epochs": 2, "batch_size": 32, "threads": 1, "strides": "2,1,2,2"}
+TINY = {
+    "width": 8,
+    "max_steps": 4,
+    "eval_every": 2,
+    "min_steps": 0,
+    "warmup_steps": 1,
+    "batch_size": 32,
+    "threads": 1,
+    "strides": "2,1,2,2",
+}
 
 
 def stripes(n_per_class: int, seed: int) -> ImageSet:
@@ -62,7 +71,12 @@ def test_training_is_deterministic(train_set):
 
 
 def test_tiny_training_learns(train_set):
-    ext = train_standin(train_set, seed=0, show_progress=False, **{**TINY, "epochs": 6})
+    ext = train_standin(
+        train_set,
+        seed=0,
+        show_progress=False,
+        **{**TINY, "max_steps": 96, "eval_every": 8, "warmup_steps": 10, "lr": 0.1},
+    )
     test = stripes(25, seed=2)
     db = ext.extract(train_set.images, show_progress=False)
     q = ext.extract(test.images, batch_size=16, show_progress=False)
@@ -71,6 +85,22 @@ def test_tiny_training_learns(train_set):
     nearest = np.argmax(q @ db.T, axis=1)
     acc = np.mean(train_set.labels[nearest] == test.labels)
     assert acc > 0.7, f"1-NN accuracy {acc:.2f} on 4 easy classes (chance 0.25)"
+    # the validation retrieval the loop selects on measures the same thing (24 held-out queries)
+    assert ext.report.best > 0.6 and abs(ext.report.best - acc) < 0.2, (ext.report.best, acc)
+
+
+def test_validation_report_and_resume(tmp_path, train_set):
+    opts = {**TINY, "max_steps": 12, "eval_every": 4}
+    full = train_standin(train_set, seed=0, show_progress=False, **opts)
+    rep = full.report
+    assert [c["step"] for c in rep.curve] == [4, 8, 12] and rep.metric == "val_acc"
+    assert full.stats["val_queries"] == 4 * 6 and full.stats["train_images"] == 256 - 24
+    assert rep.best == max(c["val_acc"] for c in rep.curve) and full.stats["val_acc"] == round(rep.best, 4)
+    ck = tmp_path / "resume.pt"
+    part = train_standin(train_set, seed=0, show_progress=False, checkpoint=ck, stop_after=6, **opts)
+    assert part.report.stopped == "interrupted" and ck.exists()
+    done = train_standin(train_set, seed=0, show_progress=False, checkpoint=ck, **opts)
+    assert done.fingerprint == full.fingerprint and done.report.curve == rep.curve
 
 
 def test_weight_cache_reuse_and_corruption(tmp_path, train_set):
@@ -78,6 +108,9 @@ def test_weight_cache_reuse_and_corruption(tmp_path, train_set):
     a = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
     directory = standin_cache_dir(tmp_path, small, 0, type(a.config).from_options(**TINY))
     assert (directory / "weights.pt").is_file() and (directory / "manifest.json").is_file()
+    training = read_manifest(directory)["training"]
+    assert training["steps"] == 4 and isinstance(training["converged"], bool)
+    assert not (directory / "resume.pt").exists()
     mtime = (directory / "weights.pt").stat().st_mtime_ns
     b = get_extractor("standin", tmp_path, train_set=small, show_progress=False, **TINY)
     assert b.fingerprint == a.fingerprint and (directory / "weights.pt").stat().st_mtime_ns == mtime
@@ -101,14 +134,16 @@ def test_standin_errors(tmp_path):
         get_extractor("standin", tmp_path, checkpoint=tmp_path / "nope")
     with pytest.raises(ConfigError, match="unknown standin option.*widht"):
         get_extractor("standin", tmp_path, train_set=stripes(2, 0), widht=3)
-    with pytest.raises(ConfigError, match="epochs='x' is not a int"):
-        get_extractor("standin", tmp_path, train_set=stripes(2, 0), epochs="x")
+    with pytest.raises(ConfigError, match="max_steps='x' is not a int"):
+        get_extractor("standin", tmp_path, train_set=stripes(2, 0), max_steps="x")
     with pytest.raises(ConfigError, match="unknown feature extractor 'resnet'"):
         get_extractor("resnet", tmp_path)
 
 
 def test_feature_cache_reuse_and_rebuild(tmp_path, train_set):
-    ext = train_standin(train_set.subset(np.arange(64)), seed=0, show_progress=False, **{**TINY, "epochs": 1})
+    ext = train_standin(
+        train_set.subset(np.arange(64)), seed=0, show_progress=False, **{**TINY, "max_steps": 2}
+    )
     images = stripes(5, seed=9)
     feats = features_for(ext, images, tmp_path, show_progress=False)
     path = feature_cache_path(ext, images, tmp_path)
@@ -167,7 +202,7 @@ def test_training_does_not_depend_on_the_callers_thread_count(train_set):
     try:
         for ambient in (1, 2):
             torch.set_num_threads(ambient)
-            fps.append(train_standin(small, seed=3, show_progress=False, **{**TINY, "epochs": 1}).fingerprint)
+            fps.append(train_standin(small, seed=3, show_progress=False, **TINY).fingerprint)
     finally:
         torch.set_num_threads(before)
     assert fps[0] == fps[1]

@@ -32,7 +32,7 @@ def test_unknown_yaml_key_is_one_line(command: str, tmp_path: Path, capsys: pyte
     ("text", "msg"),
     [
         ("cbr: [1/0]\n", "CBR"),
-        ("epochs: many\n", "'epochs' must be int"),
+        ("max_steps: many\n", "'max_steps' must be int"),
         ("- a\n- b\n", "mapping"),
         ("seed: [1, 2]\n", "one value"),
         ("cbr: [1/24\n", "not valid YAML"),
@@ -48,9 +48,9 @@ def test_bad_yaml_values(text: str, msg: str, tmp_path: Path) -> None:
 
 def test_yaml_values_are_read(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("variant: [kbsc, kbsc-snr]\ncbr: ['1/48', 0.5]\nepochs: 3\nsnr: 4\n")
+    cfg.write_text("variant: [kbsc, kbsc-snr]\ncbr: ['1/48', 0.5]\nmax_steps: 3\nsnr: 4\n")
     s = load_yaml(str(cfg))
-    assert s == {"variant": ["kbsc", "kbsc-snr"], "cbr": ["1/48", "0.5"], "epochs": 3, "snr": [4.0]}
+    assert s == {"variant": ["kbsc", "kbsc-snr"], "cbr": ["1/48", "0.5"], "max_steps": 3, "snr": [4.0]}
     assert parse_cbr("1/48") == pytest.approx(1 / 48)
 
 

@@ -42,7 +42,7 @@ def data() -> TrainData:
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(k=4, epochs=3, lr=3e-3, patience=3, batch_size=64, seed=5)
+    base = dict(k=4, max_steps=60, min_steps=0, eval_every=20, lr=3e-3, patience=3, batch_size=64, seed=5)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -76,7 +76,7 @@ def test_same_seed_same_checkpoint_and_cache(data: TrainData, trained, tmp_path)
     assert cached.cached and not again.cached
     for a, b in zip(cached.codec.state_dict().values(), res.codec.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    other = train_codec(_cfg(seed=6, epochs=1), data, None, show_progress=False)
+    other = train_codec(_cfg(seed=6, max_steps=20), data, None, show_progress=False)
     assert not torch.equal(other.codec.enc1.weight, res.codec.enc1.weight)
 
 
@@ -93,20 +93,21 @@ def test_changed_training_features_are_not_reused(data: TrainData, trained) -> N
         extractor="test",
     )
     assert shifted.feature_hash != data.feature_hash
-    redo = train_codec(_cfg(epochs=1), shifted, root, show_progress=False)
+    redo = train_codec(_cfg(max_steps=20), shifted, root, show_progress=False)
     assert not redo.cached
 
 
 def test_resume_after_interruption_matches_uninterrupted(data: TrainData, trained, tmp_path) -> None:
     _, full = trained
-    part = train_codec(_cfg(), data, tmp_path, stop_after=1, show_progress=False)
+    part = train_codec(_cfg(), data, tmp_path, stop_after=30, show_progress=False)
     assert (
         len(part.history) == 1
         and (part.path / "resume.pt").exists()
         and not (part.path / "model.pt").exists()
     )
     done = train_codec(_cfg(), data, tmp_path, show_progress=False)
-    assert [h["epoch"] for h in done.history] == [0, 1, 2] and not (done.path / "resume.pt").exists()
+    assert [h["step"] for h in done.history] == [20, 40, 60] and not (done.path / "resume.pt").exists()
+    assert done.report.steps == 60 and done.report.curve == full.report.curve
     for a, b in zip(done.codec.state_dict().values(), full.codec.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert load_codec(done.path).k == 4
@@ -130,10 +131,10 @@ class _KB:
 
 
 def test_contrastive_term_and_snr_variant_train(data: TrainData) -> None:
-    res = train_codec(_cfg(epochs=1, contrastive_weight=0.05), data, None, show_progress=False)
-    base = train_codec(_cfg(epochs=1), data, None, show_progress=False)
+    res = train_codec(_cfg(max_steps=20, contrastive_weight=0.05), data, None, show_progress=False)
+    base = train_codec(_cfg(max_steps=20), data, None, show_progress=False)
     assert res.history[0]["loss"] > base.history[0]["loss"]  # the InfoNCE term is in the objective
-    snr = train_codec(_cfg(variant="kbsc-snr", epochs=1), data, None, show_progress=False)
+    snr = train_codec(_cfg(variant="kbsc-snr", max_steps=20), data, None, show_progress=False)
     assert snr.best_val_acc > 0.3
 
 
@@ -142,7 +143,8 @@ def test_contrastive_term_and_snr_variant_train(data: TrainData) -> None:
     [
         ({"setting": "fast"}, "training setting"),
         ({"variant": "jscc"}, "semantic codec"),
-        ({"epochs": 0}, "epochs"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"eval_every": 0}, "eval_every"),
         ({"k": 0}, "k must"),
         ({"contrastive_weight": -1.0}, "contrastive"),
     ],
@@ -150,3 +152,15 @@ def test_contrastive_term_and_snr_variant_train(data: TrainData) -> None:
 def test_bad_training_config(kw: dict, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
         TrainConfig(**kw).resolved()
+
+
+def test_training_report_is_in_the_manifest(trained) -> None:
+    from kbsc.util import read_manifest
+
+    _, res = trained
+    stored = read_manifest(res.path)["training"]
+    assert stored["metric"] == "val_acc" and stored["steps"] == res.report.steps
+    assert [c["step"] for c in stored["curve"]] == [c["step"] for c in res.history]
+    assert stored["best"] == max(c["val_acc"] for c in stored["curve"])
+    assert isinstance(stored["converged"], bool) and "evaluations" in stored["rule"]
+    assert stored["budget"]["max_steps"] == 60 and stored["steps_per_s"] > 0

@@ -9,7 +9,7 @@ from kbsc.data.base import ImageSet
 from kbsc.data.cifar_format import write_cifar_folder
 from kbsc.workspace import Workspace, prepare_workspace
 
-TINY = {"epochs": 3, "width": 8, "batch_size": 32, "threads": 1}
+TINY = {"max_steps": 12, "eval_every": 4, "min_steps": 0, "width": 8, "batch_size": 32, "threads": 1}
 
 
 def blobs(n_per_class: int, seed: int, name: str) -> ImageSet:

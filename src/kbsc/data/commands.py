@@ -44,7 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dataset", default="synthetic100", help="synthetic100 (default), cifar100 or folder")
     p.add_argument(
-        "--dataset-root", default=None, help="folder of cifar100 (cifar-100-python) or folder datasets"
+        "--dataset-root",
+        default=None,
+        help="cifar100: the cifar-100-python folder; folder: DIR/<class>/*.png|jpg (split per class here, "
+        "70/30, seed 0) or DIR/train/<class>/* + DIR/test/<class>/*; at least two classes",
     )
     p.add_argument("--extractor", default="standin", help="standin (default) or clip-vit-b32")
     p.add_argument(
@@ -58,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extractor setting, repeatable (stand-in: epochs, width, lr, batch_size, threads, ...)",
+        help="extractor setting, repeatable (stand-in: max_steps, eval_every, patience, width, lr, "
+        "batch_size, threads, ...)",
     )
     p.add_argument("--force", action="store_true", help="rebuild the knowledge base even if one is saved")
     add_data_dir(p)
@@ -70,12 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
-    """``["epochs=2", "width=8"]`` → ``{"epochs": "2", "width": "8"}`` (the extractor converts types)."""
+    """``["max_steps=2", "width=8"]`` → ``{"max_steps": "2", "width": "8"}`` (the extractor converts them)."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--extractor-opt {pair!r} must look like KEY=VALUE, e.g. epochs=3")
+            raise ConfigError(f"--extractor-opt {pair!r} must look like KEY=VALUE, e.g. max_steps=500")
         out[key.strip().replace("-", "_")] = value.strip()
     return out
 
@@ -101,17 +105,41 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         f"dataset    {ws.dataset}: {len(ws.train)} train, {len(ws.test)} test images, "
         f"{len(ws.test.class_names)} classes"
     )
+    if ws.train.meta.get("split_rule"):
+        print(f"train/test {ws.train.meta['split_rule']}")
     print(f"extractor  {ws.extractor.name} ({ws.extractor.fingerprint})")
+    report = getattr(ws.extractor, "stats", {}) or {}
+    if "converged" in report:
+        verdict = "converged" if report["converged"] else "NOT converged (raise max_steps: --extractor-opt)"
+        print(
+            f"training   {report['steps']} steps, best validation top-1 {100 * report['val_acc']:.1f} % at "
+            f"step {report['best_step']}, {verdict}"
+        )
     print(
         f"split      seed {ws.split_seed}: {len(ws.sender)} sender images, "
         f"{len(ws.receiver)} in the knowledge base"
     )
     print(f"clean retrieval accuracy (no channel), 95 % Wilson intervals:\n  {ws.clean}")
+    _raw_pixel_reference(ws)
     print(f"data dir   {ws.data_dir}")
     print(f"kb         {ws.kb_dir}")
     steps = ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in ws.timings.items())
     print(f"time       {wall:.1f} s ({steps})")
     return 0
+
+
+def _raw_pixel_reference(ws: Any) -> None:
+    """Print raw-pixel nearest-neighbour top-1 on the same split; warn when the extractor is not clearly
+    (5 points) above it."""
+    from kbsc.kb.pixel_reference import raw_pixel_top1
+
+    ref, n = raw_pixel_top1(ws.sender.images, ws.sender.labels, ws.receiver.images, ws.receiver.labels)
+    print(f"  raw-pixel nearest neighbour (reference, {n} senders): top-1 {100 * ref:.1f} %")
+    if ws.clean.top1 < ref + 0.05:
+        print(
+            f"kbsc: warning: the extractor's top-1 ({100 * ws.clean.top1:.1f} %) is not clearly above raw "
+            "pixels; train it longer (--extractor-opt max_steps=...) or use a stronger extractor"
+        )
 
 
 def _size(path: Path) -> int:
@@ -144,6 +172,15 @@ def _facts(manifest: dict[str, Any]) -> str:
     stats = manifest.get("stats")
     if isinstance(stats, dict) and "wall_s" in stats:
         facts.append(f"trained in {stats['wall_s']} s")
+    training = manifest.get("training")
+    if isinstance(training, dict) and "converged" in training:
+        facts.append(
+            f"{'converged' if training['converged'] else 'NOT converged'} ({training.get('stopped')}, "
+            f"{training.get('steps')} steps, best {training.get('metric')} {training.get('best', 0):.4g} "
+            f"at {training.get('best_step')}"
+            + (f", {training['wall_s']:.0f} s" if "wall_s" in training and not stats else "")
+            + ")"
+        )
     return ", ".join(facts)
 
 

@@ -16,6 +16,8 @@ the reason under ``errors``):
 * ``cached_point_cost_ratio``: wall time of a sweep point that is requested again (its cells are stored, so
   the runner only checks and reassembles) over the wall time of computing it the first time in a fresh
   results directory (warm on-disk caches: workspace and trained models are loaded, not rebuilt).
+* ``train_steps_per_s``: optimizer steps per second of each learned model (stand-in, KBSC codec, deepjscc,
+  swinjscc) with its own data pipeline, one thread (:mod:`kbsc.training.speed`).
 * ``peak_rss_mb``: peak resident memory of this process and of its finished children (``getrusage``).
 """
 
@@ -57,6 +59,7 @@ TOP_LEVEL_KEYS = (
     "paper_grid_wall_s_estimate",
     "bridge_native_slots_per_s",
     "bridge_sionna_slots_per_s",
+    "train_steps_per_s",
     "peak_rss_mb",
 )
 
@@ -331,6 +334,7 @@ def run_bench(
     section("link_stages", lambda: _link_stages(quick, data_dir, report))
     section("bridge_channels", lambda: _bridge_channels(quick, report))
     section("quantizer", lambda: _quantizer_section(quick, report))
+    section("training", lambda: report.update(train_steps_per_s=_training_speed(quick)))
     report["recorded_quick_runs"] = _recorded_quick_runs()
     report["peak_rss_mb"] = _peak_rss_mb()
     report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
@@ -351,6 +355,12 @@ def _bridge_channels(quick: bool, report: dict[str, Any]) -> None:
     report["bridge_channels"] = c
     report["bridge_native_slots_per_s"] = c["native"].get("tdl-a")
     report["bridge_sionna_slots_per_s"] = c["sionna"].get("sionna-tdl-a")
+
+
+def _training_speed(quick: bool) -> dict[str, float]:
+    from kbsc.training.speed import measure_training_speed
+
+    return measure_training_speed(quick=quick)
 
 
 def _jsonable(obj: Any) -> Any:

@@ -83,6 +83,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{res.n_cells} cells ({res.n_done_before} already done, {res.n_computed} computed) in "
         f"{res.wall_s:.1f} s -> {Path(args.out) / 'results.csv'}"
     )
+    for line in res.model_lines():
+        print(line)
     return 0
 
 
@@ -151,6 +153,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"\n{res.n_cells} cells in {res.wall_s:.0f} s; tables: {Path(args.out) / 'results.csv'}; "
         f"{len(paths)} figure files in {figs}"
     )
+    for line in res.model_lines():
+        print(line)
     if args.config == "quick":
         print("committed reference results of this preset (for comparison): results/quick/")
     return 0

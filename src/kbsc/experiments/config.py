@@ -135,7 +135,7 @@ class ExtractorSpec(_Strict):
     checkpoint: str | None = None
     options: dict[str, Any] = Field(
         default_factory=dict
-    )  # extractor-specific, e.g. {epochs: 1} for a tiny stand-in
+    )  # extractor-specific, e.g. {max_steps: 20} for a tiny stand-in
 
 
 def _bridge_grid_fields() -> set[str] | None:
@@ -179,7 +179,9 @@ class TrainingSpec(_Strict):
     """Training settings for learned systems (None = the system's own default)."""
 
     setting: str | None = None
-    epochs: int | None = Field(None, ge=1, le=10_000)
+    max_steps: int | None = Field(None, ge=1, le=10_000_000)  # ceiling in optimizer steps
+    patience: int | None = Field(None, ge=1, le=10_000)  # validations without gain that end training
+    eval_every: int | None = Field(None, ge=1, le=1_000_000)  # optimizer steps between validations
 
 
 class SystemSpec(_Strict):
@@ -458,7 +460,7 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``["snr_db=[0,10]", "dataset.root=/x", "systems[0].options.epochs=3"]`` → a new mapping.
+    """``["snr_db=[0,10]", "dataset.root=/x", "systems[0].options.max_steps=300"]`` → a new mapping.
 
     Values are parsed as YAML (``[0, 10]``, ``1/24`` stays a string, ``null``).
     ``systems[i]`` or ``systems.i`` index into lists.

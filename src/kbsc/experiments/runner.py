@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -58,6 +59,38 @@ class RunSummary:
     n_computed: int
     wall_s: float
     results: pd.DataFrame
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        """The trained models behind the results: ``{model: {"systems": [...], "converged": bool}}``."""
+        return model_verdicts(self.results)
+
+    def model_lines(self) -> list[str]:
+        """One line per trained model with its verdict, and for each one that did not converge what to do."""
+        lines = []
+        for name, info in self.models().items():
+            systems = ", ".join(info["systems"])
+            if info["converged"]:
+                lines.append(f"model {name} ({systems}): converged")
+            else:
+                lines.append(
+                    f"model {name} ({systems}): NOT converged (hit its step ceiling while improving); raise "
+                    "max_steps in its system's options (or the experiment's training block) and rerun"
+                )
+        return lines
+
+
+def model_verdicts(results: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Distinct trained models in a results table (columns ``model``, ``model_converged``) and verdicts."""
+    out: dict[str, dict[str, Any]] = {}
+    if "model" not in results.columns:
+        return out
+    rows = results[results["model"].fillna("").astype(str) != ""]
+    for name, group in rows.groupby("model", sort=True):
+        out[str(name)] = {
+            "systems": sorted(group["system"].astype(str).unique()),
+            "converged": bool((group["model_converged"] > 0.5).all()),
+        }
+    return out
 
 
 def _check_config(out_dir: Path, cfg: ExperimentConfig, force: bool) -> None:
@@ -244,6 +277,7 @@ def _log_run(out_dir: Path, s: RunSummary, backend: str, workers: int | None, ch
         "workers": workers or os.cpu_count(),
         "cpu_count": os.cpu_count(),
         "config_hash": chash,
+        "models_converged": {name: info["converged"] for name, info in s.models().items()},
     }
     with open(out_dir / "run_log.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry, sort_keys=True) + "\n")

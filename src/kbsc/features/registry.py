@@ -38,7 +38,7 @@ def get_extractor(
 ) -> Extractor:
     """Build extractor ``name`` (the stand-in trains on ``train_set`` if not cached; CLIP reads a file).
 
-    ``options`` are extractor-specific settings, e.g. ``epochs=1, width=8`` for a tiny stand-in in tests.
+    ``options`` are extractor-specific settings, e.g. ``max_steps=20, width=8`` for a tiny stand-in in tests.
     """
     factory = EXTRACTORS.get(name)
     return factory(

@@ -5,8 +5,14 @@ testbed only needs *an* extractor that maps images to unit-norm 512-d features w
 the class, and whose quality degrades as the image degrades; a small CNN trained with a cosine-softmax head
 does that in a few minutes. Real CLIP plugs in through the same interface (``clip-vit-b32``).
 
-Training is deterministic given the seed: fixed initialisation (``torch.manual_seed``), one generator for data
-order and augmentation, deterministic kernels and a fixed thread count. The weights are cached under
+Training runs in the shared loop (:mod:`kbsc.training.loop`) on a step budget, not an epoch count: a few
+images per class are held out of the training split as validation queries, and every ``eval_every`` steps the
+top-1 retrieval accuracy of their features against a knowledge base of training images (10–30 per class)
+is measured; training stops when ``patience`` validations bring no gain (after ``min_steps``) or at the
+ceiling ``max_steps``; SGD with Nesterov momentum, a linear warm-up and a cosine decay to the ceiling; the
+best-validation weights are kept. Deterministic given the seed: fixed initialisation (``torch.manual_seed``),
+data order seeded per epoch and augmentation per step, deterministic kernels and a fixed thread count; an
+interrupted training resumes from ``resume.pt`` in its cache folder. The weights are cached under
 ``data_dir/extractors/<fingerprint>/``, named by the extractor's fingerprint (the hash of its weights) like
 the ``features/`` and ``kb/`` entries made with it; the manifest records the *recipe* (the hash of the
 training set's fingerprint, the seed and every hyper-parameter) by which a later run finds it before
@@ -16,7 +22,8 @@ training. Caches of older versions, named ``standin-<recipe>``, are still found.
 from __future__ import annotations
 
 import io
-import math
+import itertools
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -34,19 +41,20 @@ from kbsc.features.base import Extractor
 from kbsc.features.batching import extract_batched
 from kbsc.features.registry import EXTRACTORS
 from kbsc.features.standin_net import CosineHead, StandinNet
+from kbsc.training import Budget, TrainingReport, TrainTask, run_training
+from kbsc.training.store import derive_seed
 from kbsc.util import (
     atomic_write_bytes,
     hash_array,
     hash_bytes,
     hash_file,
     hash_obj,
-    progress,
     read_manifest,
     write_manifest,
 )
 
 # Bump when the network, training recipe or preprocessing changes: old caches are then not reused.
-STANDIN_VERSION = 2
+STANDIN_VERSION = 3  # 3: step budget with validation and patience (the shared training loop)
 WEIGHTS_NAME = "weights.pt"
 
 
@@ -58,15 +66,32 @@ class StandinConfig:
     convs: int = 1  # conv layers per stage
     strides: str = "2,2,2,1"  # down-sampling before each stage (see StandinNet)
     dim: int = 512  # embedding size
-    epochs: int = 5  # fixed epoch count (not a time budget: the result must not depend on the machine)
+    max_steps: int = 2000  # ceiling in optimizer steps (≈ 5 epochs of synthetic100)
+    min_steps: int = 800  # floor: patience cannot stop training before this
+    eval_every: int = 100  # optimizer steps between validations
+    patience: int = 6  # validations without gain in retrieval accuracy that end training
+    warmup_steps: int = 300  # linear warm-up of the learning rate
     batch_size: int = 128
-    lr: float = 0.2  # peak learning rate of the one-cycle schedule (SGD, Nesterov momentum)
+    lr: float = 0.2  # peak learning rate (SGD, Nesterov momentum; cosine decay to the ceiling)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     head_scale: float = 16.0  # cosine-softmax temperature
     augment: bool = True  # random 4-pixel shifts (reflect padding) and horizontal flips
     threads: int = 1  # torch threads during training: fixed, since the result depends on it (oneDNN)
+    val_per_class: int = 10  # held-out validation queries per class (fewer for small classes)
+    val_kb_images: int = 1000  # validation knowledge base: about this many training images (10–30 per class)
+
+    def budget(self) -> Budget:
+        return Budget(
+            max_steps=self.max_steps,
+            min_steps=min(self.min_steps, self.max_steps),
+            eval_every=self.eval_every,
+            patience=self.patience,
+            schedule="cosine",
+            warmup_steps=min(self.warmup_steps, self.max_steps),
+            lr_floor=0.0,
+        ).validated()
 
     def build(self) -> StandinNet:
         """A freshly initialised network with these settings."""
@@ -108,14 +133,6 @@ def _coerce(value: Any, kind: type) -> Any:
             return False
         raise ValueError(value)
     return kind(value)
-
-
-def one_cycle(step: int, total: int, warmup: float = 0.25, start: float = 0.04) -> float:
-    """One-cycle learning-rate factor (Smith 2018): linear rise from ``start`` to 1, cosine decay to 0."""
-    p = min(step / max(total, 1), 1.0)
-    if p < warmup:
-        return start + (1.0 - start) * p / warmup
-    return 0.5 * (1.0 + math.cos(math.pi * (p - warmup) / (1.0 - warmup)))
 
 
 @contextmanager
@@ -160,6 +177,7 @@ class StandinExtractor(Extractor):
         self.config = config
         self.dim = config.dim
         self.stats = stats or {}
+        self.report: TrainingReport | None = None  # set when trained in this process
         self._fingerprint: str | None = None
 
     @property
@@ -223,72 +241,147 @@ class StandinExtractor(Extractor):
         return cls(net, config, manifest.get("stats"))
 
 
+def _validation_split(labels: np.ndarray, cfg: StandinConfig, seed: int) -> tuple[np.ndarray, ...]:
+    """(fit, validation queries, validation KB ⊂ fit) indices: per class min(val_per_class, n_c // 10) ≥ 1
+    held-out queries (none for a class of fewer than 4 images), up to val_kb_images / classes (10 to 30) KB
+    images: the validation costs about 2,000 embeddings at most on 100 classes."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    fit, vq, vkb = [], [], []
+    classes = np.unique(labels)
+    kb_per_class = min(30, max(10, cfg.val_kb_images // max(len(classes), 1)))
+    for c in classes:
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        q = 0 if len(idx) < 4 else max(1, min(cfg.val_per_class, len(idx) // 10))
+        vq.append(idx[:q])
+        fit.append(idx[q:])
+        vkb.append(idx[q : q + kb_per_class])
+    return tuple(np.sort(np.concatenate(p)).astype(np.int64) for p in (fit, vq, vkb))
+
+
+class _StandinTraining:
+    """The stand-in's part of the loop: augmented batches, cosine-softmax cross-entropy, validation top-1
+    retrieval of held-out training images against a KB of other training images."""
+
+    def __init__(self, train_set: ImageSet, cfg: StandinConfig, seed: int) -> None:
+        self.cfg, self.seed = cfg, seed
+        self.images = np.ascontiguousarray(train_set.images)
+        labels = np.asarray(train_set.labels, dtype=np.int64)
+        self.labels = torch.from_numpy(labels)
+        self.fit, self.vq, self.vkb = _validation_split(labels, cfg, seed)
+        if len(self.fit) == 0:
+            raise DataError("cannot train the stand-in on an empty training set")
+        self.batch = min(cfg.batch_size, len(self.fit))
+        torch.manual_seed(seed)
+        self.net = cfg.build().to(memory_format=torch.channels_last)
+        self.head = CosineHead(cfg.dim, len(train_set.class_names), cfg.head_scale)
+
+    def batches(self, start: int):
+        """Step t: slice of the permutation of epoch t // per_epoch (seeded by (seed, epoch)), augmented with
+        a generator seeded by (seed, t) (so a resumed run sees the same batches)."""
+        per_epoch = max(1, len(self.fit) // self.batch)  # the ragged last batch is dropped (batch norm)
+        perm_epoch, perm = -1, None
+        for step in itertools.count(start):
+            epoch, pos = divmod(step, per_epoch)
+            if epoch != perm_epoch:
+                g = torch.Generator().manual_seed(derive_seed(self.seed, epoch, 0))
+                perm = self.fit[torch.randperm(len(self.fit), generator=g).numpy()]
+                perm_epoch = epoch
+            idx = perm[pos * self.batch : (pos + 1) * self.batch]
+            batch_images = self.images[idx]
+            if self.cfg.augment:
+                batch_images = _augment(
+                    batch_images, torch.Generator().manual_seed(derive_seed(self.seed, step, 1))
+                )
+            yield StandinNet.scale(torch.from_numpy(batch_images)), self.labels[idx]
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(self.head(self.net(x)), y, label_smoothing=self.cfg.label_smoothing)
+
+    def _embed(self, idx: np.ndarray) -> torch.Tensor:
+        out = [
+            self.net(StandinNet.scale(torch.from_numpy(self.images[idx[s : s + 512]])))
+            for s in range(0, len(idx), 512)
+        ]
+        return torch.cat(out) if out else torch.zeros(0, self.cfg.dim)
+
+    def validate(self) -> dict[str, float]:
+        if len(self.vq) == 0:  # classes too small to hold any image out: training accuracy is all we have
+            return {"val_acc": 0.0}
+        # unit rows, as the extractor's features are (cosine = inner product ranking)
+        q, kb = F.normalize(self._embed(self.vq), dim=1), F.normalize(self._embed(self.vkb), dim=1)
+        top1 = self.labels[self.vkb][(q @ kb.T).argmax(dim=1)]
+        return {"val_acc": float((top1 == self.labels[self.vq]).float().mean())}
+
+    def task(self) -> TrainTask:
+        cfg = self.cfg
+
+        def make_optimizer(net: torch.nn.Module) -> torch.optim.Optimizer:
+            params = list(net.parameters()) + list(self.head.parameters())
+            return torch.optim.SGD(
+                params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
+            )
+
+        return TrainTask(
+            model=self.net,
+            make_optimizer=make_optimizer,
+            loss=self.loss,
+            batches=self.batches,
+            validate=self.validate,
+            metric="val_acc",
+            extra_modules={"head": self.head},
+        )
+
+
 def train_standin(
-    train_set: ImageSet, seed: int = 0, show_progress: bool = True, **options: Any
+    train_set: ImageSet,
+    seed: int = 0,
+    show_progress: bool = True,
+    checkpoint: Path | None = None,
+    stop_after: int | None = None,
+    **options: Any,
 ) -> StandinExtractor:
     """Train the stand-in on ``train_set`` (no caching; see :func:`standin_from_cache`).
 
-    options: any :class:`StandinConfig` field, e.g. ``epochs=1, width=8`` for a few-second test run.
+    options: any :class:`StandinConfig` field, e.g. ``max_steps=40, width=8`` for a few-second test run.
+    checkpoint: resumable state file (None = none); stop_after: stop after this many steps as if interrupted.
     Bit-identical weights for the same ``train_set``, ``seed`` and options.
     """
     cfg = StandinConfig.from_options(**options)
-    n_classes = len(train_set.class_names)
-    images = np.ascontiguousarray(train_set.images)
-    labels = torch.from_numpy(np.asarray(train_set.labels, dtype=np.int64))
-    n = len(labels)
-    if n == 0:
+    if len(train_set.labels) == 0:
         raise DataError("cannot train the stand-in on an empty training set")
-    batch = min(cfg.batch_size, n)
-    steps_per_epoch = max(1, n // batch)  # drop the ragged last batch (batch norm dislikes tiny batches)
-    total = cfg.epochs * steps_per_epoch
     t0, c0 = time.perf_counter(), time.process_time()
     with _deterministic_torch(cfg.threads):
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        net = cfg.build().to(memory_format=torch.channels_last)
-        head = CosineHead(cfg.dim, n_classes, cfg.head_scale)
-        params = list(net.parameters()) + list(head.parameters())
-        opt = torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
+        job = _StandinTraining(train_set, cfg, seed)
+        report = run_training(
+            job.task(),
+            cfg.budget(),
+            checkpoint=checkpoint,
+            key={
+                "train": train_set.fingerprint,
+                "seed": seed,
+                "config": asdict(cfg),
+                "version": STANDIN_VERSION,
+            },
+            stop_after=stop_after,
+            show_progress=show_progress,
+            desc="training standin",
         )
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: one_cycle(step, total))
-        net.train()
-        head.train()
-        quiet = {} if show_progress else {"disable": True}
-        bar = progress(total=total, desc="training standin", unit="step", **quiet)
-        loss_avg, acc_avg = 0.0, 0.0
-        for _epoch in range(cfg.epochs):
-            order = torch.randperm(n, generator=gen)
-            for step in range(steps_per_epoch):
-                idx = order[step * batch : (step + 1) * batch]
-                batch_images = images[idx.numpy()]
-                if cfg.augment:
-                    batch_images = _augment(batch_images, gen)
-                x = StandinNet.scale(torch.from_numpy(batch_images))
-                y = labels[idx]
-                logits = head(net(x))
-                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                acc = (logits.argmax(1) == y).float().mean().item()
-                loss_avg = 0.98 * loss_avg + 0.02 * loss.item() if bar.n else loss.item()
-                acc_avg = 0.98 * acc_avg + 0.02 * acc if bar.n else acc
-                bar.update(1)
-                bar.set_postfix(epoch=_epoch + 1, loss=f"{loss_avg:.3f}", acc=f"{acc_avg:.3f}")
-        bar.close()
-    net.eval()
+    net = job.net.eval()
     stats = {
-        "train_images": n,
-        "steps": total,
-        "final_loss": round(loss_avg, 4),
-        "final_train_acc": round(acc_avg, 4),
+        "train_images": int(len(job.fit)),
+        "val_queries": int(len(job.vq)),
+        "steps": report.steps,
+        "best_step": report.best_step,
+        "val_acc": round(report.best, 4),
+        "converged": report.converged,
         "wall_s": round(time.perf_counter() - t0, 2),
         "cpu_s": round(time.process_time() - c0, 2),
         "params": sum(p.numel() for p in net.parameters()),
     }
-    return StandinExtractor(net, cfg, stats)
+    ext = StandinExtractor(net, cfg, stats)
+    ext.report = report
+    return ext
 
 
 def standin_recipe(train_set: ImageSet, seed: int, config: StandinConfig) -> str:
@@ -338,6 +431,7 @@ def save_standin(extractor: StandinExtractor, directory: Path, manifest: dict) -
             "fingerprint": extractor.fingerprint,
             "weights_sha256": hash_bytes(data, 64),
             "stats": extractor.stats,
+            **({"training": extractor.report.as_dict()} if extractor.report is not None else {}),
             "torch": torch.__version__,
         },
     )
@@ -357,7 +451,17 @@ def standin_from_cache(
                 return StandinExtractor.load(directory)
             except DataError as exc:
                 print(f"kbsc: {exc}; retraining", flush=True)
-        extractor = train_standin(train_set, seed=seed, show_progress=show_progress, **asdict(cfg))
+        # the finished weights go to a folder named by their fingerprint, unknown until they exist: an
+        # interrupted training resumes from a recipe-named working folder instead
+        work = root / f".standin-{recipe}.training"
+        work.mkdir(exist_ok=True)
+        extractor = train_standin(
+            train_set,
+            seed=seed,
+            show_progress=show_progress,
+            checkpoint=work / "resume.pt",
+            **asdict(cfg),
+        )
         save_standin(
             extractor,
             root / extractor.fingerprint,
@@ -370,6 +474,7 @@ def standin_from_cache(
                 "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             },
         )
+        shutil.rmtree(work, ignore_errors=True)
     return extractor
 
 

@@ -36,7 +36,15 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=MODEL_NAMES, default="deepjscc")
     p.add_argument("--setting", default="quick", help="quick (minutes) or paper (hours)")
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument(
+        "--max-steps",
+        "--steps",
+        dest="max_steps",
+        type=int,
+        default=None,
+        help="ceiling in optimizer steps (training stops earlier when validation PSNR stops improving)",
+    )
+    p.add_argument("--patience", type=int, default=None, help="validations without gain that end training")
     p.add_argument("--train-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--loss", default="mse", help="training loss: mse (default, PSNR) or ms-ssim")
@@ -113,7 +121,8 @@ def _config(args: argparse.Namespace, k: int) -> Any:
         csi=args.csi,
         seed=args.train_seed,
         setting=args.setting,
-        steps=args.steps,
+        max_steps=args.max_steps,
+        patience=args.patience,
         threads=args.threads,
         loss=args.loss,
         model_options=opts,
@@ -137,6 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{args.model}: {state} (training wall time {res.wall_s:.0f} s, {res.steps} steps), "
         f"validation PSNR {res.val_psnr:.2f} dB, checkpoint {res.path}"
     )
+    print(f"training: {res.report.summary()}")
     return 0
 
 

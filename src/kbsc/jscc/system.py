@@ -7,19 +7,18 @@
   "dir/{channel}-{csi}-snr{snr_db:g}-cbr{cbr:.6g}-s{seed}.npz"}``, a template filled with the cell's fields).
 
 Options of the trained systems (``systems[].options``): the fields of
-:class:`~kbsc.jscc.train.JSCCTrainConfig` (``setting``, ``steps``, ``batch_size``, ``lr``, ``snr_range``,
-``cbr_range``, ``model_options``, ``threads``) plus ``train_seed`` (default: the cell's seed; training
-realizations never overlap evaluation ones either way), ``train_channel``/``train_csi`` (train once on this
-channel and evaluate on the cell's: a mismatch study, and a way to keep the number of models small) and
-``batch`` (evaluation batch). The experiment's ``training.setting`` applies where the options are silent, and
-``training.epochs`` sets ``steps = epochs · ⌈N_train / batch_size⌉`` where the options are silent. Models are
-cached under ``<data dir>/jscc/``.
+:class:`~kbsc.jscc.train.JSCCTrainConfig` (``setting``, ``max_steps``, ``min_steps``, ``eval_every``,
+``patience``, ``batch_size``, ``lr``, ``snr_range``, ``cbr_range``, ``model_options``, ``threads``) plus
+``train_seed`` (default: the cell's seed; training realizations never overlap evaluation ones either way),
+``train_channel``/``train_csi`` (train once on this channel and evaluate on the cell's: a mismatch study and a
+way to keep the number of models small) and ``batch`` (evaluation batch). The experiment's ``training`` block
+(``setting``, ``max_steps``, ``patience``, ``eval_every``) applies where the options are silent. Models are
+cached under ``<data dir>/jscc/``; each cell's results name the model and its ``converged`` verdict.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,19 @@ from kbsc.errors import ConfigError
 from kbsc.jscc.base import JSCCModel
 from kbsc.jscc.channel import open_bridge
 from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
-from kbsc.jscc.metrics import to_uint8
+from kbsc.jscc.metrics import to_tensor, to_uint8
 from kbsc.jscc.plugin import OutsideModel, import_outcomes, load_plugin
 from kbsc.jscc.train import JSCCTrainConfig, TrainImages, TrainResult, train_images, train_model
-from kbsc.jscc.train import to_tensor as _to_tensor
-from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
+from kbsc.systems.base import SYSTEMS, TRAINING_KEYS, Cell, EvalContext, Outcomes, System
 
 __all__ = ["ImportedSystem", "PixelJSCCSystem", "PluginSystem", "model_runner"]
 
 _TRAIN_FIELDS = {
     "setting",
-    "steps",
+    "max_steps",
+    "min_steps",
+    "eval_every",
+    "patience",
     "batch_size",
     "lr",
     "snr_range",
@@ -49,7 +50,6 @@ _TRAIN_FIELDS = {
     "n_val",
     "model_options",
     "threads",
-    "save_every",
 }
 _EXTRA = {"train_seed", "train_channel", "train_csi", "batch"}
 
@@ -58,7 +58,7 @@ def model_runner(model: JSCCModel) -> tuple[Any, Any]:
     """(encode, decode) callables for :func:`kbsc.jscc.evaluate.transmit_images` from a torch model."""
 
     def encode(images: np.ndarray, snr_db: float, k: int) -> torch.Tensor:
-        x = _to_tensor(images)
+        x = to_tensor(images)
         return model.encode(x, torch.full((x.shape[0],), snr_db), k)
 
     def decode(y: torch.Tensor, nv: torch.Tensor, snr_db: float, k: int) -> np.ndarray:
@@ -116,16 +116,14 @@ class PixelJSCCSystem(System):
     def train_config(self, cell: Cell, ctx: EvalContext) -> JSCCTrainConfig:
         opts = {k: v for k, v in self.options.items() if k in _TRAIN_FIELDS}
         training = dict(ctx.options.get("training") or {})
-        if training.get("setting") is not None:
-            opts.setdefault("setting", training["setting"])
+        for key in TRAINING_KEYS:
+            if training.get(key) is not None:
+                opts.setdefault(key, training[key])
         for key in ("snr_range", "cbr_range"):
             if key in opts:
                 if not isinstance(opts[key], list | tuple) or len(opts[key]) != 2:
                     raise ConfigError(f"system {self.name!r}: option {key} must be [low, high]")
                 opts[key] = tuple(float(v) for v in opts[key])
-        if training.get("epochs") is not None and "steps" not in opts and ctx.workspace is not None:
-            bs = int(opts.get("batch_size") or 32)
-            opts["steps"] = int(training["epochs"]) * max(1, math.ceil(len(ctx.workspace.train.ids) / bs))
         try:
             return JSCCTrainConfig(
                 model=self.model,
@@ -171,7 +169,16 @@ class PixelJSCCSystem(System):
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
         enc, dec = model_runner(self.get_model(cell, ctx))
-        return _send_images(enc, dec, cell, ctx, batch=int(self.options.get("batch", 250)))
+        out = _send_images(enc, dec, cell, ctx, batch=int(self.options.get("batch", 250)))
+        result = self.train_log[self.train_config(cell, ctx).hash()]
+        out.model = result.report.brief(result.path.name if result.path is not None else self.name)
+        return out
+
+    def training_reports(self) -> dict[str, dict[str, Any]]:
+        return {
+            (r.path.name if r.path is not None else key[:12]): r.report.as_dict()
+            for key, r in self.train_log.items()
+        }
 
 
 @SYSTEMS.register("deepjscc")

@@ -8,31 +8,33 @@ loss (the PSNR objective of DeepJSCC/SwinJSCC; ``loss: ms-ssim`` trains on 1 −
 with a cosine learning-rate decay to 10 %. Realizations come from seeds and image ids disjoint from
 evaluation (:mod:`kbsc.jscc.channel`): every training step sees fresh ones.
 
+Budgets (:mod:`kbsc.training.loop`): every ``eval_every`` steps the model is validated on the held-out
+slice (mean PSNR over two SNRs of ``snr_range`` and, for a rate-adaptive model, two k); training stops when
+``patience`` validations in a row bring no gain (after ``min_steps``), or at the ceiling ``max_steps``; the
+learning rate decays by a cosine to 10 % at the ceiling; the best-validation weights are kept.
+
 Settings (``setting``):
 
-* ``quick`` – 1,800 steps of 32 images (≈ 1.2 epochs of the embedded training split), lr 1e-3 (2e-3 and
-  above learn more slowly or diverge: swinjscc at 600 steps 17.5 dB with 2e-3 vs 19.2 dB with 1e-3).
-  Measured CPU cost per step of 32 images on one idle thread (Rayleigh, perfect CSI): deepjscc ≈ 0.05 s,
-  swinjscc ≈ 0.17 s, so about 1.5 and 5 minutes of one core per model (the quick preset gives swinjscc
-  1,200 steps).
-* ``paper`` – 60,000 steps of 64 images (≈ 80 epochs), lr 5e-4, the order of the papers' budgets: about 2 h
-  (deepjscc) and 6 h (swinjscc) of one idle CPU core per model, extrapolated from the per-step costs above
-  (minutes on a GPU).
+* ``quick`` – at most 1,800 steps of 32 images, lr 1e-3 (2e-3 and above learn more slowly or diverge:
+  swinjscc at 600 steps 17.5 dB with 2e-3 vs 19.2 dB with 1e-3), a validation every 100 steps, patience 5.
+  Sized for the demo, not for convergence: the training report says whether it converged.
+* ``paper`` – at most 60,000 steps of 64 images, lr 5e-4, a validation every 1,000 steps, patience 8: the
+  order of the papers' budgets, hours per model on a CPU (see ``kbsc bench``'s ``train_steps_per_s``).
 
 Determinism: the model is initialised from ``torch.manual_seed(seed)``; the batch of step t comes from the
 permutation of epoch ⌊t/steps_per_epoch⌋, seeded by (seed, epoch); the SNR and k draws of step t are seeded by
-(seed, t); the channel realizations are keyed. A run interrupted at a checkpoint and resumed gives the same
-weights as an uninterrupted one. Checkpoints live in ``<data dir>/jscc/<name>/`` with ``model.pt`` (weights
-only) and a manifest (config hash, training-set fingerprint, history, wall time); ``resume.pt`` holds the
-state in between.
+(seed, t); the channel realizations are keyed. A run interrupted and resumed from its checkpoint gives the
+same weights as an uninterrupted one. Checkpoints live in ``<data dir>/jscc/<name>/`` with ``model.pt``
+(weights only) and a manifest (config hash, training-set fingerprint, training report); ``resume.pt`` holds
+the state in between (written at every validation).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
+import itertools
 import math
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,11 @@ from kbsc.jscc.channel import (
     open_bridge,
 )
 from kbsc.jscc.losses import LOSSES
+from kbsc.jscc.metrics import to_tensor
 from kbsc.jscc.registry import MODELS
-from kbsc.util import atomic_write_bytes, hash_array, hash_obj, progress, read_manifest, write_manifest
+from kbsc.training import Budget, TrainingReport, TrainTask
+from kbsc.training.store import derive_seed, train_or_load
+from kbsc.util import hash_array, hash_obj
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -70,11 +75,20 @@ __all__ = [
 ]
 
 SETTINGS: Registry[dict[str, Any]] = Registry("JSCC training setting")
-SETTINGS.add("quick", {"steps": 1800, "batch_size": 32, "lr": 1e-3})
-SETTINGS.add("paper", {"steps": 60_000, "batch_size": 64, "lr": 5e-4})
-SETTINGS.add("tiny", {"steps": 60, "batch_size": 16, "lr": 3e-3})  # tests
+_Q = {"max_steps": 1800, "min_steps": 300, "eval_every": 100, "patience": 5, "batch_size": 32, "lr": 1e-3}
+SETTINGS.add("quick", _Q)
+SETTINGS.add(
+    "paper",
+    {"max_steps": 60_000, "min_steps": 5000, "eval_every": 1000, "patience": 8, "batch_size": 64, "lr": 5e-4},
+)
+SETTINGS.add(  # tests
+    "tiny", {"max_steps": 60, "min_steps": 0, "eval_every": 10, "patience": 5, "batch_size": 16, "lr": 3e-3}
+)
+_BUDGET_KEYS = ("max_steps", "min_steps", "eval_every", "patience", "batch_size", "lr")
 
-FORMAT_VERSION = 2  # 2: DeepJSCC normalization defaults to BatchNorm (GDN checkpoints are retrained)
+# 2: DeepJSCC normalization defaults to BatchNorm (GDN checkpoints are retrained); 3: step budgets, the
+# shared training loop and its report
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -92,7 +106,10 @@ class JSCCTrainConfig:
     csi: str = "perfect"
     seed: int = 0
     setting: str = "quick"
-    steps: int | None = None
+    max_steps: int | None = None
+    min_steps: int | None = None
+    eval_every: int | None = None
+    patience: int | None = None
     batch_size: int | None = None
     lr: float | None = None
     snr_range: tuple[float, float] = (-5.0, 15.0)
@@ -103,23 +120,22 @@ class JSCCTrainConfig:
     grid: dict[str, Any] | None = None
     source_dim: int = 3072
     threads: int = 1
-    save_every: int = 250
 
     def resolved(self) -> JSCCTrainConfig:
-        """Fill ``steps``/``batch_size``/``lr`` from the setting and validate (one-line ConfigError)."""
+        """Fill the budget, ``batch_size`` and ``lr`` from the setting and validate (one-line ConfigError)."""
         base = SETTINGS.get(self.setting)
         cls = MODELS.get(self.model)
+        filled = {k: getattr(self, k) if getattr(self, k) is not None else base[k] for k in _BUDGET_KEYS}
         cfg = dataclasses.replace(
             self,
-            steps=int(self.steps if self.steps is not None else base["steps"]),
-            batch_size=int(self.batch_size if self.batch_size is not None else base["batch_size"]),
-            lr=float(self.lr if self.lr is not None else base["lr"]),
+            **{k: (float(v) if k == "lr" else int(v)) for k, v in filled.items()},
             snr_range=(float(self.snr_range[0]), float(self.snr_range[-1])),
             cbr_range=(float(self.cbr_range[0]), float(self.cbr_range[-1])),
             model_options=dict(self.model_options),
         )
-        if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
-            raise ConfigError("JSCC training needs steps ≥ 1, batch_size ≥ 1 and lr > 0")
+        if cfg.batch_size < 1 or cfg.lr <= 0:
+            raise ConfigError("JSCC training needs batch_size ≥ 1 and lr > 0")
+        cfg.budget()
         if cfg.snr_range[0] > cfg.snr_range[1] or not 0 < cfg.cbr_range[0] <= cfg.cbr_range[1]:
             raise ConfigError(
                 f"snr_range {cfg.snr_range} and cbr_range {cfg.cbr_range} must be [low, high] "
@@ -137,6 +153,18 @@ class JSCCTrainConfig:
             )
         return cfg
 
+    def budget(self) -> Budget:
+        """The loop's budget (on a resolved config): cosine decay to 10 % at the ceiling."""
+        return Budget(
+            max_steps=int(self.max_steps),
+            min_steps=min(int(self.min_steps), int(self.max_steps)),
+            eval_every=int(self.eval_every),
+            patience=int(self.patience),
+            schedule="cosine",
+            lr_floor=0.1,
+            tolerance=0.1,  # dB of validation PSNR
+        ).validated()
+
     def k_range(self) -> tuple[int, int]:
         """Channel uses per image a rate-adaptive model trains on: round(cbr_range · n), at least 1."""
         lo, hi = (max(1, int(round(c * self.source_dim))) for c in self.cbr_range)
@@ -149,13 +177,13 @@ class JSCCTrainConfig:
 
     def hash(self) -> str:
         d = self.as_dict()
-        for key in ("threads", "save_every"):
-            d.pop(key)
+        d.pop("threads")
         return hash_obj(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JSCCTrainConfig:
-        d = dict(d)
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
         d["snr_range"], d["cbr_range"] = tuple(d["snr_range"]), tuple(d["cbr_range"])
         return cls(**d)
 
@@ -186,11 +214,24 @@ class TrainResult:
 
     model: JSCCModel
     path: Path | None
-    history: list[dict[str, float]] = field(default_factory=list)
-    val_psnr: float = float("nan")
-    wall_s: float = 0.0
-    steps: int = 0
+    report: TrainingReport
     cached: bool = False
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.report.curve
+
+    @property
+    def val_psnr(self) -> float:
+        return self.report.best
+
+    @property
+    def wall_s(self) -> float:
+        return self.report.wall_s
+
+    @property
+    def steps(self) -> int:
+        return self.report.steps
 
 
 def build_model(cfg: JSCCTrainConfig) -> JSCCModel:
@@ -234,12 +275,6 @@ def _expected_manifest(cfg: JSCCTrainConfig, data: TrainImages) -> dict[str, Any
     }
 
 
-def _serialize(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
 def load_model(path: Path, cfg: JSCCTrainConfig | None = None) -> JSCCModel:
     """Load ``path/model.pt`` (weights only) into a model built from its stored config."""
     path = Path(path)
@@ -263,18 +298,9 @@ def load_model(path: Path, cfg: JSCCTrainConfig | None = None) -> JSCCModel:
     return model.eval()
 
 
-def _seed(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 ``[B, H, W, 3]`` → float ``[B, 3, H, W]`` in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255.0)
-
-
 def step_draws(cfg: JSCCTrainConfig, step: int, batch: int) -> tuple[np.ndarray, int]:
     """SNRs ``[batch]`` (dB) and the k of training step ``step`` (pure function of (seed, step))."""
-    rng = np.random.default_rng(_seed(cfg.seed, step, 1))
+    rng = np.random.default_rng(derive_seed(cfg.seed, step, 1))
     snr = rng.uniform(cfg.snr_range[0], cfg.snr_range[1], size=batch).astype(np.float32)
     if cfg.k is not None:
         return snr, int(cfg.k)
@@ -305,6 +331,19 @@ def validation_psnr(
     return float(np.concatenate(vals).mean()) if vals else float("nan")
 
 
+def validation_points(cfg: JSCCTrainConfig) -> list[tuple[float, int]]:
+    """(SNR dB, k) pairs of the validation PSNR: the quartiles of ``snr_range`` × the model's k (or, rate
+    adaptive, the geometric mean and the top of the k range)."""
+    lo, hi = cfg.snr_range
+    snrs = sorted({lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo)})
+    if cfg.k is not None:
+        ks = [int(cfg.k)]
+    else:
+        k_lo, k_hi = cfg.k_range()
+        ks = sorted({int(round(math.sqrt(k_lo * k_hi))), k_hi})
+    return [(s, k) for s in snrs for k in ks]
+
+
 def train_model(
     cfg: JSCCTrainConfig,
     data: TrainImages,
@@ -322,152 +361,77 @@ def train_model(
     """
     cfg = cfg.resolved()
     path = model_dir(root, cfg) if root is not None else None
-    expected = _expected_manifest(cfg, data)
-    if path is not None and (path / "model.pt").exists():
-        try:
-            stored = read_manifest(path)
-            if stored.get("complete") and all(stored.get(k) == v for k, v in expected.items()):
-                return TrainResult(
-                    load_model(path, cfg),
-                    path,
-                    stored.get("history", []),
-                    float(stored.get("val_psnr", float("nan"))),
-                    float(stored.get("wall_s", 0.0)),
-                    int(stored.get("steps", 0)),
-                    cached=True,
-                )
-        except DataError:
-            pass
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(cfg.threads)))
-    try:
-        return _train(cfg, data, path, expected, resume, stop_after, show_progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(
-    cfg: JSCCTrainConfig,
-    data: TrainImages,
-    path: Path | None,
-    expected: dict[str, Any],
-    resume: bool,
-    stop_after: int | None,
-    show_progress: bool,
-) -> TrainResult:
-    model = build_model(cfg)
-    n_all = len(data.ids)
-    n_val = min(cfg.n_val, max(n_all // 5, 0))
-    order = np.random.default_rng(_seed(cfg.seed, 0, 7)).permutation(n_all)
-    val_idx, fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    if len(fit_idx) == 0:
-        raise DataError("no training images for the JSCC model")
-    batch = min(cfg.batch_size, len(fit_idx))
-    per_epoch = max(1, len(fit_idx) // batch)
-    loss_fn = LOSSES.get(cfg.loss)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, cfg.steps) / cfg.steps))
-    )
-    bridge = open_bridge(cfg.channel, cfg.csi, TRAIN_SEED_BASE + cfg.seed, cfg.grid)
-    state: dict[str, Any] = {"step": 0, "history": [], "wall_s": 0.0}
-    resume_file = path / "resume.pt" if path is not None else None
-    if resume and resume_file is not None and resume_file.exists():
-        try:
-            blob = torch.load(resume_file, map_location="cpu", weights_only=True)
-            if blob.get("config_hash") == cfg.hash() and blob.get("train_images") == data.fingerprint:
-                model.load_state_dict(blob["model"])
-                opt.load_state_dict(blob["optimizer"])
-                sched.load_state_dict(blob["scheduler"])
-                state = blob["state"]
-        except Exception:  # unreadable resume file: start over
-            pass
-
-    def save_resume() -> None:
-        if resume_file is not None:
-            atomic_write_bytes(
-                resume_file,
-                _serialize(
-                    {
-                        "config_hash": cfg.hash(),
-                        "train_images": data.fingerprint,
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "state": state,
-                    }
-                ),
-            )
-
-    t0 = time.perf_counter() - float(state["wall_s"])
-    bar = progress(
-        total=cfg.steps,
-        initial=state["step"],
+    model, report, cached = train_or_load(
+        path,
+        _expected_manifest(cfg, data),
+        cfg.as_dict(),
+        lambda p: load_model(p, cfg),
+        lambda: _JSCCTraining(cfg, data),
+        cfg.budget(),
+        threads=cfg.threads,
+        resume=resume,
+        stop_after=stop_after,
+        show_progress=show_progress,
         desc=f"train {cfg.model} {cfg.channel}/{cfg.csi}",
-        disable=None if show_progress else True,
     )
-    perm_epoch, perm = -1, None
-    log_every = min(50, max(1, cfg.steps // 10))
-    done_here, losses = 0, []
-    model.train()
-    while state["step"] < cfg.steps:
-        step = int(state["step"])
-        epoch, pos = divmod(step, per_epoch)
-        if epoch != perm_epoch:
-            perm = np.random.default_rng(_seed(cfg.seed, epoch, 0)).permutation(fit_idx)
-            perm_epoch = epoch
-        idx = perm[pos * batch : (pos + 1) * batch]
-        snr, k = step_draws(cfg, step, len(idx))
-        x = to_tensor(data.images[idx])
-        ids = torch.from_numpy(data.ids[idx] + TRAIN_ID_BASE + step * ID_STRIDE)
-        xh = model(x, torch.from_numpy(snr), k, bridge, ids)
-        loss = loss_fn(xh, x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        state["step"] = step + 1
-        done_here += 1
-        bar.update(1)
-        if state["step"] % log_every == 0 or state["step"] == cfg.steps:
-            state["history"].append({"step": state["step"], "loss": float(np.mean(losses)), "k": k})
-            bar.set_postfix(loss=f"{np.mean(losses):.2e}")
-            losses = []
-        state["wall_s"] = time.perf_counter() - t0
-        interrupted = stop_after is not None and done_here >= stop_after and state["step"] < cfg.steps
-        if interrupted or state["step"] % cfg.save_every == 0:
-            save_resume()
-        if interrupted:
-            bar.close()
-            return TrainResult(
-                model.eval(), path, state["history"], float("nan"), state["wall_s"], state["step"]
+    return TrainResult(model, path, report, cached)
+
+
+class _JSCCTraining:
+    """The model's part of the loop: batches of training images with per-image SNRs (and one k per batch),
+    the configured pixel loss, validation PSNR on a fixed held-out slice at fixed realizations."""
+
+    def __init__(self, cfg: JSCCTrainConfig, data: TrainImages) -> None:
+        self.cfg, self.data = cfg, data
+        self.model = build_model(cfg)
+        n_all = len(data.ids)
+        n_val = min(cfg.n_val, max(n_all // 5, 0))
+        order = np.random.default_rng(derive_seed(cfg.seed, 0, 7)).permutation(n_all)
+        self.val_idx, self.fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        if len(self.fit_idx) == 0 or n_val == 0:
+            raise DataError(f"the JSCC model needs at least 5 training images, got {n_all}")
+        self.batch = min(cfg.batch_size, len(self.fit_idx))
+        self.loss_fn = LOSSES.get(cfg.loss)
+        self.bridge = open_bridge(cfg.channel, cfg.csi, TRAIN_SEED_BASE + cfg.seed, cfg.grid)
+        self.val_bridge = open_bridge(cfg.channel, cfg.csi, VAL_SEED_BASE + cfg.seed, cfg.grid)
+        self.val_images = np.ascontiguousarray(data.images[self.val_idx])
+        self.val_ids = data.ids[self.val_idx]
+
+    def batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]]:
+        """Batch of step t: slice t mod per_epoch of the permutation of epoch t // per_epoch."""
+        cfg, b = self.cfg, self.batch
+        per_epoch = max(1, len(self.fit_idx) // b)
+        perm_epoch, perm = -1, None
+        for step in itertools.count(start):
+            epoch, pos = divmod(step, per_epoch)
+            if epoch != perm_epoch:
+                perm = np.random.default_rng(derive_seed(cfg.seed, epoch, 0)).permutation(self.fit_idx)
+                perm_epoch = epoch
+            idx = perm[pos * b : (pos + 1) * b]
+            snr, k = step_draws(cfg, step, len(idx))
+            ids = torch.from_numpy(self.data.ids[idx] + TRAIN_ID_BASE + step * ID_STRIDE)
+            yield to_tensor(self.data.images[idx]), torch.from_numpy(snr), k, ids
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor, int, torch.Tensor], step: int) -> torch.Tensor:
+        x, snr, k, ids = batch
+        return self.loss_fn(self.model(x, snr, k, self.bridge, ids), x)
+
+    def validate(self) -> dict[str, float]:
+        out = {
+            f"val_psnr_{snr:g}dB_k{k}": validation_psnr(
+                self.model, self.val_bridge, self.val_images, self.val_ids, k, snr
             )
-    bar.close()
-    model.eval()
-    val_bridge = open_bridge(cfg.channel, cfg.csi, VAL_SEED_BASE + cfg.seed, cfg.grid)
-    k_val = cfg.k if cfg.k is not None else cfg.k_range()[1]
-    val = validation_psnr(
-        model, val_bridge, data.images[val_idx], data.ids[val_idx], k_val, float(np.mean(cfg.snr_range))
-    )
-    if path is not None:
-        atomic_write_bytes(
-            path / "model.pt", _serialize({"config": cfg.as_dict(), "state": model.state_dict()})
+            for snr, k in validation_points(self.cfg)
+        }
+        return {"val_psnr": float(np.mean(list(out.values()))), **out}
+
+    def task(self) -> TrainTask:
+        lr = float(self.cfg.lr)
+        return TrainTask(
+            model=self.model,
+            make_optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
+            loss=self.loss,
+            batches=self.batches,
+            validate=self.validate,
+            metric="val_psnr",
         )
-        write_manifest(
-            path,
-            {
-                **expected,
-                "complete": True,
-                "config": cfg.as_dict(),
-                "steps": state["step"],
-                "val_psnr": val,
-                "val_k": k_val,
-                "history": state["history"],
-                "wall_s": state["wall_s"],
-                "torch": torch.__version__,
-            },
-        )
-        if resume_file is not None and resume_file.exists():
-            resume_file.unlink()
-    return TrainResult(model, path, state["history"], val, state["wall_s"], state["step"])

@@ -23,7 +23,8 @@ _KEYS: dict[str, tuple[type, bool]] = {
     "snr": (float, True),
     "seed": (int, False),
     "setting": (str, False),
-    "epochs": (int, False),
+    "max_steps": (int, False),
+    "eval_every": (int, False),
     "lr": (float, False),
     "patience": (int, False),
     "batch_size": (int, False),
@@ -50,7 +51,8 @@ _DEFAULTS: dict[str, Any] = {
 }
 _TRAIN_FIELDS = (
     "setting",
-    "epochs",
+    "max_steps",
+    "eval_every",
     "lr",
     "patience",
     "batch_size",
@@ -131,9 +133,13 @@ def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="training seed (= evaluation seed), default 0")
     p.add_argument(
-        "--setting", default=None, help="quick (default; lr 3e-3, 4 epochs) or paper (lr 1e-4, ≤100)"
+        "--setting",
+        default=None,
+        help="quick (default; lr 3e-3, ≤ 600 steps) or paper (lr 1e-4, ≤ 40,000 steps)",
     )
-    p.add_argument("--epochs", type=int, default=None, help="override the setting's epoch count")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="override the setting's ceiling in optimizer steps"
+    )
     p.add_argument("--lr", type=float, default=None, help="override the setting's learning rate")
     p.add_argument(
         "--contrastive-weight",
@@ -174,7 +180,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _context(s: dict[str, Any], data_dir: Path, n_images: int) -> Any:
     from kbsc.experiments.context import ContextSpec, build_context
 
-    training = {k: s[k] for k in ("setting", "epochs") if s.get(k) is not None}
+    training = {k: s[k] for k in ("setting", "max_steps") if s.get(k) is not None}
     spec = ContextSpec(
         dataset=s["dataset"],
         extractor=s["extractor"],
@@ -235,8 +241,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     systems = _systems(s)
     ctx = _context(s, data_dir(args.data_dir), 1)
     print(
-        f"{'variant':<10} {'cbr':>6} {'k':>5} {'channel':<16} {'csi':<10} {'epochs':>6} {'best':>4} "
-        f"{'val_acc':>7} {'wall_s':>7}  checkpoint"
+        f"{'variant':<10} {'cbr':>6} {'k':>5} {'channel':<16} {'csi':<10} {'steps':>6} {'best':>6} "
+        f"{'val_acc':>7} {'wall_s':>7} {'converged':>9}  checkpoint"
     )
     seen = set()
     for variant, cell in _cells(s, [0.0], ctx):
@@ -257,7 +263,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         state = "cached" if res.cached else f"{time.perf_counter() - t0:.1f}"
         print(
             f"{variant:<10} {cbr_label(cell.cbr):>6} {cfg.k:>5} {cell.channel:<16} {cell.csi:<10} "
-            f"{len(res.history):>6} {res.best_epoch:>4} {res.best_val_acc:>7.3f} {state:>7}  {res.path}"
+            f"{res.report.steps:>6} {res.best_step:>6} {res.best_val_acc:>7.3f} {state:>7} "
+            f"{str(res.report.converged).lower():>9}  {res.path}"
         )
     return 0
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from kbsc.semantic.codec import SemanticCodec
-from kbsc.semantic.train import transmit
+from kbsc.semantic.transmit import transmit
 
 __all__ = ["SemanticEval", "decode_features", "evaluate_codec", "retrieve_labels"]
 

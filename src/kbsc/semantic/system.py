@@ -4,9 +4,9 @@ One codec per (variant, k, channel, CSI, training seed) is trained in :meth:`pre
 checkpoint cache under ``<data dir>/semantic/``) on the workspace's training split. The training seed is the
 cell's seed unless the ``train_seed`` option fixes it; either way training realizations never overlap
 evaluation ones (:mod:`kbsc.semantic.channel`). Options (``systems[].options`` in an experiment config) are
-the fields of :class:`~kbsc.semantic.train.TrainConfig` (``setting``, ``epochs``, ``lr``,
-``contrastive_weight``, ``power_norm``, …) plus ``train_seed``; the experiment's
-``training.setting``/``training.epochs`` apply where options are silent.
+the fields of :class:`~kbsc.semantic.train.TrainConfig` (``setting``, ``max_steps``, ``patience``,
+``eval_every``, ``lr``, ``contrastive_weight``, ``power_norm``, …) plus ``train_seed``; the experiment's
+``training`` block (same budget keys) applies where options are silent.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from kbsc.semantic.channel import open_bridge
 from kbsc.semantic.codec import SemanticCodec
 from kbsc.semantic.evaluate import evaluate_codec
 from kbsc.semantic.train import TrainConfig, build_codec, train_codec, training_data
-from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
+from kbsc.systems.base import SYSTEMS, TRAINING_KEYS, Cell, EvalContext, Outcomes, System
 
 __all__ = ["KBSCNoCodecSystem", "KBSCSNRSystem", "KBSCSystem", "SemanticSystem"]
 
@@ -74,7 +74,7 @@ class SemanticSystem(System):
     def train_config(self, cell: Cell, ctx: EvalContext) -> TrainConfig:
         training = dict(ctx.options.get("training") or {})
         opts = {k: v for k, v in self.options.items() if k != "train_seed"}
-        for key in ("setting", "epochs"):
+        for key in TRAINING_KEYS:
             if training.get(key) is not None:
                 opts.setdefault(key, training[key])
         for key in ("train_snrs", "val_snrs"):
@@ -142,7 +142,21 @@ class SemanticSystem(System):
             retrieved=res.retrieved,
             fingerprint=res.fingerprint,
             extras={"channel_uses": np.full(n, codec.k, dtype=np.int64)},
+            model=self._model_brief(cell, ctx),
         )
+
+    def _model_brief(self, cell: Cell, ctx: EvalContext) -> dict[str, Any] | None:
+        result = self.train_log.get((self.train_config(cell, ctx).hash(),))
+        if result is None or result.report is None:
+            return None
+        return result.report.brief(result.path.name if result.path is not None else self.variant)
+
+    def training_reports(self) -> dict[str, dict[str, Any]]:
+        return {
+            (r.path.name if r.path is not None else key[0][:12]): r.report.as_dict()
+            for key, r in self.train_log.items()
+            if r.report is not None
+        }
 
 
 @SYSTEMS.register("kbsc")

@@ -13,29 +13,32 @@ purpose:
 * an optional retrieval-aware term: InfoNCE between the decoded features and the batch's input features
   (``contrastive_weight``, temperature ``temperature``); 0 = the paper's pure MSE.
 
-Settings: ``paper`` = lr 1e-4, ≤ 100 full epochs, patience 20 (the authors'). ``quick`` = lr 3e-3 (larger, to
-make up for far fewer steps), 6 "epochs" of 100 batches each (a fresh random 12,800 of the training features
-per epoch, about 1.5 passes over synthetic100 in all), patience 3, so that a model trains in about 20 s on one
-core.
+Budgets (:mod:`kbsc.training.loop`): training runs until ``patience`` validations in a row (one every
+``eval_every`` steps) bring no gain in validation accuracy, at least ``min_steps`` and at most ``max_steps``
+optimizer steps whatever the dataset's size; the learning rate halves after two validations without gain; the
+best-validation weights are kept. Settings: ``paper`` = the authors' lr 1e-4 and ≤ 100 epochs of
+synthetic100/CIFAR-100 (40,000 steps), patience 20 validations of 400 steps (their 20 epochs). ``quick`` =
+lr 3e-3 (larger, to make up for far fewer steps), at most 600 steps (as the former 6 × 100), a validation
+every 50, patience 4: a codec trains in about 10–30 s on one core.
 
-Determinism: the model is initialised from ``torch.manual_seed(seed)``; the data order and SNR draws of epoch
-e come from generators seeded by (seed, e); the channel realizations are keyed; training runs with a fixed
-number of threads. The same seed therefore gives the same weights, and a run interrupted after epoch e and
-resumed from its ``resume.pt`` gives the same weights as an uninterrupted one.
+Determinism: the model is initialised from ``torch.manual_seed(seed)``; the data order of epoch e comes from a
+generator seeded by (seed, e) and the SNR of step t from one seeded by (seed, t); the channel realizations
+are keyed; training runs with a fixed number of threads. The same seed therefore gives the same weights, and
+a run interrupted and resumed from its ``resume.pt`` gives the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from dataclasses import dataclass, field
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from filelock import FileLock
 
 from kbsc.errors import ConfigError, DataError
 from kbsc.semantic import reference as _reference  # noqa: F401  (registers kbsc-no-codec)
@@ -48,7 +51,10 @@ from kbsc.semantic.channel import (
     open_bridge,
 )
 from kbsc.semantic.codec import CODECS, POWER_NORMS, SemanticCodec
-from kbsc.util import atomic_write_bytes, hash_array, hash_obj, progress, read_manifest, write_manifest
+from kbsc.semantic.transmit import top1_inner, transmit
+from kbsc.training import Budget, TrainingReport, TrainTask
+from kbsc.training.store import derive_seed, train_or_load
+from kbsc.util import hash_array, hash_obj
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -62,21 +68,41 @@ __all__ = [
     "model_dir",
     "train_codec",
     "training_data",
+    "validation_accuracy",
 ]
 
 AUTHORS_SNRS = (-7.0, -4.0, 0.0, 4.0, 7.0, 10.0)
 VAL_SNRS = (-4.0, 0.0, 4.0)
+REALIZATION_STEPS = 100  # training realizations are renewed every this many steps
 
 SETTINGS: Registry[dict[str, Any]] = Registry("training setting")
-SETTINGS.add("paper", {"lr": 1e-4, "epochs": 100, "patience": 20, "steps_per_epoch": 0})
-SETTINGS.add("quick", {"lr": 3e-3, "epochs": 6, "patience": 3, "steps_per_epoch": 100})
+SETTINGS.add(
+    "paper",
+    {
+        "lr": 1e-4,
+        "max_steps": 40_000,
+        "min_steps": 0,
+        "eval_every": 400,
+        "patience": 20,
+        "plateau_factor": 1.0,
+    },
+)
+SETTINGS.add(
+    "quick",
+    {"lr": 3e-3, "max_steps": 600, "min_steps": 150, "eval_every": 50, "patience": 4, "plateau_factor": 0.5},
+)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: step budgets and the shared training loop (training report in the manifest)
+
+_BUDGET_KEYS = ("lr", "max_steps", "min_steps", "eval_every", "patience")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a trained codec (its hash names the checkpoint)."""
+    """Everything that determines a trained codec (its hash names the checkpoint).
+
+    ``lr``, ``max_steps``, ``min_steps``, ``eval_every``, ``patience``: None = the setting's value.
+    """
 
     variant: str = "kbsc"
     k: int = 128
@@ -84,7 +110,9 @@ class TrainConfig:
     csi: str = "perfect"
     seed: int = 0
     setting: str = "quick"
-    epochs: int | None = None
+    max_steps: int | None = None
+    min_steps: int | None = None
+    eval_every: int | None = None
     lr: float | None = None
     patience: int | None = None
     batch_size: int = 128
@@ -96,33 +124,27 @@ class TrainConfig:
     hidden: int = 384
     grid: dict[str, Any] | None = None
     split_seed: int = 0
-    steps_per_epoch: int | None = None
     train_pool: int = 2048
     threads: int = 1
 
     def resolved(self) -> TrainConfig:
-        """Fill ``epochs``/``lr``/``patience`` from the setting and validate."""
+        """Fill the budget from the setting and validate (one-line ConfigError)."""
         base = SETTINGS.get(self.setting)
+        filled = {k: getattr(self, k) if getattr(self, k) is not None else base[k] for k in _BUDGET_KEYS}
         cfg = dataclasses.replace(
             self,
-            epochs=self.epochs if self.epochs is not None else base["epochs"],
-            lr=self.lr if self.lr is not None else base["lr"],
-            patience=self.patience if self.patience is not None else base["patience"],
-            steps_per_epoch=self.steps_per_epoch
-            if self.steps_per_epoch is not None
-            else base["steps_per_epoch"],
+            **filled,
             train_snrs=tuple(float(s) for s in self.train_snrs),
             val_snrs=tuple(float(s) for s in self.val_snrs),
         )
         CODECS.get(cfg.variant)
         if cfg.k < 1:
             raise ConfigError(f"k must be ≥ 1 channel use per image, got {cfg.k}")
-        if cfg.epochs < 1 or cfg.batch_size < 2 or cfg.lr <= 0 or cfg.patience < 1:
-            raise ConfigError("epochs ≥ 1, batch_size ≥ 2, lr > 0 and patience ≥ 1 are required")
+        if cfg.batch_size < 2 or cfg.lr <= 0:
+            raise ConfigError("batch_size ≥ 2 and lr > 0 are required")
+        cfg.budget()  # max_steps / eval_every / patience / min_steps
         if not cfg.train_snrs or not cfg.val_snrs:
             raise ConfigError("train_snrs and val_snrs must not be empty")
-        if cfg.steps_per_epoch < 0:
-            raise ConfigError(f"steps_per_epoch must be ≥ 0 (0 = full passes), got {cfg.steps_per_epoch}")
         if cfg.train_pool < 0:
             raise ConfigError(
                 f"train_pool must be ≥ 0 (0 = a fresh realization per image), got {cfg.train_pool}"
@@ -134,6 +156,17 @@ class TrainConfig:
         if cfg.contrastive_weight < 0 or cfg.temperature <= 0:
             raise ConfigError("contrastive_weight must be ≥ 0 and temperature > 0")
         return cfg
+
+    def budget(self) -> Budget:
+        """The loop's budget (call on a resolved config)."""
+        return Budget(
+            max_steps=int(self.max_steps),
+            min_steps=min(int(self.min_steps), int(self.max_steps)),
+            eval_every=int(self.eval_every),
+            patience=int(self.patience),
+            schedule="plateau",
+            plateau_factor=float(SETTINGS.get(self.setting)["plateau_factor"]),
+        ).validated()
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -194,15 +227,28 @@ def training_data(ws: Any, split_seed: int = 0, val_per_class: int = 5) -> Train
 
 @dataclass
 class TrainResult:
-    """A trained codec and how it got there."""
+    """A trained codec and how it got there (``report`` is None for an untrained codec)."""
 
     codec: SemanticCodec
     path: Path | None
-    best_epoch: int
-    best_val_acc: float
-    history: list[dict[str, float]] = field(default_factory=list)
-    wall_s: float = 0.0
+    report: TrainingReport | None = None
     cached: bool = False
+
+    @property
+    def best_val_acc(self) -> float:
+        return self.report.best if self.report is not None else float("nan")
+
+    @property
+    def best_step(self) -> int:
+        return self.report.best_step if self.report is not None else 0
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.report.curve if self.report is not None else []
+
+    @property
+    def wall_s(self) -> float:
+        return self.report.wall_s if self.report is not None else 0.0
 
 
 def build_codec(cfg: TrainConfig) -> SemanticCodec:
@@ -234,6 +280,12 @@ def _expected_manifest(cfg: TrainConfig, data: TrainData) -> dict[str, Any]:
     }
 
 
+def _config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    d = {k: v for k, v in d.items() if k in names}
+    return TrainConfig(**{**d, "train_snrs": tuple(d["train_snrs"]), "val_snrs": tuple(d["val_snrs"])})
+
+
 def load_codec(path: Path, cfg: TrainConfig | None = None) -> SemanticCodec:
     """Load ``path/model.pt`` (weights only) into a codec built from its stored config."""
     path = Path(path)
@@ -241,19 +293,15 @@ def load_codec(path: Path, cfg: TrainConfig | None = None) -> SemanticCodec:
         blob = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise DataError(f"no trained codec at {path}; run `kbsc train`") from None
-    except Exception as exc:  # corrupt or foreign file
+    except Exception as exc:  # corrupt or foreign file (a pickle payload is refused by weights_only)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise DataError(
-            f"{path / 'model.pt'} is not a codec checkpoint ({exc}); delete it to retrain"
+            f"{path / 'model.pt'} is not a codec checkpoint ({type(exc).__name__}: {first}); "
+            "delete it to retrain"
         ) from None
     try:
-        stored = TrainConfig(
-            **{
-                **blob["config"],
-                "train_snrs": tuple(blob["config"]["train_snrs"]),
-                "val_snrs": tuple(blob["config"]["val_snrs"]),
-            }
-        )
-    except (KeyError, TypeError, ValueError) as exc:
+        stored = _config_from_dict(blob["config"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(
             f"{path / 'model.pt'} is not a codec checkpoint (no valid config: {type(exc).__name__}: {exc}); "
             "delete it to retrain"
@@ -272,33 +320,10 @@ def load_codec(path: Path, cfg: TrainConfig | None = None) -> SemanticCodec:
     return codec.eval()
 
 
-def _serialize(obj: Any) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
 def _info_nce(f_hat: torch.Tensor, f: torch.Tensor, temperature: float) -> torch.Tensor:
     """Cross-entropy of matching each decoded feature to its own input among the batch's inputs."""
     logits = F.normalize(f_hat, dim=1) @ F.normalize(f, dim=1).T / temperature
     return F.cross_entropy(logits, torch.arange(f.shape[0]))
-
-
-def _top1_inner(queries: torch.Tensor, kb: torch.Tensor, kb_labels: torch.Tensor) -> torch.Tensor:
-    """Top-1 label by inner product (= L2 ranking for a unit-norm KB): ``[Q]``."""
-    return kb_labels[(queries @ kb.T).argmax(dim=1)]
-
-
-def transmit(
-    codec: SemanticCodec, bridge: Any, f: torch.Tensor, ids: torch.Tensor, snr_db: float
-) -> torch.Tensor:
-    """Encoder → bridge → decoder for one batch at one SNR: ``[B, 512]`` → ``[B, 512]``."""
-    snr = torch.full((f.shape[0],), float(snr_db))
-    x = codec.encode(f, snr)
-    out = bridge.transmit(x, ids, float(snr_db))
-    return codec.decode(out.y, snr, out.noise_var)
 
 
 @torch.no_grad()
@@ -317,13 +342,9 @@ def validation_accuracy(
         hits = 0
         for s in range(0, len(q), batch):
             f_hat = transmit(codec, bridge, q[s : s + batch], ids[s : s + batch], snr)
-            hits += int((_top1_inner(f_hat, kb, kb_labels) == labels[s : s + batch]).sum())
+            hits += int((top1_inner(f_hat, kb, kb_labels) == labels[s : s + batch]).sum())
         out[float(snr)] = hits / len(q)
     return out
-
-
-def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 
 def train_codec(
@@ -338,215 +359,103 @@ def train_codec(
     """Train (or load from ``root``) the codec of ``cfg`` on ``data``.
 
     ``root``: checkpoint folder parent (None = keep nothing on disk). A finished checkpoint with a matching
-    manifest is loaded; a different one is retrained. ``stop_after``: stop after this many epochs in this call
+    manifest is loaded; a different one is retrained. ``stop_after``: stop after this many steps in this call
     (as if interrupted; the next call resumes). Returns the best-validation model in eval mode.
     """
     cfg = cfg.resolved()
     codec = build_codec(cfg)
     if not codec.trainable:
-        return TrainResult(codec.eval(), None, 0, float("nan"))
-    if root is None:
-        return _train_now(cfg, data, codec, None, {}, resume, stop_after, show_progress)
-    path = model_dir(root, cfg)
-    expected = _expected_manifest(cfg, data)
-    path.mkdir(parents=True, exist_ok=True)
-    # one trainer per checkpoint folder (parallel workers may ask for the same model)
-    with FileLock(str(path / ".lock")):
-        cached = _load_finished(path, cfg, expected)
-        if cached is not None:
-            return cached
-        return _train_now(cfg, data, codec, path, expected, resume, stop_after, show_progress)
-
-
-def _load_finished(path: Path, cfg: TrainConfig, expected: dict[str, Any]) -> TrainResult | None:
-    """The finished checkpoint at ``path`` if its manifest matches ``expected``, else None (retrain)."""
-    if not (path / "model.pt").exists():
-        return None
-    try:
-        stored = read_manifest(path)
-        if not (all(stored.get(k) == v for k, v in expected.items()) and stored.get("complete")):
-            return None
-        return TrainResult(
-            load_codec(path, cfg),
-            path,
-            int(stored["best_epoch"]),
-            float(stored["best_val_acc"]),
-            stored.get("history", []),
-            float(stored.get("wall_s", 0.0)),
-            cached=True,
-        )
-    except DataError:
-        return None
-
-
-def _train_now(
-    cfg: TrainConfig,
-    data: TrainData,
-    codec: SemanticCodec,
-    path: Path | None,
-    expected: dict[str, Any],
-    resume: bool,
-    stop_after: int | None,
-    show_progress: bool,
-) -> TrainResult:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        return _train(cfg, data, codec, path, expected, resume, stop_after, show_progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(
-    cfg: TrainConfig,
-    data: TrainData,
-    codec: SemanticCodec,
-    path: Path | None,
-    expected: dict[str, Any],
-    resume: bool,
-    stop_after: int | None,
-    show_progress: bool,
-) -> TrainResult:
-    opt = torch.optim.Adam(codec.parameters(), lr=cfg.lr)
-    probe = open_bridge(cfg.channel, cfg.csi, TRAIN_SEED_BASE + cfg.seed, cfg.grid)
-    slots = probe.num_slots(cfg.k)
-    train_bridge = open_bridge(
-        cfg.channel,
-        cfg.csi,
-        TRAIN_SEED_BASE + cfg.seed,
-        cfg.grid,
-        cache_slots=max(2048, (cfg.train_pool + 1) * slots),
-    )
-    val_bridge = open_bridge(
-        cfg.channel,
-        cfg.csi,
-        VAL_SEED_BASE + cfg.seed,
-        cfg.grid,
-        cache_slots=max(2048, (len(data.val_ids) + 1) * slots),
-    )
-    fit = torch.from_numpy(np.ascontiguousarray(data.fit_features))
-    fit_ids = torch.from_numpy(np.ascontiguousarray(data.fit_ids))
-    n = fit.shape[0]
-    n_batches = n // cfg.batch_size if n >= cfg.batch_size else 1
-    if cfg.steps_per_epoch:
-        n_batches = min(n_batches, cfg.steps_per_epoch)
-    state = {
-        "epoch": 0,
-        "best_acc": -1.0,
-        "best_epoch": -1,
-        "best_state": None,
-        "since_best": 0,
-        "history": [],
-        "wall_s": 0.0,
-    }
-
-    resume_file = path / "resume.pt" if path is not None else None
-    if resume and resume_file is not None and resume_file.exists():
-        try:
-            blob = torch.load(resume_file, map_location="cpu", weights_only=True)
-            if blob.get("config_hash") == cfg.hash() and blob.get("train_features") == data.feature_hash:
-                codec.load_state_dict(blob["model"])
-                opt.load_state_dict(blob["optimizer"])
-                state = blob["state"]
-        except Exception:  # unreadable resume file: start over
-            pass
-
-    t_start = time.perf_counter() - float(state["wall_s"])
-    epochs_this_call = 0
-    bar = progress(
-        total=cfg.epochs,
-        initial=state["epoch"],
+        return TrainResult(codec.eval(), None)
+    path = model_dir(root, cfg) if root is not None else None
+    model, report, cached = train_or_load(
+        path,
+        _expected_manifest(cfg, data),
+        cfg.as_dict(),
+        lambda p: load_codec(p, cfg),
+        lambda: _CodecTraining(cfg, data, codec),
+        cfg.budget(),
+        threads=cfg.threads,
+        resume=resume,
+        stop_after=stop_after,
+        show_progress=show_progress,
         desc=f"train {cfg.variant} k={cfg.k} {cfg.channel}",
-        disable=None if show_progress else True,
     )
-    while state["epoch"] < cfg.epochs and state["since_best"] < cfg.patience:
-        epoch = state["epoch"]
-        codec.train()
-        g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 0))
-        perm = torch.randperm(n, generator=g)
-        snr_rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch, 1))
-        snrs = snr_rng.choice(np.asarray(cfg.train_snrs), size=n_batches)
-        losses = []
-        for b in range(n_batches):
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            f = fit[idx]
+    return TrainResult(model, path, report, cached)
+
+
+class _CodecTraining:
+    """The codec's part of the loop: batches of fit features at one SNR each, MSE (+ InfoNCE) loss, mean
+    validation accuracy over the fixed SNRs."""
+
+    def __init__(self, cfg: TrainConfig, data: TrainData, codec: SemanticCodec) -> None:
+        self.cfg, self.data, self.codec = cfg, data, codec
+        self.model = codec
+        slots = open_bridge(cfg.channel, cfg.csi, TRAIN_SEED_BASE + cfg.seed, cfg.grid).num_slots(cfg.k)
+        self.train_bridge = open_bridge(
+            cfg.channel,
+            cfg.csi,
+            TRAIN_SEED_BASE + cfg.seed,
+            cfg.grid,
+            cache_slots=max(2048, (cfg.train_pool + 1) * slots),
+        )
+        self.val_bridge = open_bridge(
+            cfg.channel,
+            cfg.csi,
+            VAL_SEED_BASE + cfg.seed,
+            cfg.grid,
+            cache_slots=max(2048, (len(data.val_ids) + 1) * slots),
+        )
+        self.fit = torch.from_numpy(np.ascontiguousarray(data.fit_features))
+        self.fit_ids = torch.from_numpy(np.ascontiguousarray(data.fit_ids))
+        self.batch = min(cfg.batch_size, len(self.fit))
+        if self.batch < 2:
+            raise DataError(f"the codec needs at least 2 training features, got {len(self.fit)}")
+
+    def batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+        """Batch of step t: rows of the permutation of epoch t // per_epoch (seeded by (seed, epoch)), one
+        SNR drawn by (seed, t), realization ids from a pool renewed every REALIZATION_STEPS steps."""
+        cfg, n, b = self.cfg, len(self.fit), self.batch
+        per_epoch = n // b
+        snrs = np.asarray(cfg.train_snrs)
+        perm_epoch, perm = -1, None
+        for step in itertools.count(start):
+            epoch, pos = divmod(step, per_epoch)
+            if epoch != perm_epoch:
+                perm = torch.randperm(
+                    n, generator=torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, 0))
+                )
+                perm_epoch = epoch
+            idx = perm[pos * b : (pos + 1) * b]
             if cfg.train_pool:
-                real = torch.arange(b * cfg.batch_size, b * cfg.batch_size + len(idx)) % cfg.train_pool
+                real = torch.arange(step * b, step * b + b) % cfg.train_pool
+                ids = real + TRAIN_ID_BASE + (step // REALIZATION_STEPS) * ID_STRIDE
             else:
-                real = fit_ids[idx]
-            ids = real + TRAIN_ID_BASE + epoch * ID_STRIDE
-            f_hat = transmit(codec, train_bridge, f, ids, float(snrs[b]))
-            loss = F.mse_loss(f_hat, f)
-            if cfg.contrastive_weight > 0:
-                loss = loss + cfg.contrastive_weight * _info_nce(f_hat, f, cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        accs = validation_accuracy(codec, val_bridge, data, cfg.val_snrs)
-        acc = float(np.mean(list(accs.values())))
-        state["history"].append(
-            {
-                "epoch": epoch,
-                "loss": float(np.mean(losses)),
-                "val_acc": acc,
-                **{f"val_acc_{s:g}dB": a for s, a in accs.items()},
-            }
+                ids = self.fit_ids[idx] + TRAIN_ID_BASE + epoch * ID_STRIDE
+            snr = float(np.random.default_rng(derive_seed(cfg.seed, step, 1)).choice(snrs))
+            yield self.fit[idx], ids, snr
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor, float], step: int) -> torch.Tensor:
+        f, ids, snr = batch
+        f_hat = transmit(self.codec, self.train_bridge, f, ids, snr)
+        loss = F.mse_loss(f_hat, f)
+        if self.cfg.contrastive_weight > 0:
+            loss = loss + self.cfg.contrastive_weight * _info_nce(f_hat, f, self.cfg.temperature)
+        return loss
+
+    def validate(self) -> dict[str, float]:
+        accs = validation_accuracy(self.codec, self.val_bridge, self.data, self.cfg.val_snrs)
+        return {
+            "val_acc": float(np.mean(list(accs.values()))),
+            **{f"val_acc_{s:g}dB": a for s, a in accs.items()},
+        }
+
+    def task(self) -> TrainTask:
+        lr = float(self.cfg.lr)
+        return TrainTask(
+            model=self.codec,
+            make_optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
+            loss=self.loss,
+            batches=self.batches,
+            validate=self.validate,
+            metric="val_acc",
         )
-        if acc > state["best_acc"]:
-            state.update(
-                best_acc=acc,
-                best_epoch=epoch,
-                since_best=0,
-                best_state={k: v.detach().clone() for k, v in codec.state_dict().items()},
-            )
-        else:
-            state["since_best"] += 1
-        state["epoch"] = epoch + 1
-        state["wall_s"] = time.perf_counter() - t_start
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses):.2e}", val=f"{acc:.3f}")
-        if resume_file is not None:
-            atomic_write_bytes(
-                resume_file,
-                _serialize(
-                    {
-                        "config_hash": cfg.hash(),
-                        "train_features": data.feature_hash,
-                        "model": codec.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "state": state,
-                    }
-                ),
-            )
-        epochs_this_call += 1
-        if stop_after is not None and epochs_this_call >= stop_after and state["epoch"] < cfg.epochs:
-            bar.close()
-            codec.load_state_dict(state["best_state"])
-            return TrainResult(
-                codec.eval(), path, state["best_epoch"], state["best_acc"], state["history"], state["wall_s"]
-            )
-    bar.close()
-    codec.load_state_dict(state["best_state"])
-    codec.eval()
-    if path is not None:
-        atomic_write_bytes(
-            path / "model.pt", _serialize({"config": cfg.as_dict(), "state": codec.state_dict()})
-        )
-        write_manifest(
-            path,
-            {
-                **expected,
-                "complete": True,
-                "config": cfg.as_dict(),
-                "best_epoch": state["best_epoch"],
-                "best_val_acc": state["best_acc"],
-                "epochs_run": state["epoch"],
-                "history": state["history"],
-                "wall_s": state["wall_s"],
-                "torch": torch.__version__,
-            },
-        )
-        if resume_file is not None and resume_file.exists():
-            resume_file.unlink()
-    return TrainResult(codec, path, state["best_epoch"], state["best_acc"], state["history"], state["wall_s"])

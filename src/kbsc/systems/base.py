@@ -72,6 +72,8 @@ class Outcomes:
     ``bit_errors``, ``info_bits`` (coded-link information bits), ``tb_error`` (0/1), ``qp``, ``sent`` (0/1),
     ``channel_uses``. A system without ``sent`` sends every image.
     fingerprint: the bridge's fingerprint of the realizations the cell used (equal across systems).
+    model: the trained model that produced them, ``{"name", "converged", "steps", "best_step", "stopped"}``
+    (:meth:`kbsc.training.TrainingReport.brief`), or None for a system without one.
     """
 
     image_ids: np.ndarray
@@ -79,6 +81,7 @@ class Outcomes:
     retrieved: np.ndarray
     fingerprint: str
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    model: dict[str, Any] | None = None
 
     @property
     def correct_top1(self) -> np.ndarray:
@@ -87,6 +90,10 @@ class Outcomes:
     @property
     def correct_top5(self) -> np.ndarray:
         return (self.retrieved[:, :5] == self.labels[:, None]).any(axis=1)
+
+
+# Keys of an experiment's ``training`` block that learned systems take where their options are silent.
+TRAINING_KEYS = ("setting", "max_steps", "patience", "eval_every")
 
 
 class System(ABC):
@@ -115,6 +122,11 @@ class System(ABC):
 
     def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:  # noqa: B027 - optional hook
         """Optional one-off work before the cells run (e.g. training or loading a model)."""
+
+    def training_reports(self) -> dict[str, dict[str, Any]]:
+        """Training reports of the models this system trained or loaded, by model name (checkpoint folder):
+        ``{steps, best_step, converged, rule, stopped, …}`` (:class:`kbsc.training.TrainingReport`)."""
+        return {}
 
     @abstractmethod
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:

@@ -1,0 +1,164 @@
+"""Where a trained model lives: ``model.pt`` (config + weights), a manifest (what it was trained on, the
+training report) and ``resume.pt`` while training runs. Shared by every trainer."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from filelock import FileLock
+
+from kbsc.errors import DataError
+from kbsc.training.loop import Budget, TrainingReport, TrainTask, run_training
+from kbsc.util import atomic_write_bytes, read_manifest, write_manifest
+
+__all__ = [
+    "RESUME_NAME",
+    "TrainJob",
+    "derive_seed",
+    "finished_manifest",
+    "fixed_threads",
+    "save_finished",
+    "serialize",
+    "train_or_load",
+]
+
+RESUME_NAME = "resume.pt"
+
+
+def serialize(obj: Any) -> bytes:
+    """``torch.save`` into bytes (for an atomic write)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+@contextmanager
+def fixed_threads(threads: int) -> Iterator[None]:
+    """Train with a fixed torch thread count (results depend on it), restored afterwards."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def finished_manifest(path: Path | None, expected: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest of the finished model at ``path`` if it matches ``expected`` (else None: train it)."""
+    if path is None or not (Path(path) / "model.pt").exists():
+        return None
+    try:
+        stored = read_manifest(path)
+    except Exception:
+        return None
+    if stored.get("complete") and all(stored.get(k) == v for k, v in expected.items()):
+        return stored
+    return None
+
+
+def save_finished(
+    path: Path,
+    config: dict[str, Any],
+    state: dict[str, torch.Tensor],
+    manifest: dict[str, Any],
+    report: TrainingReport,
+) -> None:
+    """Write ``model.pt`` atomically, then the manifest (which marks it complete); drop ``resume.pt``."""
+    path = Path(path)
+    atomic_write_bytes(path / "model.pt", serialize({"config": config, "state": state}))
+    write_manifest(
+        path,
+        {
+            **manifest,
+            "complete": True,
+            "config": config,
+            "training": report.as_dict(),
+            "torch": torch.__version__,
+        },
+    )
+    resume = path / RESUME_NAME
+    if resume.exists():
+        resume.unlink()
+
+
+def derive_seed(*parts: int) -> int:
+    """A 32-bit seed from integers (``numpy.random.SeedSequence``): per-epoch orders, per-step draws."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+class TrainJob(Protocol):
+    """A trainer's side of :func:`train_or_load`: its model and the loop task."""
+
+    model: torch.nn.Module
+
+    def task(self) -> TrainTask: ...
+
+
+def train_or_load(
+    path: Path | None,
+    expected: dict[str, Any],
+    config: dict[str, Any],
+    load: Callable[[Path], torch.nn.Module],
+    make_job: Callable[[], TrainJob],
+    budget: Budget,
+    *,
+    threads: int,
+    resume: bool = True,
+    stop_after: int | None = None,
+    show_progress: bool = True,
+    desc: str = "training",
+) -> tuple[torch.nn.Module, TrainingReport, bool]:
+    """The finished model at ``path`` if its manifest matches ``expected``, else train it there.
+
+    Returns (model in eval mode, report, cached). path None = train without keeping anything. One trainer per
+    folder (a file lock: parallel workers may ask for the same model); the resumable state is ``resume.pt``,
+    keyed by ``expected``; ``config`` is stored with the weights (``load`` rebuilds the model from it).
+    """
+    args = (expected, config, make_job, budget, threads, resume, stop_after, show_progress, desc)
+    if path is None:
+        return (*_train(None, *args), False)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path / ".lock")):
+        stored = finished_manifest(path, expected)
+        if stored is not None and "training" in stored:
+            try:
+                return load(path).eval(), TrainingReport.from_dict(stored["training"]), True
+            except DataError:
+                pass
+        return (*_train(path, *args), False)
+
+
+def _train(
+    path: Path | None,
+    expected: dict[str, Any],
+    config: dict[str, Any],
+    make_job: Callable[[], TrainJob],
+    budget: Budget,
+    threads: int,
+    resume: bool,
+    stop_after: int | None,
+    show_progress: bool,
+    desc: str,
+) -> tuple[torch.nn.Module, TrainingReport]:
+    with fixed_threads(threads):
+        job = make_job()
+        report = run_training(
+            job.task(),
+            budget,
+            checkpoint=path / RESUME_NAME if path is not None else None,
+            key=expected,
+            resume=resume,
+            stop_after=stop_after,
+            show_progress=show_progress,
+            desc=desc,
+        )
+    if path is not None and report.stopped != "interrupted":
+        save_finished(path, config, job.model.state_dict(), expected, report)
+    return job.model, report
