@@ -4,12 +4,13 @@
   ``mcs`` when the cell has none; default 4), through the bridge.
 * ``hevc+ldpc-best``: per image, the best outcome over the MCS set ``mcs_set`` on the same realizations
   (top-1 correct, then top-5 correct, then PSNR) — a genie envelope of fixed-MCS links, not a realizable
-  link adaptation.
+  link adaptation. Evaluated from the largest transport block down with early stopping per image
+  (:mod:`kbsc.baselines.envelope`; option ``early_stop: false`` runs every MCS for every image, same table).
 * ``hevc+capacity``: an image gets through iff its bits ≤ Σ log2(1 + SNR·|h_i|²) over its own REs.
 
 Options (``systems[].options``): ``codec`` (hevc | bpg | jpeg), ``failure`` (conceal | miss), ``decoder``
 (LDPC decoder name, default layered-oms; ``sionna`` for Sionna's own), ``num_iter`` (20), ``mcs_table``
-(1 = TS 38.214 Table 5.1.3.1-1, 2 = Table 5.1.3.1-2), ``mcs`` (default MCS), ``mcs_set`` (envelope).
+(1 = TS 38.214 Table 5.1.3.1-1, 2 = Table 5.1.3.1-2), ``mcs`` (default MCS), ``mcs_set`` (envelope), ``early_stop`` (envelope, default true).
 """
 
 from __future__ import annotations
@@ -112,30 +113,17 @@ class HevcLdpcBestSystem(ConventionalSystem):
     """Per image the best fixed-MCS outcome over ``mcs_set`` on the same realizations (genie envelope)."""
 
     name = "hevc+ldpc-best"
-    allowed = _RUNNER_OPTIONS | {"mcs_set"}
+    allowed = _RUNNER_OPTIONS | {"mcs_set", "early_stop"}
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        from kbsc.baselines.envelope import best_over_mcs
+
         k, bridge, runner, fb = self.setup(cell, ctx)
         mcs_set = [int(m) for m in self.options.get("mcs_set", DEFAULT_MCS_SET)]
-        if not mcs_set:
-            raise ConfigError("mcs_set must list at least one MCS index")
-        labels = np.asarray(ctx.labels, dtype=np.int64)
-        best: CellResult | None = None
-        best_score = None
-        for m in mcs_set:
-            res = runner.run_fixed(
-                ctx.images, ctx.image_ids, k, cell.snr_db, bridge, m, ctx.extractor, ctx.kb, fb
-            )
-            score = res.score(labels)
-            if best is None:
-                best, best_score = res, score
-                continue
-            take = score > best_score
-            best.retrieved[take] = res.retrieved[take]
-            for name, arr in res.extras.items():
-                best.extras[name] = np.where(take, arr, best.extras[name])
-            best_score = np.maximum(best_score, score)
-        assert best is not None
+        best, self.last_counts = best_over_mcs(
+            runner, ctx.images, ctx.image_ids, ctx.labels, k, cell.snr_db, bridge, mcs_set, ctx.extractor,
+            ctx.kb, fb, early_stop=bool(self.options.get("early_stop", True)),
+        )
         return self.outcomes(cell, ctx, best, bridge, k)
 
 
