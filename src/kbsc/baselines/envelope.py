@@ -7,13 +7,13 @@ scores the MCS listed first in ``mcs_set`` wins. The exhaustive evaluation runs 
 **Early stopping.** The MCS indices are evaluated from the largest transport block down, each over the images
 still running only (the link, the bridge and the codec act per image: an image's outcome does not depend on
 which other images share its batch). An image stops once its best outcome so far is *delivered* and top-1
-correct with PSNR ``P`` from the MCS at position ``p`` of ``mcs_set``, and no MCS ``m'`` still to run can beat
-it. Every outcome of ``m'`` scores at most ``1e6 + 1e3 + PSNR`` of what arrives, and what arrives is the payload
-``q'`` that the quality search picks under ``m'``'s budget (computed here: a payload-cache lookup), either
-intact (PSNR = ``psnr(q')``, known without the link) or damaged and concealed. So ``m'`` cannot change the
-image's result when it sends nothing, or when ``psnr(q') < P - eps``. ``eps`` (1e-3 dB) keeps float rounding
-of equal PSNRs (e.g. the same QP under a smaller budget, where the tie would go to the MCS listed first) on the
-safe side: such an ``m'`` is run.
+correct with PSNR ``P`` from the MCS at position ``p`` of ``mcs_set``, and no MCS ``m'`` still to run can
+beat it. Every outcome of ``m'`` scores at most ``1e6 + 1e3 + PSNR`` of what arrives, and what arrives is
+the payload ``q'`` that the quality search picks under ``m'``'s budget (computed here: a payload-cache
+lookup), either intact (PSNR = ``psnr(q')``, known without the link) or damaged and concealed. So ``m'``
+cannot change the image's result when it sends nothing, or when ``psnr(q') < P - eps``. ``eps`` (1e-3 dB)
+keeps float rounding of equal PSNRs (e.g. the same QP under a smaller budget, where the tie would go to the
+MCS listed first) on the safe side: such an ``m'`` is run.
 
 This is exact for ``failure="miss"``. With ``failure="conceal"`` it rests on one property of the decoder: a
 damaged stream, concealed, is not closer to the source image than the same stream intact (concealment cannot
@@ -139,7 +139,8 @@ def best_over_mcs(
         active[cand[~blocked]] = False
     runner.flush()
     assert retrieved is not None
-    return CellResult(retrieved=retrieved, extras=extras), {"links": links, "exhaustive_links": n * len(order)}
+    counts = {"links": links, "exhaustive_links": n * len(order)}
+    return CellResult(retrieved=retrieved, extras=extras), counts
 
 
 def concealment_violations(res: CellResult, images: np.ndarray, runner: BaselineRunner) -> int:

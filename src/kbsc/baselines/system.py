@@ -10,7 +10,8 @@
 
 Options (``systems[].options``): ``codec`` (hevc | bpg | jpeg), ``failure`` (conceal | miss), ``decoder``
 (LDPC decoder name, default layered-oms; ``sionna`` for Sionna's own), ``num_iter`` (20), ``mcs_table``
-(1 = TS 38.214 Table 5.1.3.1-1, 2 = Table 5.1.3.1-2), ``mcs`` (default MCS), ``mcs_set`` (envelope), ``early_stop`` (envelope, default true).
+(1 = TS 38.214 Table 5.1.3.1-1, 2 = Table 5.1.3.1-2), ``mcs`` (default MCS), ``mcs_set`` (envelope),
+``early_stop`` (envelope, default true).
 """
 
 from __future__ import annotations
