@@ -98,6 +98,7 @@ def best_over_mcs(
     retrieved: np.ndarray | None = None
     extras: dict[str, np.ndarray] = {}
     active = np.ones(n, dtype=bool)
+    reach: dict[tuple[int, int], float] = {}  # (image, MCS) -> intact PSNR of what that budget would send
     links = 0
     for step, m in enumerate(order):
         idx = np.flatnonzero(active)
@@ -129,13 +130,16 @@ def best_over_mcs(
             continue
         p_best = extras["psnr"][cand]
         blocked = np.zeros(len(cand), dtype=bool)
-        ck = [keys[i] for i in cand]
         for m2 in rest:
-            budget = np.array(runner.link(k, m2).payload_bits)
-            encs = runner.encode(images[cand], budget, ck)
-            u = _intact_psnr(runner, images[cand], ck, encs)
-            sent = np.array([e is not None for e in encs])
-            blocked |= sent & ~(u < p_best - EPS_DB)  # NaN PSNR blocks too
+            todo = [i for i in cand if (i, m2) not in reach]
+            if todo:
+                tk = [keys[i] for i in todo]
+                encs = runner.encode(images[todo], np.array(runner.link(k, m2).payload_bits), tk)
+                u = _intact_psnr(runner, images[todo], tk, encs)
+                for j, i in enumerate(todo):  # -inf: nothing sent, so nothing can arrive
+                    reach[(i, m2)] = -np.inf if encs[j] is None else u[j]
+            u_all = np.array([reach[(i, m2)] for i in cand])
+            blocked |= ~(u_all < p_best - EPS_DB)  # NaN blocks too
         active[cand[~blocked]] = False
     runner.flush()
     assert retrieved is not None
