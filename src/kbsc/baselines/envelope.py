@@ -15,13 +15,21 @@ cannot change the image's result when it sends nothing, or when ``psnr(q') < P -
 keeps float rounding of equal PSNRs (e.g. the same QP under a smaller budget, where the tie would go to the
 MCS listed first) on the safe side: such an ``m'`` is run.
 
-This is exact for ``failure="miss"``. With ``failure="conceal"`` it rests on one property of the decoder: a
-damaged stream, concealed, is not closer to the source image than the same stream intact (concealment cannot
-add information). :func:`concealment_violations` checks that property on the outcomes of a cell, and the
-integration test compares the early-stopped table with the exhaustive one cell by cell.
+**Deferred features.** A concealed failure's PSNR is known once it is decoded, but its retrieval needs the
+extractor (the costly part with CLIP). Its score is at most ``1e6 + 1e3 + PSNR``, so its features are left
+until the end and computed only while that bound can still beat (or tie from an earlier listing) the best
+resolved outcome of its image; the rest cannot win. This part is exact without any assumption.
+
+Early stopping is exact for ``failure="miss"``. With ``failure="conceal"`` it rests on one property of the
+decoder: a damaged stream, concealed, is not closer to the source image than the same stream intact (an
+assumption about libde265's concealment, not a theorem). :func:`concealment_violations` counts
+counterexamples on a cell's outcomes, and the integration test compares the early-stopped table with the
+exhaustive one cell by cell.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -99,24 +107,38 @@ def best_over_mcs(
     extras: dict[str, np.ndarray] = {}
     active = np.ones(n, dtype=bool)
     reach: dict[tuple[int, int], float] = {}  # (image, MCS) -> intact PSNR of what that budget would send
+    # concealed outcomes not yet through the extractor: (image, MCS position, score bound, decoded, extras)
+    deferred: list[tuple[int, int, float, np.ndarray, dict[str, Any]]] = []
     links = 0
+
+    def _merge(where, ok, score, p, rows, ex) -> None:
+        """Take outcome ``rows[j]`` (MCS position ``p``) for image ``where[j]`` where it beats the best."""
+        take = ok & ((score > best_score[where]) | ((score == best_score[where]) & (p < best_pos[where])))
+        sel = where[take]
+        retrieved[sel] = rows[take]
+        for name, arr in ex.items():
+            extras[name][sel] = arr[take]
+        best_score[sel] = score[take]
+        best_pos[sel] = p
+
     for step, m in enumerate(order):
         idx = np.flatnonzero(active)
         if not len(idx):
             break
-        res = runner.run_fixed(images[idx], ids[idx], k, snr_db, bridge, m, extractor, kb, fallback)
+        res = runner.run_fixed(
+            images[idx], ids[idx], k, snr_db, bridge, m, extractor, kb, fallback, defer_concealed=early_stop
+        )
         links += len(idx)
-        score = res.score(labels[idx])
-        take = (score > best_score[idx]) | ((score == best_score[idx]) & (pos[m] < best_pos[idx]))
         if retrieved is None:
             retrieved = np.full((n, res.retrieved.shape[1]), -1, dtype=res.retrieved.dtype)
             extras = {name: np.zeros(n, dtype=arr.dtype) for name, arr in res.extras.items()}
-        sel = idx[take]
-        retrieved[sel] = res.retrieved[take]
-        for name, arr in res.extras.items():
-            extras[name][sel] = arr[take]
-        best_score[sel] = score[take]
-        best_pos[sel] = pos[m]
+        score = res.score(labels[idx])
+        resolved = np.ones(len(idx), dtype=bool)
+        for j, img in res.pending.items():  # concealed: features only if it can still win (at the end)
+            resolved[j] = False
+            row = {name: arr[j] for name, arr in res.extras.items()}
+            deferred.append((int(idx[j]), pos[m], float(score_bound(res.extras["psnr"][j])), img, row))
+        _merge(idx, resolved, score, pos[m], res.retrieved, res.extras)
         rest = order[step + 1 :]
         if not early_stop or not rest:
             continue
@@ -141,6 +163,21 @@ def best_over_mcs(
             u_all = np.array([reach[(i, m2)] for i in cand])
             blocked |= ~(u_all < p_best - EPS_DB)  # NaN blocks too
         active[cand[~blocked]] = False
+    # Deferred concealed outcomes: resolve (features, retrieval) those whose bound can still beat the best
+    # outcome of their image, until none can. A bound is an upper limit, so the rest cannot win.
+    while deferred:
+        def open_(d) -> bool:
+            return d[2] > best_score[d[0]] or (d[2] == best_score[d[0]] and d[1] < best_pos[d[0]])
+
+        todo = [d for d in deferred if open_(d)]
+        if not todo:
+            break
+        deferred = [d for d in deferred if not open_(d)]
+        rows = runner.retrieve(extractor, kb, np.stack([d[3] for d in todo]))
+        for j, (i, p, _, _, row) in enumerate(todo):
+            ex = {name: np.asarray([v]) for name, v in row.items()}
+            one = CellResult(retrieved=rows[j : j + 1], extras=ex)
+            _merge(np.array([i]), np.array([True]), one.score(labels[[i]]), p, rows[j : j + 1], ex)
     runner.flush()
     assert retrieved is not None
     counts = {"links": links, "exhaustive_links": n * len(order)}

@@ -47,6 +47,9 @@ class CellResult:
     retrieved: np.ndarray
     extras: dict[str, np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
+    #: concealed images whose features were deferred (``defer_concealed``): index → uint8 ``[H, W, 3]``;
+    #: their ``retrieved`` rows are -1 until the caller extracts and retrieves them
+    pending: dict[int, np.ndarray] = field(default_factory=dict)
 
     def score(self, labels: np.ndarray) -> np.ndarray:
         """Sort key per image for the best-MCS envelope: top-1 correct, top-5 correct, PSNR."""
@@ -133,8 +136,11 @@ class BaselineRunner:
             s.flush()
 
     # -------------------------------------------------------------------------------------------- cells
-    def _assemble(self, n: int, kb, extractor, images, keys, encs, ok, received, fallback, t) -> CellResult:
-        """Turn per-image link outcomes into retrieved labels and extras."""
+    def _assemble(
+        self, n: int, kb, extractor, images, keys, encs, ok, received, fallback, t, defer_concealed=False
+    ) -> CellResult:
+        """Turn per-image link outcomes into retrieved labels and extras (concealed images' features left to
+        the caller with ``defer_concealed``: :attr:`CellResult.pending`)."""
         sent = np.array([e is not None for e in encs])
         retrieved = np.full((n, TOP_K), -1, dtype=np.int64)
         p = np.full(n, np.nan)
@@ -152,6 +158,7 @@ class BaselineRunner:
             for j, i in enumerate(good):
                 f_all[i] = f[j]
         bad = np.flatnonzero(sent & ~ok)
+        pending: dict[int, np.ndarray] = {}
         if len(bad) and self.failure == "conceal":
             shape = images.shape[1:]
             imgs = []
@@ -159,11 +166,14 @@ class BaselineRunner:
                 d = self.codec.decode(received[i], shape)
                 imgs.append(fallback if d is None else d)
             imgs_arr = np.stack(imgs)
-            f = self._features(extractor, imgs_arr)
             p[bad], m[bad] = psnr(images[bad], imgs_arr), ms_ssim(images[bad], imgs_arr)
-            for j, i in enumerate(bad):
-                f_all[i] = f[j]
-            need += list(bad)
+            if defer_concealed:
+                pending = {int(i): imgs_arr[j] for j, i in enumerate(bad)}
+            else:
+                f = self._features(extractor, imgs_arr)
+                for j, i in enumerate(bad):
+                    f_all[i] = f[j]
+                need += list(bad)
         t["decode_features_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         if need:
@@ -174,12 +184,27 @@ class BaselineRunner:
         bits = np.array([0 if e is None else e.bits for e in encs], dtype=np.int64)
         qp = np.array([np.nan if e is None else e.quality for e in encs], dtype=np.float64)
         extras = {"psnr": p, "ms_ssim": m, "bits": bits, "qp": qp, "sent": sent.astype(np.int64)}
-        return CellResult(retrieved=retrieved, extras=extras, timings=dict(t))
+        return CellResult(retrieved=retrieved, extras=extras, timings=dict(t), pending=pending)
+
+    def retrieve(self, extractor, kb, images: np.ndarray) -> np.ndarray:
+        """Top-5 KB labels int64 ``[N, 5]`` of decoded images uint8 ``[N, H, W, 3]`` (as cells retrieve)."""
+        feats = self._features(extractor, images)
+        return np.asarray(kb.retrieve_labels(feats, k=TOP_K), dtype=np.int64)[:, :TOP_K]
 
     def run_fixed(
-        self, images, image_ids, k: int, snr_db: float, bridge, mcs: int, extractor, kb, fallback: np.ndarray
+        self,
+        images,
+        image_ids,
+        k: int,
+        snr_db: float,
+        bridge,
+        mcs: int,
+        extractor,
+        kb,
+        fallback: np.ndarray,
+        defer_concealed: bool = False,
     ) -> CellResult:
-        """All images of a cell through the NR link at one MCS."""
+        """All images of a cell through the NR link at one MCS (``defer_concealed``: see ``_assemble``)."""
         t: dict[str, float] = defaultdict(float)
         n = len(images)
         keys = [image_key(im) for im in images]
@@ -208,7 +233,7 @@ class BaselineRunner:
             for j, i in enumerate(idx):
                 if not res.crc_ok[j]:
                     received[i] = np.packbits(res.bits[j]).tobytes()
-        out = self._assemble(n, kb, extractor, images, keys, encs, ok, received, fallback, t)
+        out = self._assemble(n, kb, extractor, images, keys, encs, ok, received, fallback, t, defer_concealed)
         tb_error = np.where(sent, (~ok).astype(np.float64), np.nan)
         info = np.where(sent, link.payload_bits, 0).astype(np.int64)
         out.extras.update(
