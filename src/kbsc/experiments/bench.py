@@ -13,8 +13,9 @@ the reason under ``errors``):
   the paper grid: each cell of the full grid costs the slice's per-image time of its (system, nearest CBR)
   times its number of images; the sum is divided by the number of workers times the slice's measured
   parallel efficiency (cell seconds / (workers x slice wall), at most 1; the slice wall includes its own
-  preparation, so run the bench on a data dir whose models are trained for a clean figure). One-off preparation (datasets,
-  extractor, features, training) is not in that sum and is reported separately where measured.
+  preparation, so run the bench on a data dir whose models are trained for a clean figure). One-off
+  preparation (datasets, extractor, features, training) is not in that sum and is reported separately where
+  measured.
 * ``features``: the receiver's extractor in a grid. Images that go through the extractor per sender image,
   by (system, CBR), counted on a 100-image sample of the slice's cells after the slice (steady state: the
   decoded-image caches hold what the slice computed; concealed failures and JSCC reconstructions are new
