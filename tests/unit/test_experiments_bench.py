@@ -34,6 +34,28 @@ def test_extrapolation_sums_per_image_costs_over_the_grid():
     assert est["cell_seconds"] == pytest.approx(fast + slow, abs=0.05)
     assert est["wall_s"] == pytest.approx((fast + slow) / 2, abs=0.05)
     assert est["cells"] == 6 * 3 + 6 * 3 * 2 + 6 * 3 and est["unmeasured_systems"] == ["other"]
+    # a per-image extra (e.g. a slower extractor) at the nearest listed CBR, and a parallel efficiency
+    extra = {("slow", 1 / 2): 0.02, ("fast", 1 / 24): 0.5}
+    est2 = bench.extrapolate(per_image, cfg, workers=2, efficiency=0.5, extra_s=extra)
+    added = 6 * 2 * 3 * 100 * 0.02 + 6 * 3 * 100 * 0.5
+    assert est2["extra_cell_seconds"] == pytest.approx(added, abs=0.05)
+    assert est2["wall_s"] == pytest.approx((fast + slow + added) / (2 * 0.5), abs=0.05)
+
+
+def test_counting_extractor_counts_only_what_reaches_the_extractor(tmp_path):
+    from kbsc.experiments.feature_cost import extractions_per_image
+    from kbsc.experiments.grid import Task
+    from kbsc.jscc.toy import toy_context
+    from kbsc.systems.base import Cell, get_system
+
+    ctx = toy_context(n=8, data_dir=tmp_path)
+    cell = Cell("hevc+ldpc", "toy", "pp", "awgn", "perfect", 10.0, 0.25, 0, 4)
+    task = Task(label="hevc+ldpc", cell=cell, cell_hash="x")
+    systems = {"hevc+ldpc": get_system("hevc+ldpc")}
+    first = extractions_per_image([task], ctx, systems)
+    again = extractions_per_image([task], ctx, systems)
+    assert first[("hevc+ldpc", 0.25)] == 1.0  # all delivered at 10 dB: one decoded image each
+    assert again[("hevc+ldpc", 0.25)] == 0.0  # the same (image, QP) again: served by the decoded-image cache
 
 
 def test_bench_json_has_the_stable_keys_even_when_sections_fail(tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
 """Stage timer of the conventional link (used by ``kbsc bench``): one cell of ``hevc+ldpc`` computed cold
-(empty payload/feature caches) and again warm, with the per-stage seconds of the cold run.
+(empty payload/feature caches) and again warm, with the per-stage seconds of both runs.
 
 Stages: ``link_setup_s`` (Sionna TB encoder/decoder construction), ``source_encode_s`` (HEVC quality search),
 ``tb_encode_map_s``, ``bridge_s``, ``demap_s``, ``tb_decode_s`` (LDPC + CRC), ``decode_features_s`` (image
@@ -64,7 +64,7 @@ def bench_link(
             t0 = time.perf_counter()
             res = runner.run_fixed(images, ids, k, snr_db, bridge, mcs, extractor, kb, fb)
             runs.append((time.perf_counter() - t0, res))
-    (cold, res), (warm, _) = runs
+    (cold, res), (warm, res_warm) = runs
     link_s = sum(res.timings.get(s, 0.0) for s in LINK_STAGES)
     info = float(np.sum(res.extras["info_bits"]))
     return {
@@ -74,6 +74,7 @@ def bench_link(
         "mcs": mcs,
         "snr_db": snr_db,
         "stages": {key: round(v, 4) for key, v in res.timings.items()},
+        "stages_warm": {key: round(v, 4) for key, v in res_warm.timings.items()},
         "cold_s": round(cold, 3),
         "warm_s": round(warm, 3),
         "cached_cost_ratio": round(warm / cold, 4) if cold > 0 else None,

@@ -19,7 +19,7 @@ top-5 correct, then PSNR): the ``hevc+ldpc-best`` envelope and the ``hevc+capaci
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ FAILURE_MODES = ("conceal", "miss")
 TOP_K = 5
 #: per-image extras that describe a transport block (meaningless for the capacity genie)
 LINK_EXTRAS = ("bit_errors", "info_bits", "tb_error")
+#: distinct decoded images whose features a runner remembers (512-d: 8 MB)
+FEATURE_MEMO = 4096
 
 
 def fallback_image(shape: tuple[int, int, int], train_images: np.ndarray | None = None) -> np.ndarray:
@@ -56,6 +58,9 @@ class CellResult:
     retrieved: np.ndarray
     extras: dict[str, np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
+    #: concealed images whose features were deferred (``defer_concealed``): index → uint8 ``[H, W, 3]``;
+    #: their ``retrieved`` rows are -1 until the caller extracts and retrieves them
+    pending: dict[int, np.ndarray] = field(default_factory=dict)
 
     def score(self, labels: np.ndarray) -> np.ndarray:
         """Sort key per image for the best-MCS envelope: top-1 correct, top-5 correct, PSNR."""
@@ -89,6 +94,7 @@ class BaselineRunner:
         self.payloads = PayloadStore(self.codec, self.cache_dir)
         self._decoded: dict[str, DecodedStore] = {}
         self._links: dict[tuple[int, int], NRLink] = {}
+        self._memo: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------ pieces
     def link(self, k: int, mcs: int) -> NRLink:
@@ -111,7 +117,29 @@ class BaselineRunner:
         ]
 
     def _features(self, extractor, images: np.ndarray) -> np.ndarray:
-        return np.asarray(extractor.extract(images, show_progress=False), dtype=np.float32)
+        """float32 ``[N, D]``; each distinct decoded image goes through the extractor once per runner (a
+        failed stream often decodes to the fallback image, or to the same concealed picture in several
+        cells), remembered for the last :data:`FEATURE_MEMO` distinct images."""
+        fp = str(getattr(extractor, "fingerprint", type(extractor).__name__))
+        keys = [(fp, image_key(im)) for im in images]
+        first: dict[tuple[str, str], int] = {}
+        todo = []
+        for i, key in enumerate(keys):
+            if key not in self._memo and key not in first:
+                first[key] = i
+                todo.append(i)
+        new: dict[tuple[str, str], np.ndarray] = {}
+        if todo:
+            f = np.asarray(extractor.extract(images[todo], show_progress=False), dtype=np.float32)
+            new = {keys[i]: f[j] for j, i in enumerate(todo)}
+        if not len(images):
+            return np.zeros((0, 0), np.float32)
+        out = np.stack([new[key] if key in new else self._memo[key] for key in keys])
+        for key, v in new.items():
+            self._memo[key] = v
+        while len(self._memo) > FEATURE_MEMO:
+            self._memo.popitem(last=False)
+        return out
 
     def delivered(self, extractor, images, keys, encs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Features, PSNR, MS-SSIM of correctly received images (cached per image and quality)."""
@@ -142,8 +170,11 @@ class BaselineRunner:
             s.flush()
 
     # -------------------------------------------------------------------------------------------- cells
-    def _assemble(self, n: int, kb, extractor, images, keys, encs, ok, received, fallback, t) -> CellResult:
-        """Turn per-image link outcomes into retrieved labels and extras."""
+    def _assemble(
+        self, n: int, kb, extractor, images, keys, encs, ok, received, fallback, t, defer_concealed=False
+    ) -> CellResult:
+        """Turn per-image link outcomes into retrieved labels and extras (concealed images' features left to
+        the caller with ``defer_concealed``: :attr:`CellResult.pending`)."""
         sent = np.array([e is not None for e in encs])
         retrieved = np.full((n, TOP_K), -1, dtype=np.int64)
         p = np.full(n, np.nan)
@@ -161,6 +192,7 @@ class BaselineRunner:
             for j, i in enumerate(good):
                 f_all[i] = f[j]
         bad = np.flatnonzero(sent & ~ok)
+        pending: dict[int, np.ndarray] = {}
         if len(bad) and self.failure == "conceal":
             shape = images.shape[1:]
             imgs = []
@@ -168,11 +200,14 @@ class BaselineRunner:
                 d = self.codec.decode(received[i], shape)
                 imgs.append(fallback if d is None else d)
             imgs_arr = np.stack(imgs)
-            f = self._features(extractor, imgs_arr)
             p[bad], m[bad] = psnr(images[bad], imgs_arr), ms_ssim(images[bad], imgs_arr)
-            for j, i in enumerate(bad):
-                f_all[i] = f[j]
-            need += list(bad)
+            if defer_concealed:
+                pending = {int(i): imgs_arr[j] for j, i in enumerate(bad)}
+            else:
+                f = self._features(extractor, imgs_arr)
+                for j, i in enumerate(bad):
+                    f_all[i] = f[j]
+                need += list(bad)
         shown = np.flatnonzero(~np.isfinite(p))  # not sent, or failed with failure="miss": the fallback
         if len(shown):
             fb = np.broadcast_to(fallback, (len(shown), *fallback.shape))
@@ -187,12 +222,27 @@ class BaselineRunner:
         bits = np.array([0 if e is None else e.bits for e in encs], dtype=np.int64)
         qp = np.array([np.nan if e is None else e.quality for e in encs], dtype=np.float64)
         extras = {"psnr": p, "ms_ssim": m, "bits": bits, "qp": qp, "sent": sent.astype(np.int64)}
-        return CellResult(retrieved=retrieved, extras=extras, timings=dict(t))
+        return CellResult(retrieved=retrieved, extras=extras, timings=dict(t), pending=pending)
+
+    def retrieve(self, extractor, kb, images: np.ndarray) -> np.ndarray:
+        """Top-5 KB labels int64 ``[N, 5]`` of decoded images uint8 ``[N, H, W, 3]`` (as cells retrieve)."""
+        feats = self._features(extractor, images)
+        return np.asarray(kb.retrieve_labels(feats, k=TOP_K), dtype=np.int64)[:, :TOP_K]
 
     def run_fixed(
-        self, images, image_ids, k: int, snr_db: float, bridge, mcs: int, extractor, kb, fallback: np.ndarray
+        self,
+        images,
+        image_ids,
+        k: int,
+        snr_db: float,
+        bridge,
+        mcs: int,
+        extractor,
+        kb,
+        fallback: np.ndarray,
+        defer_concealed: bool = False,
     ) -> CellResult:
-        """All images of a cell through the NR link at one MCS."""
+        """All images of a cell through the NR link at one MCS (``defer_concealed``: see ``_assemble``)."""
         t: dict[str, float] = defaultdict(float)
         n = len(images)
         keys = [image_key(im) for im in images]
@@ -221,7 +271,7 @@ class BaselineRunner:
             for j, i in enumerate(idx):
                 if not res.crc_ok[j]:
                     received[i] = np.packbits(res.bits[j]).tobytes()
-        out = self._assemble(n, kb, extractor, images, keys, encs, ok, received, fallback, t)
+        out = self._assemble(n, kb, extractor, images, keys, encs, ok, received, fallback, t, defer_concealed)
         tb_error = np.where(sent, (~ok).astype(np.float64), np.nan)
         info = np.where(sent, link.payload_bits, 0).astype(np.int64)
         out.extras.update(

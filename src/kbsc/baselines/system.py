@@ -4,7 +4,8 @@
   ``mcs`` when the cell has none; default 4), through the bridge.
 * ``hevc+ldpc-best``: per image, the best outcome over the MCS set ``mcs_set`` on the same realizations
   (top-1 correct, then top-5 correct, then PSNR) — a genie envelope of fixed-MCS links, not a realizable
-  link adaptation.
+  link adaptation. Evaluated from the largest transport block down with early stopping per image
+  (:mod:`kbsc.baselines.envelope`; option ``early_stop: false`` runs every MCS for every image, same table).
 * ``hevc+capacity``: the capacity genie, per image the best (same order) of the capacity delivery (the best
   quality that fits floor(Σ log2(1 + SNR·|h_i|²)) bits over the image's own REs, else not sent) and the
   fixed-MCS outcomes at every MCS of ``mcs_set`` on the same realizations, with the same concealment and
@@ -15,7 +16,7 @@
 Options (``systems[].options``): ``codec`` (hevc | bpg | jpeg), ``failure`` (conceal | miss), ``decoder``
 (LDPC decoder name, default layered (sum-product); ``sionna`` for Sionna's own), ``num_iter`` (20),
 ``mcs_table`` (1 = TS 38.214 Table 5.1.3.1-1, 2 = Table 5.1.3.1-2), ``mcs`` (default MCS),
-``mcs_set`` (envelope).
+``mcs_set`` (envelope), ``early_stop`` (envelope, default true).
 """
 
 from __future__ import annotations
@@ -158,19 +159,19 @@ class HevcLdpcBestSystem(ConventionalSystem):
     """Per image the best fixed-MCS outcome over ``mcs_set`` on the same realizations (genie envelope)."""
 
     name = "hevc+ldpc-best"
-    allowed = _RUNNER_OPTIONS | {"mcs_set"}
+    allowed = _RUNNER_OPTIONS | {"mcs_set", "early_stop"}
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        from kbsc.baselines.envelope import best_over_mcs
+
         k, bridge, runner, fb = self.setup(cell, ctx)
         mcs_set = [int(m) for m in self.options.get("mcs_set", DEFAULT_MCS_SET)]
         if not mcs_set:
             raise ConfigError("mcs_set must list at least one MCS index")
-        results = [
-            runner.run_fixed(ctx.images, ctx.image_ids, k, cell.snr_db, bridge, m, ctx.extractor, ctx.kb, fb)
-            for m in mcs_set
-        ]
-        best = envelope(results, [float(m) for m in mcs_set], ctx.labels)
-        best.extras.pop("source")  # = mcs_used
+        best, self.last_counts = best_over_mcs(
+            runner, ctx.images, ctx.image_ids, ctx.labels, k, cell.snr_db, bridge, mcs_set, ctx.extractor,
+            ctx.kb, fb, early_stop=bool(self.options.get("early_stop", True)),
+        )
         return self.outcomes(cell, ctx, best, bridge, k)
 
 
@@ -187,13 +188,22 @@ class HevcCapacitySystem(ConventionalSystem):
         cap = runner.run_capacity(
             ctx.images, ctx.image_ids, k, cell.snr_db, bridge, ctx.extractor, ctx.kb, fb
         )
-        fixed = [
-            runner.run_fixed(ctx.images, ctx.image_ids, k, cell.snr_db, bridge, m, ctx.extractor, ctx.kb, fb)
-            for m in mcs_set
-        ]
-        best = envelope([cap, *fixed], [-1.0, *map(float, mcs_set)], ctx.labels)
-        for name in (*LINK_EXTRAS, "mcs_used"):  # a genie is not a link: no BER/BLER/Eb/N0 of its own
+        if mcs_set:
+            from kbsc.baselines.envelope import best_over_mcs
+
+            # the best fixed MCS per image (early-stopped, the same outcome as running every MCS), then the
+            # better of it and the capacity delivery (a tie keeps the capacity delivery, listed first)
+            fixed, _ = best_over_mcs(
+                runner, ctx.images, ctx.image_ids, ctx.labels, k, cell.snr_db, bridge, mcs_set,
+                ctx.extractor, ctx.kb, fb,
+            )
+            best = envelope([cap, fixed], [-1.0, 0.0], ctx.labels)
+            genie_mcs = np.where(best.extras["source"] < 0, -1.0, best.extras["mcs_used"])
+        else:
+            best = envelope([cap], [-1.0], ctx.labels)
+            genie_mcs = np.full(len(ctx.labels), -1.0)
+        for name in (*LINK_EXTRAS, "mcs_used", "source"):  # a genie is not a link: no BER/BLER/Eb/N0
             best.extras.pop(name, None)
         best.extras["capacity_bits"] = cap.extras["capacity_bits"]
-        best.extras["genie_mcs"] = best.extras.pop("source")
+        best.extras["genie_mcs"] = genie_mcs
         return self.outcomes(cell, ctx, best, bridge, k)

@@ -123,31 +123,51 @@ def _level_to_point_index(m: int) -> torch.Tensor:
     return torch.from_numpy(lut)
 
 
+@cache
+def _pam_demap_tables(m: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per dimension of square QAM: levels float32 ``[S]`` (S = 2**(m/2), unit-energy scale of the full
+    constellation) and the level indices with bit i = 1 / = 0, int64 ``[m/2, S/2]`` each."""
+    half = m // 2
+    labels = np.arange(2**half)
+    bits = (labels[:, None] >> np.arange(half - 1, -1, -1)[None, :]) & 1  # [S, m/2] MSB first
+    raw = _pam_level(bits)
+    levels = raw / np.sqrt(2.0 * np.mean(raw**2))  # E|c|^2 = E[I^2] + E[Q^2] = 1
+    idx1 = np.stack([np.flatnonzero(bits[:, j]) for j in range(half)])
+    idx0 = np.stack([np.flatnonzero(1 - bits[:, j]) for j in range(half)])
+    return (torch.from_numpy(levels.astype(np.float32)), torch.from_numpy(idx1), torch.from_numpy(idx0))
+
+
 def demap_llr(
-    y: torch.Tensor, noise_var: torch.Tensor, m: int, method: str = "app", chunk: int = 8192
+    y: torch.Tensor, noise_var: torch.Tensor, m: int, method: str = "app", chunk: int = 65536
 ) -> torch.Tensor:
     """LLRs ln P(b=1|y)/P(b=0|y): y complex ``[B, n_sym]``, noise_var float ``[B, n_sym]`` (or broadcastable)
-    → float32 ``[B, n_sym·m]`` in the bit order of :func:`map_bits`. Differentiable."""
+    → float32 ``[B, n_sym·m]`` in the bit order of :func:`map_bits`. Differentiable.
+
+    Square QAM with this labelling is a product of two PAMs (even bits ↔ in-phase, odd bits ↔ quadrature) and
+    the noise CN(0, N0) splits into two independent real parts, so each bit's LLR involves only its own
+    dimension: ln Σ_{a: b=1} exp(−(y_I − a)²/N0) − ln Σ_{a: b=0} exp(−(y_I − a)²/N0) (the other dimension's
+    sum is common to both terms and cancels). That is exact and costs 2·2^(m/2) terms per symbol instead of
+    2^m (16 instead of 64 for 64-QAM, 32 instead of 256 for 256-QAM)."""
     m = bits_per_symbol(m)
     if method not in ("app", "maxlog"):
         raise ConfigError(f"unknown demapping method {method!r}; choose one of: app, maxlog")
     if y.dim() != 2:
         raise ConfigError(f"y must be [batch, n_sym], got shape {tuple(y.shape)}")
     nv = torch.as_tensor(noise_var, dtype=torch.float32).expand(y.shape).clamp_min(1e-30)
-    points = torch.from_numpy(_constellation(m).astype(np.complex64))
-    lb = _label_bits(m)  # [M, m]
-    idx1 = torch.stack([torch.nonzero(lb[:, j]).reshape(-1) for j in range(m)])  # [m, M/2]
-    idx0 = torch.stack([torch.nonzero(1 - lb[:, j]).reshape(-1) for j in range(m)])
+    levels, idx1, idx0 = _pam_demap_tables(m)
     flat_y, flat_nv = y.reshape(-1), nv.reshape(-1)
     outs = []
     for s in range(0, flat_y.numel(), chunk):
         yy, vv = flat_y[s : s + chunk], flat_nv[s : s + chunk]
-        logits = -((yy[:, None] - points[None, :]).abs() ** 2) / vv[:, None]  # [n, M]
-        l1, l0 = logits[:, idx1], logits[:, idx0]  # [n, m, M/2]
-        if method == "app":
-            outs.append(torch.logsumexp(l1, -1) - torch.logsumexp(l0, -1))
-        else:
-            outs.append(l1.amax(-1) - l0.amax(-1))
+        per_dim = []
+        for comp in (yy.real, yy.imag):
+            logits = -((comp[:, None] - levels[None, :]) ** 2) / vv[:, None]  # [n, S]
+            l1, l0 = logits[:, idx1], logits[:, idx0]  # [n, m/2, S/2]
+            if method == "app":
+                per_dim.append(torch.logsumexp(l1, -1) - torch.logsumexp(l0, -1))
+            else:
+                per_dim.append(l1.amax(-1) - l0.amax(-1))
+        outs.append(torch.stack(per_dim, dim=-1).reshape(len(yy), m))  # b0 (I) b1 (Q) b2 (I) …
     llr = torch.cat(outs) if outs else torch.zeros((0, m))
     return llr.reshape(y.shape[0], -1).to(torch.float32)
 

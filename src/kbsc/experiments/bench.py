@@ -11,8 +11,20 @@ the reason under ``errors``):
 * ``grid``: a measured slice of the quick preset (one channel, one CSI, two SNRs, every CBR and system, all
   the preset's images, 2 workers). Per-cell wall times by (system, CBR) extrapolate the whole quick grid and
   the paper grid: each cell of the full grid costs the slice's per-image time of its (system, nearest CBR)
-  times its number of images; the sum is divided by the number of workers. One-off preparation (datasets,
-  extractor, features, training) is not in that sum and is reported separately where measured.
+  times its number of images; the sum is divided by the number of workers times the slice's measured
+  parallel efficiency (cell seconds / (workers x slice wall), at most 1; the slice wall includes its own
+  preparation, so run the bench on a data dir whose models are trained for a clean figure). One-off
+  preparation (datasets, extractor, features, training) is not in that sum and is reported separately where
+  measured.
+* ``features``: the receiver's extractor in a grid. Images that go through the extractor per sender image,
+  by (system, CBR), counted on a 100-image sample of the slice's cells after the slice (steady state: the
+  decoded-image caches hold what the slice computed; concealed failures and JSCC reconstructions are new
+  every cell); the per-image cost of the stand-in and of CLIP ViT-B/32's architecture (random weights,
+  batch 64, 2 threads). ``paper_grid_wall_s_estimate_clip`` = the paper estimate plus, per cell, those
+  extractions times (CLIP - stand-in) seconds per image; the one-off CLIP features of the knowledge base,
+  sender and training images are reported beside it (``features.clip_one_off_s``), not in it.
+* ``hevc_stage_ms_per_image_cold`` / ``_warm``: the HEVC quality search per image in the link-stage cell,
+  with an empty payload cache and again with the cache the first run filled.
 * ``cached_point_cost_ratio``: wall time of a sweep point that is requested again (its cells are stored, so
   the runner only checks and reassembles) over the wall time of computing it the first time in a fresh
   results directory (warm on-disk caches: workspace and trained models are loaded, not rebuilt).
@@ -60,6 +72,10 @@ TOP_LEVEL_KEYS = (
     "bridge_native_slots_per_s",
     "bridge_sionna_slots_per_s",
     "train_steps_per_s",
+    "paper_grid_wall_s_estimate_clip",
+    "hevc_stage_ms_per_image_cold",
+    "hevc_stage_ms_per_image_warm",
+    "clip_ms_per_image",
     "peak_rss_mb",
 )
 
@@ -106,15 +122,25 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
     return ExperimentConfig.model_validate(data)
 
 
-def extrapolate(per_image: pd.DataFrame, cfg: ExperimentConfig, workers: int) -> dict[str, Any]:
+def extrapolate(
+    per_image: pd.DataFrame,
+    cfg: ExperimentConfig,
+    workers: int,
+    efficiency: float = 1.0,
+    extra_s: dict[tuple[str, float], float] | None = None,
+) -> dict[str, Any]:
     """Estimated grid wall time of ``cfg`` from per-image cell costs ``[system, cbr, s_per_image]``.
 
-    Each cell costs ``n_images × s_per_image`` of its system at the nearest measured CBR (log scale); systems
-    not measured are listed under ``unmeasured`` and left out.
+    Each cell costs ``n_images × s_per_image`` of its system at the nearest measured CBR (log scale), plus
+    ``n_images × extra_s[(system, cbr)]`` at the nearest CBR listed there (e.g. a slower extractor); systems
+    not measured are listed under ``unmeasured`` and left out. Wall = cell seconds / (workers × efficiency).
     """
     tasks = expand(cfg, context_spec(cfg, "."))
-    total, unmeasured = 0.0, set()
+    total, extra_total, unmeasured = 0.0, 0.0, set()
     by_system = {name: g for name, g in per_image.groupby("registry_name")}
+    extra_by: dict[str, list[tuple[float, float]]] = {}
+    for (name, cbr), v in (extra_s or {}).items():
+        extra_by.setdefault(name, []).append((float(cbr), float(v)))
     for t in tasks:
         g = by_system.get(t.cell.system)
         if g is None:
@@ -122,11 +148,19 @@ def extrapolate(per_image: pd.DataFrame, cfg: ExperimentConfig, workers: int) ->
             continue
         i = int(np.argmin(np.abs(np.log(g["cbr"].to_numpy()) - math.log(t.cell.cbr))))
         total += cfg.n_images * float(g["s_per_image"].iloc[i])
+        e = extra_by.get(t.cell.system)
+        if e:
+            j = int(np.argmin([abs(math.log(c) - math.log(t.cell.cbr)) for c, _ in e]))
+            extra_total += cfg.n_images * e[j][1]
+    eff = min(max(float(efficiency), 1e-3), 1.0)
     return {
         "cells": len(tasks),
-        "cell_seconds": round(total, 1),
-        "wall_s": round(total / max(workers, 1), 1),
+        "cell_seconds": round(total + extra_total, 1),
+        "extra_cell_seconds": round(extra_total, 1),
+        "wall_s": round((total + extra_total) / (max(workers, 1) * eff), 1),
+        "wall_s_full_efficiency": round((total + extra_total) / max(workers, 1), 1),
         "workers": workers,
+        "parallel_efficiency": round(eff, 3),
         "unmeasured_systems": sorted(unmeasured),
     }
 
@@ -151,7 +185,10 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
             .groupby(["registry_name", "cbr"], as_index=False)["s_per_image"]
             .mean()
         )
+        cell_seconds = float(df["wall_s"].sum())
+        efficiency = min(1.0, cell_seconds / (max(workers, 1) * slice_wall)) if slice_wall > 0 else 1.0
         report["grid"] = {
+            "parallel_efficiency": round(efficiency, 3),
             "slice_cells": int(len(df)),
             "slice_n_images": int(slice_cfg.n_images),
             "slice_wall_s": round(slice_wall, 2),
@@ -159,14 +196,26 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
             "per_system_cell_s": {
                 name: round(float(g["wall_s"].mean()), 3) for name, g in df.groupby("system", sort=True)
             },
-            "quick": extrapolate(per_image, quick_cfg, workers),
+            "quick": extrapolate(per_image, quick_cfg, workers, efficiency),
         }
         try:
             paper_cfg = load_config("paper")
-            report["grid"]["paper"] = extrapolate(per_image, paper_cfg, 2)
+            report["grid"]["paper"] = extrapolate(per_image, paper_cfg, 2, efficiency)
             report["paper_grid_wall_s_estimate"] = report["grid"]["paper"]["wall_s"]
         except Exception as exc:  # the preset may be missing in an installed copy
             report["errors"]["paper_extrapolation"] = f"{type(exc).__name__}: {exc}"
+        try:
+            _feature_section(slice_cfg, data_dir, report)
+            feats = report["features"]
+            extra = {
+                (name, cbr): n * (feats["clip_s_per_image"] - feats["standin_s_per_image"])
+                for (name, cbr), n in feats["_per_image"].items()
+            }
+            report["grid"]["paper_clip"] = extrapolate(per_image, paper_cfg, 2, efficiency, extra)
+            report["paper_grid_wall_s_estimate_clip"] = report["grid"]["paper_clip"]["wall_s"]
+        except Exception as exc:  # transformers missing, or no paper preset
+            report["errors"]["features"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        report.get("features", {}).pop("_per_image", None)
         report["quick_grid_wall_s_estimate"] = report["grid"]["quick"]["wall_s"]
 
         sem = df[df["registry_name"] == "kbsc"]
@@ -193,6 +242,47 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
         report["cached_point_cost_ratio"] = round(again / first, 4) if first > 0 else None
 
 
+def _feature_section(slice_cfg: ExperimentConfig, data_dir: str | None, report: dict[str, Any]) -> None:
+    """Extractor images per sender image by (system, CBR) on a 100-image sample of the slice's cells, and the
+    per-image cost of the stand-in and of the CLIP ViT-B/32 architecture."""
+    from kbsc.experiments.context import get_context
+    from kbsc.experiments.feature_cost import clip_cost, extractions_per_image, time_extractor
+    from kbsc.systems.base import get_system
+
+    n = min(100, slice_cfg.n_images)
+    cfg = slice_cfg.model_copy(update={"n_images": n})
+    spec = context_spec(cfg, str(data_dir or _default_dir()))
+    ctx = get_context(spec)
+    tasks = expand(cfg, spec)
+    systems = {}
+    for s in cfg.systems:
+        label = next((t.label for t in tasks if t.cell.system == s.name), None)
+        if label is not None and label not in systems:
+            systems[label] = get_system(s.name, **s.options)
+            systems[label].prepare(ctx, [t.cell for t in tasks if t.label == label])
+    counts = extractions_per_image(tasks, ctx, systems)
+    standin = time_extractor(ctx.extractor)
+    clip = clip_cost()
+    report["features"] = {
+        "extractions_per_image": [
+            {"system": name, "cbr": cbr, "images": round(v, 3)} for (name, cbr), v in sorted(counts.items())
+        ],
+        "sample_images": n,
+        "standin_s_per_image": standin["s_per_image"],
+        "clip_s_per_image": clip["s_per_image"],
+        "clip_cpu_s_per_image": clip["cpu_s_per_image"],
+        "clip_params_m": clip["params_m"],
+        "clip_batch": clip["batch"],
+        "clip_threads": clip["threads"],
+        "clip_one_off_s": {
+            "kb_and_sender_10000": round(10_000 * clip["s_per_image"], 1),
+            "train_50000": round(50_000 * clip["s_per_image"], 1),
+        },
+        "_per_image": counts,
+    }
+    report["clip_ms_per_image"] = round(1e3 * clip["s_per_image"], 2)
+
+
 def _link_stages(quick: bool, data_dir: str | None, report: dict[str, Any]) -> None:
     """Stage breakdown of the full conventional link on one cell, cold codec cache (a fresh cache folder).
 
@@ -208,6 +298,12 @@ def _link_stages(quick: bool, data_dir: str | None, report: dict[str, Any]) -> N
     else:
         stages = _time_link_pipeline(quick, data_dir)
     report["link"]["stages"] = stages
+    n = stages.get("n_images") or (stages.get("cell") or {}).get("n_images")
+    pairs = (("hevc_stage_ms_per_image_cold", "stages"), ("hevc_stage_ms_per_image_warm", "stages_warm"))
+    for key, st in pairs:
+        sec = (stages.get(st) or {}).get("source_encode_s")
+        if sec is not None and n:
+            report[key] = round(1e3 * float(sec) / int(n), 3)
     if stages.get("link_bits_per_s") is not None:
         report["link_bits_per_s"] = stages["link_bits_per_s"]
 
