@@ -149,16 +149,10 @@ def update_readme(text: str, block: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="kbsc readme-results", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
+    """``kbsc readme-results`` (its arguments live with the command, so ``kbsc --help`` stays light)."""
+    from kbsc.cli import main as cli_main
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--readme", default="README.md", help="the README to fill (default: README.md)")
-    p.add_argument("--results", default="results/quick", help="results directory (default: results/quick)")
-    p.add_argument("--bench", default="results/bench.json", help="bench JSON (default: results/bench.json)")
-    p.add_argument("--check", action="store_true", help="only compare; exit 1 when the README differs")
+    return cli_main(["readme-results", *(argv or [])])
 
 
 def run(args: argparse.Namespace) -> int:
