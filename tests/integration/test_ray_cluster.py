@@ -41,7 +41,8 @@ def test_multi_node_ray_with_separate_data_dirs_equals_serial(tmp_path, monkeypa
     # toy-analog's prepare leaves a file per (system, channel, CSI, CBR, seed) in the data directory and its
     # evaluate refuses to run without it: a worker only gets it from the head's shipment.
     ref = run_experiment(
-        cfg, tmp_path / "serial", backend="serial", data_dir=tmp_path / "ref", show_progress=False
+        cfg, tmp_path / "serial", backend="serial", data_dir=tmp_path / "ref", show_progress=False,
+        allow_code=True,
     )
     node_dirs = [tmp_path / f"node{i}" for i in range(2)]
     cluster = Cluster(
@@ -68,6 +69,7 @@ def test_multi_node_ray_with_separate_data_dirs_equals_serial(tmp_path, monkeypa
             ray_address=cluster.address,
             data_dir=tmp_path / "head",
             show_progress=False,
+            allow_code=True,  # the toy systems come from a plug-in module
         )
     finally:
         import ray
