@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 from kbsc.errors import ConfigError
 
-__all__ = ["MCS_TABLES", "McsEntry", "TbPlan", "mcs_entry", "plan_tb"]
+__all__ = ["DEFAULT_MCS_SET", "MCS_TABLES", "McsEntry", "TbPlan", "mcs_entry", "plan_tb"]
 
 #: table index -> (3GPP name, highest MCS index)
+#: the MCS set of the best-MCS envelopes and genies: every other index of table 1 plus the top one
+DEFAULT_MCS_SET = (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 27)
 MCS_TABLES = {1: ("TS 38.214 Table 5.1.3.1-1 (64QAM)", 28), 2: ("TS 38.214 Table 5.1.3.1-2 (256QAM)", 27)}
 
 

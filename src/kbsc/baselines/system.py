@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from kbsc.baselines.mcs import DEFAULT_MCS_SET
 from kbsc.baselines.pipeline import LINK_EXTRAS, BaselineRunner, CellResult, envelope, fallback_image
 from kbsc.errors import ConfigError
 from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
@@ -39,8 +40,6 @@ __all__ = [
 ]
 
 DEFAULT_MCS = 4
-#: every other index of table 1 plus the top one
-DEFAULT_MCS_SET = (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 27)
 _RUNNER_OPTIONS = {"codec", "failure", "decoder", "num_iter", "mcs_table", "codec_options"}
 
 
@@ -59,12 +58,7 @@ class ConventionalSystem(System):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        unknown = set(options) - self.allowed
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {sorted(unknown)} for system {self.name!r}; "
-                f"allowed: {', '.join(sorted(self.allowed))}"
-            )
+        self.check_option_names(self.allowed)
         self._runners: dict[str, BaselineRunner] = {}
 
     @classmethod

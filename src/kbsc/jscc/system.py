@@ -83,12 +83,7 @@ class PixelJSCCSystem(System):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        unknown = set(options) - _TRAIN_FIELDS - _EXTRA
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {sorted(unknown)} for system {self.name!r}; "
-                f"allowed: {', '.join(sorted(_TRAIN_FIELDS | _EXTRA))}"
-            )
+        self.check_option_names(_TRAIN_FIELDS | _EXTRA)
         self._models: dict[str, JSCCModel] = {}
         self.train_log: dict[str, TrainResult] = {}
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from kbsc.baselines.mcs import DEFAULT_MCS_SET
 from kbsc.errors import ConfigError
 from kbsc.semantic.quantizer import (
     NBITS_MAX,
@@ -60,8 +61,6 @@ __all__ = [
 
 TOP_K = 5
 DEFAULT_MCS = 4
-#: every other index of table 1 plus the top one (as hevc+ldpc-best)
-DEFAULT_MCS_SET = (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 27)
 FAILURE_MODES = ("miss", "use")
 _COMMON = {"mcs_table", "decoder", "num_iter", "nbits_min", "nbits_max", "train_seed", "n_train", "failure"}
 
@@ -73,12 +72,7 @@ class DigitalSemanticSystem(System):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        unknown = set(options) - self.allowed
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {sorted(unknown)} for system {self.name!r}; "
-                f"allowed: {', '.join(sorted(self.allowed))}"
-            )
+        self.check_option_names(self.allowed)
         self.failure = str(options.get("failure", "miss"))
         if self.failure not in FAILURE_MODES:
             raise ConfigError(f"failure must be one of {', '.join(FAILURE_MODES)}, got {self.failure!r}")

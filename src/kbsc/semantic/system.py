@@ -42,12 +42,7 @@ class SemanticSystem(System):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        unknown = set(options) - _CONFIG_FIELDS - {"train_seed"}
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {sorted(unknown)} for system {self.variant!r}; "
-                f"allowed: {', '.join(sorted(_CONFIG_FIELDS | {'train_seed'}))}"
-            )
+        self.check_option_names(_CONFIG_FIELDS | {"train_seed"}, label=self.variant)
         self._codecs: dict[tuple, SemanticCodec] = {}
         self._bridges: dict[tuple, Any] = {}
         self.train_log: dict[tuple, Any] = {}

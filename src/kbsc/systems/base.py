@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kbsc.errors import ConfigError
 from kbsc.util.registry import Registry
 
 
@@ -103,6 +104,16 @@ class System(ABC):
 
     def __init__(self, **options: Any) -> None:
         self.options = options
+
+    def check_option_names(self, allowed: set[str], label: str | None = None) -> None:
+        """Refuse (one-line ConfigError) options outside ``allowed``, naming the system (``label``, else
+        its registered name) and what is allowed."""
+        unknown = set(self.options) - set(allowed)
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {sorted(unknown)} for system {label or self.name!r}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
 
     @classmethod
     def validate_options(
