@@ -208,12 +208,7 @@ class PluginSystem(System):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        unknown = set(options) - {"module", "checkpoint", "kwargs", "batch"}
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {sorted(unknown)} for system 'plugin'; "
-                "allowed: module, checkpoint, kwargs, batch"
-            )
+        self.check_option_names({"module", "checkpoint", "kwargs", "batch"})
         if "module" not in options:
             raise ConfigError(
                 "system 'plugin' needs options.module: 'pkg.mod:Class' (and usually checkpoint)"
