@@ -18,6 +18,9 @@ Settings (``setting``):
 * ``quick`` – at most 1,800 steps of 32 images, lr 1e-3 (2e-3 and above learn more slowly or diverge:
   swinjscc at 600 steps 17.5 dB with 2e-3 vs 19.2 dB with 1e-3), a validation every 100 steps, patience 5.
   Sized for the demo, not for convergence: the training report says whether it converged.
+* ``reference`` – at most 20,000 steps of 32 images, lr 1e-3, a validation every 500 steps, patience 6: the
+  budget of the committed reference models of the embedded default (``models/``), which the quick preset
+  loads instead of training when they match (dataset, configuration, code format).
 * ``paper`` – at most 60,000 steps of 64 images, lr 5e-4, a validation every 1,000 steps, patience 8: the
   order of the papers' budgets, hours per model on a CPU (see ``kbsc bench``'s ``train_steps_per_s``).
 
@@ -80,6 +83,10 @@ SETTINGS.add("quick", _Q)
 SETTINGS.add(
     "paper",
     {"max_steps": 60_000, "min_steps": 5000, "eval_every": 1000, "patience": 8, "batch_size": 64, "lr": 5e-4},
+)
+SETTINGS.add(  # the committed reference models of the embedded default (models/, see kbsc.training.reference)
+    "reference",
+    {"max_steps": 20_000, "min_steps": 4000, "eval_every": 500, "patience": 6, "batch_size": 32, "lr": 1e-3},
 )
 SETTINGS.add(  # tests
     "tiny", {"max_steps": 60, "min_steps": 0, "eval_every": 10, "patience": 5, "batch_size": 16, "lr": 3e-3}
