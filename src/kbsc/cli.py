@@ -27,6 +27,7 @@ COMMAND_MODULES = (
 # The environment variables kbsc reads (the README has the same table).
 ENVIRONMENT = """environment:
   KBSC_DATA        data/cache directory (overridden by --data-dir)
+  KBSC_MODELS      reference model store (default: the checkout's models/; empty: none)
   XDG_CACHE_HOME   without KBSC_DATA the data directory is $XDG_CACHE_HOME/kbsc, else ~/.cache/kbsc
   KBSC_QUIET=1     no progress output (bars or log lines), Ray's own messages muted
   OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS, NUMBA_NUM_THREADS
@@ -54,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "retrain", False):  # --retrain: skip the reference models in this command
+            from kbsc.training.reference import retraining
+
+            with retraining(True):
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except KbscError as exc:
         print(f"kbsc: error: {exc}", file=sys.stderr)

@@ -11,7 +11,7 @@ from typing import Any
 
 from kbsc.errors import ConfigError
 
-__all__ = ["add_data_dir", "cbr_arg", "parse_cbr"]
+__all__ = ["RETRAIN_HELP", "add_data_dir", "add_retrain", "cbr_arg", "parse_cbr"]
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,17 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     from kbsc.util.paths import DATA_DIR_HELP
 
     parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+
+
+RETRAIN_HELP = (
+    "train every model into the data directory instead of loading the committed reference models "
+    "(models/, see `kbsc models list`); models already finished in the data directory are still reused"
+)
+
+
+def add_retrain(parser: argparse.ArgumentParser) -> None:
+    """The shared ``--retrain`` option (``kbsc.cli.main`` applies it to the whole process)."""
+    parser.add_argument("--retrain", action="store_true", help=RETRAIN_HELP)
 
 
 def parse_cbr(text: Any) -> float:

@@ -32,7 +32,7 @@ INFO_KEYS = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``prepare`` and ``info`` to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli_args import add_data_dir, add_retrain
 
     p = sub.add_parser(
         "prepare",
@@ -66,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--force", action="store_true", help="rebuild the knowledge base even if one is saved")
     add_data_dir(p)
+    add_retrain(p)
     p.set_defaults(func=cmd_prepare)
 
     q = sub.add_parser("info", help="list what is cached where (datasets, extractors, features, KBs)")

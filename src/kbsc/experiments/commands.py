@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli_args import add_data_dir, add_retrain
 
     p.add_argument(
         "--set",
@@ -34,6 +34,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="allow a config that imports code (plugins, plug-in systems' module) to run it; "
         "use only with configs you trust",
     )
+    add_retrain(p)
     add_data_dir(p)
 
 
@@ -78,6 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         force=args.force,
         allow_code=args.allow_code,
+        retrain=args.retrain,
     )
     print(
         f"{res.n_cells} cells ({res.n_done_before} already done, {res.n_computed} computed) in "
@@ -144,6 +146,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         force=args.force,
         allow_code=args.allow_code,
+        retrain=args.retrain,
     )
     figs = Path(args.out) / "figures"
     paths = make_figures(res.results, figs)
@@ -198,7 +201,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", default=None, help="also write the table to this CSV file")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("demo", help="run the quick preset, plot it and print a summary")
+    p = sub.add_parser(
+        "demo",
+        help="run the quick preset, plot it and print a summary",
+        description="Run the quick preset end to end (dataset, extractor, features, knowledge base, "
+        "training, grid, figures) and print a summary. Models that the repository ships as reference models "
+        "(models/: verified by file hash, dataset fingerprint and configuration; see `kbsc models list`) are "
+        "loaded instead of trained when they match; --retrain trains them here instead.",
+    )
     p.add_argument("--config", default="quick", help="preset or YAML (default: quick)")
     p.add_argument("--out", default="runs/quick", help="results directory (default: runs/quick)")
     _add_run_options(p)

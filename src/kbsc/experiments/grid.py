@@ -49,11 +49,16 @@ class SystemPlan:
 
 @dataclass
 class Plan:
-    """What a worker needs once: plugins to import, the context spec, and each system's cells."""
+    """What a worker needs once: plugins to import, the context spec, and each system's cells.
+
+    retrain: ``--retrain`` (skip the committed reference models); not part of any cell's hash, since a
+    reference model is the model its configuration names.
+    """
 
     plugins: list[str]
     context: ContextSpec
     systems: dict[str, SystemPlan]
+    retrain: bool = False
 
 
 def context_spec(cfg: ExperimentConfig, data_dir: str) -> ContextSpec:

@@ -39,6 +39,7 @@ from kbsc.experiments.grid import Plan, PrepareTask, SystemPlan, Task, context_s
 from kbsc.experiments.provenance import provenance, provenance_tag
 from kbsc.experiments.results import assemble, cell_path, read_cell_summary, summarize, write_cell
 from kbsc.systems.base import Cell, EvalContext, System, get_system
+from kbsc.training.reference import retrain_requested, retraining
 from kbsc.util.hashing import hash_obj
 from kbsc.util.io import atomic_write_json, atomic_write_text
 from kbsc.util.paths import data_dir as resolve_data_dir
@@ -144,6 +145,7 @@ def run_experiment(
     force: bool = False,
     show_progress: bool = True,
     allow_code: bool = False,
+    retrain: bool = False,
 ) -> RunSummary:
     """Run (or resume) the grid of ``cfg`` into ``out_dir``; return the assembled results.
 
@@ -151,6 +153,8 @@ def run_experiment(
     (``kbsc run --allow-code``); without it a one-line ConfigError names the modules.
     The whole config is validated before anything is written; a run that fails before its first cell
     result removes the ``out_dir`` it created.
+    retrain: train every model into the data directory instead of loading the committed reference models
+    (``--retrain``); the workers get it through the plan.
     """
     t_start = time.perf_counter()
     validate_config(cfg, allow_code=allow_code)
@@ -168,9 +172,10 @@ def run_experiment(
         ) from None
     ok = False
     try:
-        summary = _run_locked(
-            cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start
-        )
+        with retraining(retrain or retrain_requested()):
+            summary = _run_locked(
+                cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start
+            )
         ok = True
         return summary
     finally:
@@ -208,6 +213,7 @@ def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, sh
                 label: SystemPlan(name=s.cell_system, options=s.options, cells=s.cells)
                 for label, s in _system_cells(cfg, pending).items()
             },
+            retrain=retrain_requested(),
         )
         runner = get_backend(backend, workers=workers, address=ray_address)
         try:

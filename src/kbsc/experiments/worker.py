@@ -18,6 +18,7 @@ from kbsc.errors import KbscError
 from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Plan, PrepareTask, Task
 from kbsc.systems.base import EvalContext, Outcomes, System, get_system
+from kbsc.training.reference import set_retrain
 from kbsc.util.progress import enter_worker, in_worker
 
 __all__ = ["CellOutput", "CellWorker", "import_plugins", "limit_threads"]
@@ -77,6 +78,7 @@ class CellWorker:
             if not in_worker():
                 enter_worker()
         import_plugins(plan.plugins)
+        set_retrain(plan.retrain)
         self.plan = plan
         self._ctx = ctx
         self._systems: dict[str, System] = dict(systems or {})

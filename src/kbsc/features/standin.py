@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import itertools
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -453,6 +454,9 @@ def standin_from_cache(
                 return StandinExtractor.load(directory)
             except DataError as exc:
                 print(f"kbsc: {exc}; retraining", flush=True)
+        found = _from_reference(train_set, seed, cfg)
+        if found is not None:
+            return found
         # the finished weights go to a folder named by their fingerprint, unknown until they exist: an
         # interrupted training resumes from a recipe-named working folder instead
         work = root / f".standin-{recipe}.training"
@@ -478,6 +482,30 @@ def standin_from_cache(
         )
         shutil.rmtree(work, ignore_errors=True)
     return extractor
+
+
+def _from_reference(train_set: ImageSet, seed: int, cfg: StandinConfig) -> StandinExtractor | None:
+    """The committed reference stand-in of this recipe (:mod:`kbsc.training.reference`), if verified.
+
+    Found among the store's stand-ins of the same seed and hyper-parameters, so that one trained on another
+    dataset is named as the reason for training."""
+    from kbsc.training import reference
+
+    expected = {
+        "kind": "standin",
+        "version": STANDIN_VERSION,
+        "seed": seed,
+        "config": asdict(cfg),
+        "train_fingerprint": train_set.fingerprint,
+    }
+    folder = reference.lookup_match(expected, match=("kind", "seed", "config"))
+    if folder is None:
+        return None
+    try:
+        return StandinExtractor.load(folder)
+    except DataError as exc:
+        print(f"kbsc: reference stand-in {folder.name}: {exc}; training it instead", file=sys.stderr)
+        return None
 
 
 @EXTRACTORS.register("standin")

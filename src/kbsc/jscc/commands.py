@@ -52,6 +52,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from kbsc.cli_args import add_retrain
+
     top = sub.add_parser("jscc", help="learned pixel JSCC baselines (DeepJSCC, SwinJSCC-class)")
     jsub = top.add_subparsers(dest="jscc_cmd", required=True)
 
@@ -63,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p)
     _train_args(p)
     p.add_argument("--cbr", default="1/8", help="the k of fixed-rate models (ignored by swinjscc)")
+    add_retrain(p)
     p.set_defaults(func=cmd_train)
 
     p = jsub.add_parser("eval", help="PSNR and accuracy of a trained model vs SNR and CBR")

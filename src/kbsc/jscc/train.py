@@ -368,7 +368,7 @@ def train_model(
     """
     cfg = cfg.resolved()
     path = model_dir(root, cfg) if root is not None else None
-    model, report, cached = train_or_load(
+    model, report, cached, path = train_or_load(
         path,
         _expected_manifest(cfg, data),
         cfg.as_dict(),

@@ -155,6 +155,8 @@ def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``evaluate`` to the ``kbsc`` parser."""
+    from kbsc.cli_args import add_retrain
+
     p = sub.add_parser(
         "train",
         help="train KBSC codecs through the bridge (one per variant, CBR, channel, CSI)",
@@ -162,6 +164,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "through the bridge channel, selected on validation accuracy at fixed SNRs.",
     )
     _common(p, evaluate=False)
+    add_retrain(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(

@@ -367,7 +367,7 @@ def train_codec(
     if not codec.trainable:
         return TrainResult(codec.eval(), None)
     path = model_dir(root, cfg) if root is not None else None
-    model, report, cached = train_or_load(
+    model, report, cached, path = train_or_load(
         path,
         _expected_manifest(cfg, data),
         cfg.as_dict(),

@@ -1,9 +1,14 @@
 """Where a trained model lives: ``model.pt`` (config + weights), a manifest (what it was trained on, the
-training report) and ``resume.pt`` while training runs. Shared by every trainer."""
+training report) and ``resume.pt`` while training runs. Shared by every trainer.
+
+Before training, a model that is not finished in its data-directory folder is looked up in the committed
+reference store by the folder's name (:mod:`kbsc.training.reference`); a verified match is loaded from there
+(read-only), anything else is trained here."""
 
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +19,7 @@ import torch
 from filelock import FileLock
 
 from kbsc.errors import DataError
+from kbsc.training import reference
 from kbsc.training.loop import Budget, TrainingReport, TrainTask, run_training
 from kbsc.util import atomic_write_bytes, read_manifest, write_manifest
 
@@ -113,26 +119,47 @@ def train_or_load(
     stop_after: int | None = None,
     show_progress: bool = True,
     desc: str = "training",
-) -> tuple[torch.nn.Module, TrainingReport, bool]:
-    """The finished model at ``path`` if its manifest matches ``expected``, else train it there.
+) -> tuple[torch.nn.Module, TrainingReport, bool, Path | None]:
+    """The finished model at ``path`` if its manifest matches ``expected``, else the reference model of the
+    same name if the store has a verified match, else train it at ``path``.
 
-    Returns (model in eval mode, report, cached). path None = train without keeping anything. One trainer per
+    Returns (model in eval mode, report, cached, the folder it lives in: ``path`` or the store's). path
+    None = train without keeping anything. One trainer per
     folder (a file lock: parallel workers may ask for the same model); the resumable state is ``resume.pt``,
     keyed by ``expected``; ``config`` is stored with the weights (``load`` rebuilds the model from it).
     """
     args = (expected, config, make_job, budget, threads, resume, stop_after, show_progress, desc)
     if path is None:
-        return (*_train(None, *args), False)
+        return (*_train(None, *args), False, None)
     path = Path(path)
+    if finished_manifest(path, expected) is None:
+        found = _from_reference(path.name, expected, load)
+        if found is not None:
+            return found
     path.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path / ".lock")):
         stored = finished_manifest(path, expected)
         if stored is not None and "training" in stored:
             try:
-                return load(path).eval(), TrainingReport.from_dict(stored["training"]), True
+                return load(path).eval(), TrainingReport.from_dict(stored["training"]), True, path
             except DataError:
                 pass
-        return (*_train(path, *args), False)
+        return (*_train(path, *args), False, path)
+
+
+def _from_reference(
+    name: str, expected: dict[str, Any], load: Callable[[Path], torch.nn.Module]
+) -> tuple[torch.nn.Module, TrainingReport, bool, Path] | None:
+    """The verified reference model ``name`` (None: none, or it may not be used; the store said why)."""
+    folder = reference.lookup(name, expected)
+    if folder is None:
+        return None
+    try:
+        stored = read_manifest(folder)
+        return load(folder).eval(), TrainingReport.from_dict(stored["training"]), True, folder
+    except (DataError, KeyError, TypeError) as exc:
+        print(f"kbsc: reference model {name} cannot be loaded ({exc}); training it instead", file=sys.stderr)
+        return None
 
 
 def _train(
