@@ -1,8 +1,11 @@
-"""Test-wide settings: quiet progress bars, one torch thread, a temporary data directory."""
+"""Test-wide settings: quiet progress bars, no reference model store, one torch thread, a temporary data
+directory."""
 
 import os
 
 os.environ.setdefault("KBSC_QUIET", "1")
+# no committed reference models (models/) unless a test points KBSC_MODELS at its own store: tests train
+os.environ.setdefault("KBSC_MODELS", "")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

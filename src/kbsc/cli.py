@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "kbsc.semantic.commands",  # train, evaluate
     "kbsc.jscc.commands",  # jscc info/train/eval/export
     "kbsc.experiments.commands",  # run, plot, demo, bench
+    "kbsc.training.commands",  # models list/verify/build
 )
 
 

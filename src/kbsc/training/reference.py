@@ -183,8 +183,10 @@ def check_expected(manifest: dict[str, Any], expected: dict[str, Any]) -> str | 
 
 
 def _verified(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(manifest, problem with its files), hashed once per process and folder."""
-    key = str(folder)
+    """(manifest, problem with its files), hashed once per process and state of the files (size, time)."""
+    files = [p for p in sorted(folder.iterdir()) if p.is_file()]
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = (str(folder), tuple(stats))
     if key not in _state["verified"]:
         try:
             manifest = read_manifest(folder)
@@ -286,5 +288,4 @@ def write_reference(
         "files": file_table(folder),
     }
     write_manifest(folder, manifest)
-    _state["verified"].pop(str(folder), None)
     return manifest

@@ -1,0 +1,172 @@
+"""The reference model store: a verified match is loaded without training (JSCC, stand-in); a tampered file,
+other data or another configuration is refused with one line and trained instead; ``--retrain`` trains; the
+grid workers get ``--retrain`` through their plan; ``kbsc models verify`` catches a modified file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kbsc.cli import main
+from kbsc.jscc import train as jscc_train
+from kbsc.jscc.toy import toy_images
+from kbsc.jscc.train import JSCCTrainConfig, TrainImages, model_dir, train_model
+from kbsc.training import reference
+from kbsc.training.reference import file_table, retrain_requested, retraining, write_reference
+from kbsc.util import read_manifest, write_manifest
+
+TINY = {"width": 8}
+
+
+@pytest.fixture(scope="module")
+def data():
+    images, _ = toy_images(64, seed=5)
+    return TrainImages(images, np.arange(64))
+
+
+def cfg(**kw) -> JSCCTrainConfig:
+    base = dict(
+        model="deepjscc", k=64, channel="local-awgn", setting="tiny", max_steps=6, eval_every=3, batch_size=8,
+        n_val=12, model_options=TINY,
+    )  # fmt: skip
+    return JSCCTrainConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch, data):
+    """A store holding one signed tiny JSCC model; returns (store root, the model's folder)."""
+    root = tmp_path / "models"
+    monkeypatch.setenv("KBSC_MODELS", str(root))
+    with retraining(True):
+        res = train_model(cfg(), data, root / "jscc", show_progress=False)
+    write_reference(res.path, command="kbsc models build test", dataset={"name": "toy", "fingerprint": "x"},
+                    code_commit="abc")  # fmt: skip
+    return root, res.path
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training raises: what loads must come from a store or cache."""
+
+    def refuse(*a, **k):
+        raise AssertionError("trained although a reference model matches")
+
+    monkeypatch.setattr(jscc_train, "_JSCCTraining", refuse)
+
+
+def same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_a_matching_reference_is_loaded_without_training_and_nothing_is_written(
+    store, data, tmp_path, no_training
+):
+    root, folder = store
+    before = file_table(folder)
+    got = train_model(cfg(), data, tmp_path / "data" / "jscc", show_progress=False)
+    assert got.cached and got.path == folder
+    assert not (tmp_path / "data").exists()  # nothing in the data directory either
+    assert file_table(folder) == before and not (folder / "resume.pt").exists()
+    blob = torch.load(folder / "model.pt", weights_only=True)["state"]
+    assert all(torch.equal(blob[k], got.model.state_dict()[k]) for k in blob)
+    assert got.report.steps == read_manifest(folder)["training"]["steps"]
+
+
+def test_a_tampered_file_is_refused_and_the_model_trained(store, data, tmp_path, capsys):
+    root, folder = store
+    raw = bytearray((folder / "model.pt").read_bytes())
+    raw[-20] ^= 0xFF
+    (folder / "model.pt").write_bytes(bytes(raw))
+    got = train_model(cfg(), data, tmp_path / "data", show_progress=False)
+    assert not got.cached and got.path == model_dir(tmp_path / "data", cfg().resolved())
+    err = capsys.readouterr().err
+    assert "is corrupt or modified (sha256 mismatch: model.pt); training it instead" in err
+
+
+def test_other_data_or_configuration_is_refused_with_what_differs(store, data, tmp_path, capsys):
+    root, folder = store
+    other = TrainImages(data.images[::-1].copy(), data.ids)
+    got = train_model(cfg(), other, tmp_path / "a", show_progress=False)
+    assert not got.cached and got.path.parent == tmp_path / "a"
+    err = capsys.readouterr().err
+    assert f"reference model jscc/{folder.name} was trained on other data (train_images " in err
+    assert f"vs {other.fingerprint[:8]}…); training it instead" in err
+
+    m = read_manifest(folder)
+    write_manifest(folder, {**m, "config_hash": "0" * 64})  # a manifest is not hashed: its keys are compared
+    assert not train_model(cfg(), data, tmp_path / "b", show_progress=False).cached
+    assert "was trained with another configuration (config_hash 00000000… vs" in capsys.readouterr().err
+
+
+def test_retrain_skips_the_store(store, data, tmp_path):
+    root, folder = store
+    with retraining(True):
+        got = train_model(cfg(), data, tmp_path / "data", show_progress=False)
+    assert not got.cached and got.path.parent == tmp_path / "data"
+    assert not retrain_requested()
+
+
+def test_no_store_changes_nothing(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("KBSC_MODELS", "")
+    assert reference.store_root() is None
+    first = train_model(cfg(), data, tmp_path, show_progress=False)
+    assert not first.cached and first.path.parent == tmp_path
+
+
+def test_workers_get_retrain_from_their_plan():
+    from kbsc.experiments.context import ContextSpec
+    from kbsc.experiments.grid import Plan
+    from kbsc.experiments.worker import CellWorker
+
+    spec = ContextSpec(dataset="x", extractor="y", n_images=1, data_dir=".")
+    try:
+        CellWorker(Plan(plugins=[], context=spec, systems={}, retrain=True), threads=None)
+        assert retrain_requested()
+        CellWorker(Plan(plugins=[], context=spec, systems={}), threads=None)
+        assert not retrain_requested()
+    finally:
+        reference.set_retrain(False)
+
+
+def test_models_verify_catches_a_modified_file(store, capsys):
+    root, folder = store
+    assert main(["models", "verify"]) == 0
+    main(["models", "list"])
+    out = capsys.readouterr().out
+    assert f"jscc/{folder.name}" in out and "kbsc-jscc-model" in out and " ok" in out
+    with open(folder / "model.pt", "ab") as fh:
+        fh.write(b"x")
+    assert main(["models", "verify"]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"reference model jscc/{folder.name} is corrupt or modified (sha256 mismatch: model.pt)"]
+
+
+def test_the_standin_is_found_by_its_recipe_and_refused_for_other_data(tmp_path, monkeypatch, capsys):
+    from kbsc.data.base import ImageSet
+    from kbsc.features import standin
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (80, 32, 32, 3), dtype=np.uint8)
+    train = ImageSet(images, np.arange(80) % 4, list("abcd"), "t")
+    tiny = {"width": 8, "max_steps": 2, "eval_every": 1, "min_steps": 0, "warmup_steps": 1, "batch_size": 16}
+    root = tmp_path / "models"
+    monkeypatch.setenv("KBSC_MODELS", str(root))
+    with retraining(True):
+        made = standin.standin_from_cache(root, train, show_progress=False, **tiny)
+    folder = root / "extractors" / made.fingerprint
+    dataset = {"name": "t", "fingerprint": train.fingerprint}
+    write_reference(folder, command="c", dataset=dataset, code_commit=None)
+
+    def refuse(*a, **k):
+        raise AssertionError("trained although a reference stand-in matches")
+
+    with monkeypatch.context() as m:
+        m.setattr(standin, "train_standin", refuse)
+        got = standin.standin_from_cache(tmp_path / "data", train, show_progress=False, **tiny)
+    assert got.fingerprint == made.fingerprint
+
+    other = ImageSet(train.images[::-1].copy(), train.labels[::-1].copy(), list("abcd"), "t2")
+    standin.standin_from_cache(tmp_path / "data", other, show_progress=False, **tiny)
+    assert f"reference model extractors/{folder.name} was trained on other data" in capsys.readouterr().err
