@@ -89,6 +89,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         + (["--only", shlex.quote(args.only)] if args.only else [])
         + ([f"--threads {args.threads}"] if args.threads else [])
         + (["--codecs"] if args.codecs else [])
+        + (["--allow-code"] if args.allow_code else [])
     )
     built = build_references(
         args.config,
