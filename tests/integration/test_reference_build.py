@@ -1,6 +1,6 @@
 """``kbsc models build`` on a tiny grid (fabricated dataset): it trains the preset's JSCC models into the
-store and signs them, a second build does not retrain, a run then loads the reference (its results name it) and
-``--retrain`` trains into the data directory instead."""
+store and signs them, a second build does not retrain, a run then loads the reference (its results name
+it) and ``--retrain`` trains into the data directory instead."""
 
 from __future__ import annotations
 
