@@ -15,7 +15,7 @@ import kbsc
 
 HEAVY = ("torch", "numpy", "scipy", "pandas", "matplotlib", "faiss", "sionna", "tensorflow", "ray", "tqdm")
 PACKAGES = ("kbsc.util", "kbsc.data", "kbsc.bridge", "kbsc.baselines", "kbsc.semantic", "kbsc.jscc",
-            "kbsc.experiments")  # fmt: skip
+            "kbsc.training", "kbsc.experiments")  # fmt: skip
 
 
 def _fresh_python(code: str) -> str:
@@ -36,7 +36,9 @@ def test_building_the_parser_imports_no_heavy_library():
     assert _heavy_after("import kbsc.cli\nkbsc.cli.build_parser()") == []
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["run", "--help"], ["prepare", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["run", "--help"], ["prepare", "--help"], ["models", "list"]]
+)
 def test_help_and_version_import_no_heavy_library(argv):
     code = f"import kbsc.cli\ntry:\n    kbsc.cli.main({argv!r})\nexcept SystemExit:\n    pass"
     assert _heavy_after(code) == []
