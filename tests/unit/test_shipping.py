@@ -118,3 +118,23 @@ def test_shipped_worker_reads_its_own_node_dir(tmp_path, monkeypatch):
     assert ctx.dataset_root == str(tmp_path / "node" / "_external" / "dataset_root" / "folder")
     assert ctx.identity() == spec.identity() | {"dataset_root": ctx.dataset_root}
     assert w.info()["files_written"] == 3
+
+
+def test_the_reference_store_travels_and_the_node_reads_its_copy(tmp_path, monkeypatch):
+    from kbsc.experiments.context import ContextSpec
+    from kbsc.experiments.grid import Plan
+    from kbsc.experiments.shipping import ShippedCellWorker
+    from kbsc.training.reference import store_root
+
+    src = _tree(tmp_path / "head")
+    store = tmp_path / "models" / "jscc" / "m"
+    store.mkdir(parents=True)
+    (store / "model.pt").write_bytes(b"weights")
+    spec = ContextSpec(dataset="toy", extractor="none", n_images=4, data_dir=str(src))
+    bundle = pack_data_dir(src, {"models": str(tmp_path / "models")})
+    monkeypatch.setenv("KBSC_DATA", str(tmp_path / "node"))
+    monkeypatch.setenv("KBSC_MODELS", "")
+    w = ShippedCellWorker(Plan(plugins=[], context=spec, systems={}), bundle, threads=None)
+    copy = tmp_path / "node" / "_external" / "models" / "models"
+    assert store_root() == copy and (copy / "jscc" / "m" / "model.pt").read_bytes() == b"weights"
+    assert w._worker.plan.context.identity() == spec.identity()

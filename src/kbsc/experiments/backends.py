@@ -217,9 +217,16 @@ class RayBackend(Backend):
         plan_ref = ray.put(plan)
         if self.data_mode == "ship":
             from kbsc.experiments.shipping import ShippedCellWorker, pack_data_dir
+            from kbsc.training.reference import store_root
 
             ctx = plan.context
-            extra = {"dataset_root": ctx.dataset_root, "checkpoint": ctx.checkpoint}
+            # the reference models travel too: a node may have no store of its own (a wheel install)
+            models = None if plan.retrain else store_root()
+            extra = {
+                "dataset_root": ctx.dataset_root,
+                "checkpoint": ctx.checkpoint,
+                "models": str(models) if models is not None else None,
+            }
             bundle_ref = ray.put(pack_data_dir(ctx.data_dir, extra))
             remote = ray.remote(num_cpus=1)(ShippedCellWorker)
             actors = [remote.remote(plan_ref, bundle_ref, 1) for _ in range(self.workers)]

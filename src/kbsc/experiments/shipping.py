@@ -10,7 +10,8 @@ keeps files whose content already matches, and does the work once per node (a lo
 bundle's digest). The caches inside carry their own manifests too (DESIGN.md §7), so a worker still refuses
 or rebuilds anything that does not match what made it.
 
-The dataset folder (``dataset.root``) and the extractor checkpoint, when given, travel in the bundle too
+The dataset folder (``dataset.root``), the extractor checkpoint and the reference model store
+(:mod:`kbsc.training.reference`; not with ``--retrain``), when given, travel in the bundle too
 (under ``_external/``) and the worker's context points at its copies; caches are keyed by content
 fingerprints, not paths, so the head's caches stay valid on the worker. Not shipped: lock files, temporary
 files and the markers of earlier bundles.
@@ -194,6 +195,10 @@ class ShippedCellWorker:
         local = worker_data_dir()
         self.files_written = unpack_data_dir(bundle, local)
         moved = {name: str(local.joinpath(*PurePosixPath(rel).parts)) for name, rel in bundle.paths.items()}
+        if "models" in moved:  # the head's reference model store, read from its shipped copy
+            from kbsc.training.reference import ENV
+
+            os.environ[ENV] = moved.pop("models")
         context = dataclasses.replace(plan.context, data_dir=str(local), **moved)
         plan = dataclasses.replace(plan, context=context)
         self.data_dir = str(local)
