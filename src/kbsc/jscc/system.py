@@ -13,7 +13,8 @@ Options of the trained systems (``systems[].options``): the fields of
 ``train_channel``/``train_csi`` (train once on this channel and evaluate on the cell's: a mismatch study and a
 way to keep the number of models small) and ``batch`` (evaluation batch). The experiment's ``training`` block
 (``setting``, ``max_steps``, ``patience``, ``eval_every``) applies where the options are silent. Models are
-cached under ``<data dir>/jscc/``; each cell's results name the model and its ``converged`` verdict.
+cached under ``<data dir>/jscc/`` (or loaded from the committed reference models when they match,
+:mod:`kbsc.training.reference`); each cell's results name the model and its ``converged`` verdict.
 """
 
 from __future__ import annotations

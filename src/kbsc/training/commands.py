@@ -59,9 +59,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if rows:
         cols = list(rows[0])
         widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
-        print("  ".join(c.ljust(widths[c]) for c in cols))
-        for r in rows:
-            print("  ".join(r[c].ljust(widths[c]) for c in cols))
+        for r in [dict(zip(cols, cols, strict=True)), *rows]:
+            print("  ".join(r[c].ljust(widths[c]) for c in cols).rstrip())
     return 0
 
 
