@@ -42,6 +42,7 @@ from kbsc.features.batching import extract_batched
 from kbsc.features.registry import EXTRACTORS
 from kbsc.features.standin_net import CosineHead, StandinNet
 from kbsc.training import Budget, TrainingReport, TrainTask, run_training
+from kbsc.training.optim import sgd
 from kbsc.training.store import derive_seed
 from kbsc.util import (
     atomic_write_bytes,
@@ -320,9 +321,7 @@ class _StandinTraining:
 
         def make_optimizer(net: torch.nn.Module) -> torch.optim.Optimizer:
             params = list(net.parameters()) + list(self.head.parameters())
-            return torch.optim.SGD(
-                params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
-            )
+            return sgd(params, cfg.lr, cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
 
         return TrainTask(
             model=self.net,
