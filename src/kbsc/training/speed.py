@@ -2,8 +2,9 @@
 
 Each trainer's own job (batches, loss, optimizer) runs a few warm-up steps and then ``steps`` timed steps on
 random data of the embedded default's shapes (32×32 images, 100 classes, 512-d unit features), with the
-trainer's fixed thread count (1). Validation is not included (it runs every ``eval_every`` steps). Used by
-``kbsc bench`` (``train_steps_per_s``) and to size the presets' ceilings.
+trainer's fixed thread count (1); the stand-in runs in its trainer's deterministic mode. Validation is not
+included (it runs every ``eval_every`` steps). Used by ``kbsc bench`` (``train_steps_per_s``) and to size the
+presets' ceilings.
 
 Two clocks: ``wall`` (steps per second of elapsed time, what a training run takes on this machine now) and
 ``cpu`` (steps per second of this process's CPU time, user + system). On a shared machine the wall figure
@@ -59,11 +60,12 @@ def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def _standin(steps: int) -> StepRate:
     from kbsc.data.base import ImageSet
-    from kbsc.features.standin import StandinConfig, _StandinTraining
+    from kbsc.features.standin import StandinConfig, _deterministic_torch, _StandinTraining
 
     images, labels = _images(2048)
     train = ImageSet(images, labels, [str(c) for c in range(100)], "speed")
-    return _time_job(_StandinTraining(train, StandinConfig(), 0), steps)
+    with _deterministic_torch(torch.get_num_threads()):  # the mode train_standin runs in
+        return _time_job(_StandinTraining(train, StandinConfig(), 0), steps)
 
 
 def _codec(steps: int) -> StepRate:
