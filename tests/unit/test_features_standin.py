@@ -206,3 +206,41 @@ def test_training_does_not_depend_on_the_callers_thread_count(train_set):
     finally:
         torch.set_num_threads(before)
     assert fps[0] == fps[1]
+
+
+def _train_steps(train_set: ImageSet, fill: bool, steps: int = 4) -> dict[str, torch.Tensor]:
+    """``steps`` optimizer steps of the stand-in's own job, deterministic kernels, NaN-filling on or off."""
+    from kbsc.features.standin import StandinConfig, _StandinTraining
+
+    old = torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = fill
+    try:
+        cfg = StandinConfig(width=8, batch_size=32, strides="2,1,2,2")
+        task = _StandinTraining(train_set, cfg, 0).task()
+        opt = task.make_optimizer(task.model)
+        batches = task.batches(0)
+        for step in range(steps):
+            loss = task.loss(next(batches), step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return {k: v.clone() for k, v in task.model.state_dict().items()}
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = old
+        torch.use_deterministic_algorithms(False)
+
+
+def test_training_without_nan_filling_gives_the_same_weights(train_set):
+    """The trainer turns off deterministic mode's NaN-filling of new tensors (a debugging aid that costs
+    ~15 % of a step): no kernel reads memory it did not write, so the weights stay bit-identical."""
+    from kbsc.features.standin import _deterministic_torch
+
+    filled, plain = _train_steps(train_set, True), _train_steps(train_set, False)
+    assert all(torch.equal(filled[k], plain[k]) for k in filled)
+    assert all(torch.isfinite(v).all() for v in plain.values() if v.is_floating_point())
+    before = torch.utils.deterministic.fill_uninitialized_memory
+    with _deterministic_torch(1):
+        assert not torch.utils.deterministic.fill_uninitialized_memory
+        assert torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory == before

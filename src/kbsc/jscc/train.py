@@ -61,6 +61,7 @@ from kbsc.jscc.losses import LOSSES
 from kbsc.jscc.metrics import to_tensor
 from kbsc.jscc.registry import MODELS
 from kbsc.training import Budget, TrainingReport, TrainTask
+from kbsc.training.optim import adam
 from kbsc.training.store import derive_seed, train_or_load
 from kbsc.util import hash_array, hash_obj
 from kbsc.util.registry import Registry
@@ -436,7 +437,7 @@ class _JSCCTraining:
         lr = float(self.cfg.lr)
         return TrainTask(
             model=self.model,
-            make_optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
+            make_optimizer=lambda m: adam(m.parameters(), lr),
             loss=self.loss,
             batches=self.batches,
             validate=self.validate,

@@ -53,6 +53,7 @@ from kbsc.semantic.channel import (
 from kbsc.semantic.codec import CODECS, POWER_NORMS, SemanticCodec
 from kbsc.semantic.transmit import top1_inner, transmit
 from kbsc.training import Budget, TrainingReport, TrainTask
+from kbsc.training.optim import adam
 from kbsc.training.store import derive_seed, train_or_load
 from kbsc.util import hash_array, hash_obj
 from kbsc.util.registry import Registry
@@ -453,7 +454,7 @@ class _CodecTraining:
         lr = float(self.cfg.lr)
         return TrainTask(
             model=self.codec,
-            make_optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
+            make_optimizer=lambda m: adam(m.parameters(), lr),
             loss=self.loss,
             batches=self.batches,
             validate=self.validate,
