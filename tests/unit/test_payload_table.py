@@ -164,3 +164,14 @@ def test_each_image_quality_encoded_once_across_budgets_stores_and_processes(tmp
     total = Counter(calls[0]) + Counter(calls[1])
     assert total and max(total.values()) == 1
     assert set(total) == set(codec.calls)  # together they encoded exactly what one process did
+
+
+def test_grid_budget_figure_counts_each_quality_once():
+    from kbsc.baselines.bench import bench_grid_budgets, grid_budgets
+
+    budgets = grid_budgets(3072)
+    assert budgets == sorted(set(budgets)) and len(budgets) > 20 and budgets[0] > 0
+    ims, _ = toy_images(3, seed=1)
+    fig = bench_grid_budgets(ims, budgets[:12], codec="jpeg")
+    assert fig["n_budgets"] == 12 and fig["ms_per_image"] > 0
+    assert 1 <= fig["encodes_per_image"] <= len(get_codec("jpeg").qualities)
