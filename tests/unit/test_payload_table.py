@@ -173,5 +173,5 @@ def test_grid_budget_figure_counts_each_quality_once():
     assert budgets == sorted(set(budgets)) and len(budgets) > 20 and budgets[0] > 0
     ims, _ = toy_images(3, seed=1)
     fig = bench_grid_budgets(ims, budgets[:12], codec="jpeg")
-    assert fig["n_budgets"] == 12 and fig["ms_per_image"] > 0
+    assert fig["n_budgets"] == 12 and fig["n_images"] == 3 and fig["ms_per_image"] > 0
     assert 1 <= fig["encodes_per_image"] <= len(get_codec("jpeg").qualities)
