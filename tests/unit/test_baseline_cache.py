@@ -25,7 +25,9 @@ def image():
 
 
 def _only_file(store) -> Path:
-    (path,) = [p for p in store.dir.rglob("*") if p.is_file() and p.name != "manifest.json"]
+    (path,) = [
+        p for p in store.dir.rglob("*") if p.is_file() and p.name != "manifest.json" and p.suffix != ".lock"
+    ]
     return path
 
 

@@ -8,8 +8,16 @@
   ``<data dir>/baselines/decoded/<extractor fp>-<codec fp>/``.
 
 Images are keyed by a hash of their pixels (ids may repeat across datasets). Each image's entries live in
-one small file, rewritten atomically by :meth:`flush`; a manifest mismatch is refused with the folder to
-delete. Each file starts with a SHA-256 of its content (DESIGN.md §7: the hash of what is *used*), checked on
+one small file, rewritten atomically; a manifest mismatch is refused with the folder to delete.
+
+**Shared by workers.** Every write of an image's file happens under a lock (one of 256 lock files,
+``.locks/<first two hex digits of the key>.lock``, so an image always takes the same one) and merges what
+is on disk first: two workers filling the same image never lose each other's entries. The payload cache
+goes further: a quality search holds its image's lock from reading the file to writing back what it
+encoded, so every (image, quality) is encoded at most once per data directory, whichever worker, cell or
+budget asks first (:attr:`PayloadStore.n_encoded` counts the encoder calls of one store).
+
+Each file starts with a SHA-256 of its content (DESIGN.md §7: the hash of what is *used*), checked on
 every read: a file that fails it (damaged, altered, or from an older kbsc) is a miss, recomputed and
 rewritten, with one warning line per store.
 """
@@ -19,15 +27,20 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sys
+import tempfile
 from base64 import b64decode, b64encode
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
-from kbsc.baselines.codecs import ImageCodec
-from kbsc.util import atomic_write_bytes, check_manifest, hash_array, write_manifest
+from kbsc.baselines.codecs import Encoded, ImageCodec
+from kbsc.util import check_manifest, hash_array, write_manifest
 from kbsc.util.manifest import MANIFEST_NAME
 
 __all__ = ["DecodedStore", "PayloadStore", "image_key"]
@@ -35,6 +48,24 @@ __all__ = ["DecodedStore", "PayloadStore", "image_key"]
 
 def image_key(image: np.ndarray) -> str:
     return hash_array(np.ascontiguousarray(image), n=20)
+
+
+def _replace_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically (temporary file in its folder, then rename) without fsync: a cache file is
+    checked against its digest on every read, so one cut short by a crash is a miss, not an error, and the
+    fsync (2.5 ms per file here, half an x265 call) is not worth paying on every search."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Miss(Exception):
+    """A quality search needed an entry that is not in memory (it then runs again under the lock)."""
 
 
 class _FileStore:
@@ -48,6 +79,9 @@ class _FileStore:
         self.mem: dict[str, dict[int, Any]] = {}
         self.dirty: set[str] = set()
         self.n_rejected = 0
+        self._locks: dict[str, FileLock] = {}
+        #: (inode, size, mtime) of each key's file when it was last read or written here
+        self._stamps: dict[str, tuple[int, int, int] | None] = {}
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
             if (directory / MANIFEST_NAME).exists():
@@ -57,19 +91,65 @@ class _FileStore:
             else:
                 write_manifest(directory, manifest)
 
+    def _path(self, key: str) -> Path:
+        assert self.dir is not None
+        return self.dir / key[:2] / (key + self.suffix)
+
+    @contextmanager
+    def locked(self, key: str) -> Iterator[None]:
+        """Hold the lock of ``key``'s file (no-op without a folder)."""
+        if self.dir is None:
+            yield
+            return
+        stripe = key[:2]
+        if stripe not in self._locks:
+            (self.dir / ".locks").mkdir(exist_ok=True)
+            self._locks[stripe] = FileLock(str(self.dir / ".locks" / f"{stripe}.lock"))
+        with self._locks[stripe]:
+            yield
+
+    def _stamp(self, key: str) -> tuple[int, int, int] | None:
+        try:
+            st = self._path(key).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _read_disk(self, key: str) -> dict[int, Any]:
+        """The verified entries of ``key``'s file: {} when absent or when it fails its check (reported)."""
+        p = self._path(key)
+        self._stamps[key] = self._stamp(key)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            return self.read(_verified(data))
+        except Exception:  # noqa: BLE001 - a damaged or altered cache file is recomputed
+            self._reject(p)
+            return {}
+
     def _load(self, key: str) -> dict[int, Any]:
         if key not in self.mem:
-            entry: dict[int, Any] = {}
-            if self.dir is not None:
-                p = self.dir / key[:2] / (key + self.suffix)
-                if p.exists():
-                    try:
-                        entry = self.read(_verified(p.read_bytes()))
-                    except Exception:  # noqa: BLE001 - a damaged or altered cache file is recomputed
-                        self._reject(p)
-                        entry = {}
-            self.mem[key] = entry
+            self.mem[key] = {} if self.dir is None else self._read_disk(key)
         return self.mem[key]
+
+    def refresh(self, key: str) -> dict[int, Any]:
+        """``key``'s entries with what other processes wrote since they were read added."""
+        entry = self._load(key)
+        if self.dir is not None and self._stamps.get(key) != self._stamp(key):  # changed since read
+            for q, v in self._read_disk(key).items():
+                entry.setdefault(q, v)
+        return entry
+
+    def _write(self, key: str) -> None:
+        """Merge the file's entries into memory and write the union (caller holds the key's lock)."""
+        entry = self.refresh(key)
+        p = self._path(key)
+        p.parent.mkdir(exist_ok=True)
+        _replace_bytes(p, _signed(self.write(entry)))
+        self._stamps[key] = self._stamp(key)
+        self.dirty.discard(key)
 
     def _reject(self, path: Path) -> None:
         self.n_rejected += 1
@@ -91,9 +171,8 @@ class _FileStore:
     def flush(self) -> None:
         if self.dir is not None:
             for key in sorted(self.dirty):
-                p = self.dir / key[:2] / (key + self.suffix)
-                p.parent.mkdir(exist_ok=True)
-                atomic_write_bytes(p, _signed(self.write(self.mem[key])))
+                with self.locked(key):
+                    self._write(key)
         self.dirty.clear()
 
     def read(self, data: bytes) -> dict[int, Any]:
@@ -126,6 +205,8 @@ class PayloadStore(_FileStore):
 
     def __init__(self, codec: ImageCodec, root: Path | None) -> None:
         self.codec = codec
+        #: encoder calls made by this store (cache misses)
+        self.n_encoded = 0
         manifest = {"kind": "payloads", "codec": codec.settings()}
         super().__init__(
             None if root is None else Path(root) / "payloads" / codec.fingerprint, manifest, "payload cache"
@@ -137,17 +218,55 @@ class PayloadStore(_FileStore):
     def write(self, entry: dict[int, Any]) -> bytes:
         return json.dumps({str(q): b64encode(v).decode() for q, v in sorted(entry.items())}).encode()
 
-    def encode(self, image: np.ndarray, quality: int, key: str | None = None) -> bytes:
-        key = key or image_key(image)
+    def _encode(self, image: np.ndarray, quality: int, key: str) -> bytes:
+        """The payload from memory, else from the encoder (counted); caller holds the key's lock."""
         hit = self.get(key, quality)
         if hit is None:
             hit = self.codec.encode(image, quality)
+            self.n_encoded += 1
             self.put(key, quality, hit)
         return hit
 
-    def encode_under_budget(self, image: np.ndarray, max_bits: int, key: str | None = None):
+    @contextmanager
+    def _session(self, key: str) -> Iterator[None]:
+        """Lock ``key``, take in what other workers stored, write back what was encoded meanwhile."""
+        with self.locked(key):
+            self.refresh(key)
+            yield
+            if key in self.dirty and self.dir is not None:
+                self._write(key)
+
+    def encode(self, image: np.ndarray, quality: int, key: str | None = None) -> bytes:
         key = key or image_key(image)
-        return self.codec.encode_under_budget(image, max_bits, encode=lambda im, q: self.encode(im, q, key))
+        if self.get(key, quality) is not None:
+            return self.get(key, quality)
+        with self._session(key):
+            return self._encode(image, quality, key)
+
+    def _from_memory(self, image: np.ndarray, quality: int, key: str) -> bytes:
+        hit = self.get(key, quality)
+        if hit is None:
+            raise _Miss
+        return hit
+
+    def encode_under_budget(self, image: np.ndarray, max_bits: int, key: str | None = None) -> Encoded | None:
+        """:meth:`ImageCodec.encode_under_budget` (same probes, same choice) served from the cache: first
+        from memory alone (no lock, no file access); at the first missing quality, again under the lock."""
+        key = key or image_key(image)
+        try:
+            return self.codec.encode_under_budget(
+                image, max_bits, encode=lambda im, q: self._from_memory(im, q, key)
+            )
+        except _Miss:
+            pass
+        with self._session(key):
+            return self.codec.encode_under_budget(
+                image, max_bits, encode=lambda im, q: self._encode(im, q, key)
+            )
+
+    def sizes(self, key: str) -> dict[int, int]:
+        """quality → bits of the payloads stored for image ``key`` (the per-image rate table)."""
+        return {q: self.codec.count_bits(v) for q, v in sorted(self._load(key).items())}
 
 
 class DecodedStore(_FileStore):
