@@ -162,6 +162,6 @@ class EnvelopeStore:
         arrays.update({f"x_{name}": np.asarray(v) for name, v in res.extras.items()})
         meta = {"schema": SCHEMA, "key": key, "sha256": _digest(arrays)}
         buf = io.BytesIO()
-        np.savez(buf, __meta__=np.array(json.dumps(meta)), **arrays)
+        np.savez_compressed(buf, __meta__=np.array(json.dumps(meta)), **arrays)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buf.getvalue())
