@@ -12,6 +12,9 @@
   fallback. It is therefore ≥ every fixed MCS of ``mcs_set`` image by image (and ≥ ``hevc+ldpc-best`` over
   the same set); the capacity delivery alone is not (a finite TB can decode above its realization's
   capacity, a concealed failure can score by chance). ``mcs_set: []`` gives the capacity delivery alone.
+  Its fixed-MCS part is the ``hevc+ldpc-best`` envelope of the same grid point whenever the runner options
+  and MCS set agree, so whichever of the two cells runs second reads it from the on-disk memo
+  (:mod:`kbsc.baselines.envelope_store`, keyed by content) instead of running up to 14 links per image again.
 
 Options (``systems[].options``): ``codec`` (hevc | bpg | jpeg), ``failure`` (conceal | miss), ``decoder``
 (LDPC decoder name, default layered (sum-product); ``sionna`` for Sionna's own), ``num_iter`` (20),
