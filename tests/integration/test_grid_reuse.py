@@ -74,6 +74,7 @@ def test_conventional_memo_equals_straightforward(dirs, point):
 
     # capacity: its fixed-MCS part comes from the memo here, is computed in the other directory
     cap = cap_sys.evaluate(_cell("hevc+capacity", *point), ctx)
+    assert cap_sys.last_counts["memo_hit"] == 1
     cap_plain = get_system("hevc+capacity", mcs_set=MCS_SET).evaluate(_cell("hevc+capacity", *point), plain)
     _same(cap, cap_plain)
 

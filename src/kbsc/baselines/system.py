@@ -213,7 +213,7 @@ class HevcCapacitySystem(ConventionalSystem):
 
             # the best fixed MCS per image (early-stopped, the same outcome as running every MCS), then the
             # better of it and the capacity delivery (a tie keeps the capacity delivery, listed first)
-            fixed, _ = best_over_mcs(
+            fixed, self.last_counts = best_over_mcs(
                 runner, ctx.images, ctx.image_ids, ctx.labels, k, cell.snr_db, bridge, mcs_set,
                 ctx.extractor, ctx.kb, fb,
             )
