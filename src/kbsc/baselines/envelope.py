@@ -90,9 +90,47 @@ def best_over_mcs(
     early_stop: bool = True,
 ) -> tuple[CellResult, dict[str, int]]:
     """The envelope over ``mcs_set`` (see the module docstring) and counters: ``links`` = image-links run,
-    ``exhaustive_links`` = what the exhaustive evaluation runs."""
+    ``exhaustive_links`` = what the exhaustive evaluation runs, ``memo_hit`` = 1 when the result came from
+    the on-disk memo (:mod:`kbsc.baselines.envelope_store`; used with ``early_stop`` and a runner with a
+    cache directory; the exhaustive evaluation, the reference, always computes)."""
     if not mcs_set:
         raise ConfigError("mcs_set must list at least one MCS index")
+    if not early_stop or runner.cache_dir is None:
+        return _best_over_mcs(
+            runner, images, image_ids, labels, k, snr_db, bridge, mcs_set, extractor, kb, fallback, early_stop
+        )
+    from kbsc.baselines.envelope_store import EnvelopeStore, envelope_key
+
+    store = EnvelopeStore(runner.cache_dir)
+    key = envelope_key(
+        runner, images, image_ids, labels, k, snr_db, bridge, mcs_set, extractor, kb, fallback
+    )
+    hit = None if key is None else store.get(key)
+    if hit is not None:
+        return hit, {"links": 0, "exhaustive_links": len(images) * len(set(mcs_set)), "memo_hit": 1}
+    res, counts = _best_over_mcs(
+        runner, images, image_ids, labels, k, snr_db, bridge, mcs_set, extractor, kb, fallback, early_stop
+    )
+    if key is not None:
+        store.put(key, res)
+    return res, {**counts, "memo_hit": 0}
+
+
+def _best_over_mcs(
+    runner: BaselineRunner,
+    images: np.ndarray,
+    image_ids: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    snr_db: float,
+    bridge,
+    mcs_set: list[int],
+    extractor,
+    kb,
+    fallback: np.ndarray,
+    early_stop: bool,
+) -> tuple[CellResult, dict[str, int]]:
+    """:func:`best_over_mcs` without the memo."""
     n = len(images)
     labels = np.asarray(labels, dtype=np.int64)
     ids = np.asarray(image_ids)
