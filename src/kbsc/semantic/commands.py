@@ -135,7 +135,7 @@ def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
     p.add_argument(
         "--setting",
         default=None,
-        help="quick (default; lr 3e-3, ≤ 600 steps) or paper (lr 1e-4, ≤ 40,000 steps)",
+        help="quick (default; lr 3e-3, ≤ 1,500 steps) or paper (lr 1e-4, ≤ 40,000 steps)",
     )
     p.add_argument(
         "--max-steps", type=int, default=None, help="override the setting's ceiling in optimizer steps"
