@@ -12,8 +12,11 @@ from typing import Any
 from kbsc.errors import DataError
 
 
-def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
-    """Call ``writer(tmp_path)`` and move the result to ``path`` only if it succeeded."""
+def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None], fsync: bool = True) -> Path:
+    """Call ``writer(tmp_path)`` and move the result to ``path`` only if it succeeded.
+
+    fsync: flush the file to disk before the rename. A cache whose files are checked against a digest on
+    every read may skip it (a file cut short by a crash is then a miss, not an error)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -21,8 +24,9 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -30,8 +34,8 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    return atomic_write(path, lambda p: p.write_bytes(data))
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, fsync: bool = True) -> Path:
+    return atomic_write(path, lambda p: p.write_bytes(data), fsync=fsync)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
