@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from kbsc.errors import DataError
 from kbsc.experiments.grid import Plan, PrepareTask, Task
 from kbsc.experiments.worker import CellOutput, CellWorker
+from kbsc.util.hashing import hash_file
 
 __all__ = [
     "MARKER_DIR",
@@ -60,14 +61,6 @@ class DataBundle:
     @property
     def size(self) -> int:
         return len(self.blob)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _shipped(rel: PurePosixPath) -> bool:
@@ -116,7 +109,7 @@ def pack_data_dir(root: str | Path, extra: dict[str, str | None] | None = None) 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for rel, path in entries:
-            manifest[str(rel)] = _sha256(path)
+            manifest[str(rel)] = hash_file(path, 64)
             info = tarfile.TarInfo(str(rel))
             info.size = path.stat().st_size
             info.mode = 0o644
@@ -162,7 +155,7 @@ def unpack_data_dir(bundle: DataBundle, target: str | Path) -> int:
                     raise DataError(f"shipped file {rel} does not match its manifest hash; refused")
                 seen.add(str(rel))
                 dest = target.joinpath(*rel.parts)
-                if dest.is_file() and _sha256(dest) == bundle.manifest[str(rel)]:
+                if dest.is_file() and hash_file(dest, 64) == bundle.manifest[str(rel)]:
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".tmp")

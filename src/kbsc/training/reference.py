@@ -21,7 +21,6 @@ store. Nothing is ever written into the store except by ``kbsc models build``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kbsc.util.hashing import hash_file
 from kbsc.util.manifest import read_manifest, write_manifest
 from kbsc.util.progress import is_quiet
 from kbsc.util.registry import Registry
@@ -126,18 +126,10 @@ def _say_once(text: str, warning: bool) -> None:
     print(f"kbsc: {text}", file=sys.stderr, flush=True)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def file_table(folder: Path) -> dict[str, dict[str, Any]]:
     """``{name: {sha256, bytes}}`` of the model files in ``folder`` (not manifest, resume state, dotfiles)."""
     return {
-        p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}
+        p.name: {"sha256": hash_file(p, 64), "bytes": p.stat().st_size}
         for p in sorted(Path(folder).iterdir())
         if p.is_file() and p.name not in NOT_MODEL_FILES and not p.name.startswith(".")
     }

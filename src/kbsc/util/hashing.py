@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def hash_bytes(data: bytes, n: int = 16) -> str:
@@ -16,6 +17,8 @@ def hash_bytes(data: bytes, n: int = 16) -> str:
 
 def hash_array(arr: np.ndarray, n: int = 16) -> str:
     """Hash of dtype, shape and contents of an array."""
+    import numpy as np  # here, not at import: the file hashes serve numpy-free start-up paths
+
     arr = np.ascontiguousarray(arr)
     h = hashlib.sha256()
     h.update(str(arr.dtype).encode())
@@ -30,6 +33,7 @@ def hash_obj(obj: Any, n: int = 16) -> str:
 
 
 def hash_file(path: str | os.PathLike[str], n: int = 16) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks (``n=64``: the whole hex digest)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
