@@ -12,7 +12,7 @@ hashes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,26 @@ def _wanted(only: str | None, *labels: str) -> bool:
 def _systems(cfg: ExperimentConfig, tasks: list[Task]) -> Iterator[tuple[System, list[Task]]]:
     for s in cfg.systems:
         yield get_system(s.name, **s.options), [t for t in tasks if t.label == s.display]
+
+
+def _train_configs(
+    cfg: ExperimentConfig,
+    tasks: list[Task],
+    ctx: EvalContext,
+    kind: type,
+    threads: int | None,
+    keep: Callable[[Any], bool] = lambda c: True,
+) -> list[Any]:
+    """The distinct training configurations (by hash) the systems of type ``kind`` build for their cells,
+    exactly as in a run, with ``threads`` applied; ``keep`` filters them."""
+    configs: dict[str, Any] = {}
+    for system, own in _systems(cfg, tasks):
+        if isinstance(system, kind):
+            for t in own:
+                c = system.train_config(t.cell, ctx)
+                if keep(c):
+                    configs.setdefault(c.hash(), dataclasses.replace(c, threads=threads or c.threads))
+    return list(configs.values())
 
 
 def build_references(
@@ -119,14 +139,8 @@ def _build_jscc(
     from kbsc.jscc.system import PixelJSCCSystem
     from kbsc.jscc.train import model_dir, train_images, train_model
 
-    configs = {}
-    for system, own in _systems(cfg, tasks):
-        if isinstance(system, PixelJSCCSystem):
-            for t in own:
-                jc = system.train_config(t.cell, ctx)
-                configs.setdefault(jc.hash(), dataclasses.replace(jc, threads=threads or jc.threads))
     out = []
-    for jc in configs.values():
+    for jc in _train_configs(cfg, tasks, ctx, PixelJSCCSystem, threads):
         name = model_dir(root / "jscc", jc).name
         if not _wanted(only, f"jscc/{name}", name):
             continue
@@ -150,15 +164,9 @@ def _build_codecs(
     from kbsc.semantic.system import SemanticSystem
     from kbsc.semantic.train import build_codec, model_dir, train_codec, training_data
 
-    configs = {}
-    for system, own in _systems(cfg, tasks):
-        if isinstance(system, SemanticSystem):
-            for t in own:
-                kc = system.train_config(t.cell, ctx)
-                if build_codec(kc).trainable:
-                    configs.setdefault(kc.hash(), dataclasses.replace(kc, threads=threads or kc.threads))
     out = []
-    for kc in configs.values():
+    trainable = _train_configs(cfg, tasks, ctx, SemanticSystem, threads, lambda c: build_codec(c).trainable)
+    for kc in trainable:
         name = model_dir(root / "kbsc", kc).name
         if not _wanted(only, f"kbsc/{name}", name):
             continue
