@@ -198,6 +198,14 @@ def _footnote(lines: list[str]) -> list[str]:
     return lines
 
 
+def _by_cbr_head(cbrs: list[float]) -> list[str]:
+    """The header of a table with a row per channel, system and SNR and a column per CBR."""
+    return [
+        "| channel | system | SNR | " + " | ".join(f"CBR {_cbr_label(c)}" for c in cbrs) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in cbrs) + " |",
+    ]
+
+
 def _semantic_lines(df: pd.DataFrame, results_dir: Path) -> list[str]:
     """Top-1 % of ``kbsc`` and ``kbsc-no-codec``: one row per channel, SNR and system, CBR columns."""
     df = _perfect(df)
@@ -215,8 +223,7 @@ def _semantic_lines(df: pd.DataFrame, results_dir: Path) -> list[str]:
     head = [
         f"{_source(results_dir, df)}, perfect CSI: top-1 accuracy in %.",
         "",
-        "| channel | system | SNR | " + " | ".join(f"CBR {_cbr_label(c)}" for c in cbrs) + " |",
-        "| --- | --- | --- | " + " | ".join("---" for _ in cbrs) + " |",
+        *_by_cbr_head(cbrs),
     ]
     return _footnote([*head, *rows, ""])
 
@@ -291,8 +298,7 @@ def _jscc_lines(df: pd.DataFrame, results_dir: Path) -> list[str]:
                 [
                     f"{_source(results_dir, df)}, perfect CSI: {what} (- where a system has no cell).",
                     "",
-                    "| channel | system | SNR | " + " | ".join(f"CBR {_cbr_label(c)}" for c in cbrs) + " |",
-                    "| --- | --- | --- | " + " | ".join("---" for _ in cbrs) + " |",
+                    *_by_cbr_head(cbrs),
                     *rows,
                     "",
                 ]
