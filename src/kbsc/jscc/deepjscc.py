@@ -17,6 +17,10 @@ the configured SNR range). ``deepjscc-adaptive`` adds an ADJSCC attention-featur
 after every encoder and decoder stage, and its decoder also reads the equalizer's per-symbol noise variance
 (log10, one map beside the latent) – our addition, which matters on fading channels where equalization colours
 the noise.
+
+``linear_path=True`` (model option; off by default, so ``deepjscc`` stays the paper's model) adds a learned
+block-linear path from the image to the latent and from the latent to the output
+(:mod:`kbsc.jscc.linear_path`); the presets turn it on.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from torch import nn
 
 from kbsc.jscc.base import JSCCModel
 from kbsc.jscc.layers import GDN, AttentionModulation
+from kbsc.jscc.linear_path import LinearPath
 from kbsc.jscc.registry import MODELS
 
 __all__ = ["DeepJSCC", "DeepJSCCAdaptive"]
@@ -69,7 +74,13 @@ class DeepJSCC(JSCCModel):
     snr_adaptive = False
 
     def __init__(
-        self, k: int, width: int = 32, image_size: int = 32, norm: str = "batch", **_: object
+        self,
+        k: int,
+        width: int = 32,
+        image_size: int = 32,
+        norm: str = "batch",
+        linear_path: bool = False,
+        **_: object,
     ) -> None:
         super().__init__(k)
         if image_size % 4:
@@ -100,6 +111,7 @@ class DeepJSCC(JSCCModel):
             ]
         )
         self.dec_out = _deconv(w // 2, 3, 2)
+        self.linear = LinearPath(c, 4, self.side) if linear_path else None
 
     @staticmethod
     def _side(snr_db: torch.Tensor, b: int) -> torch.Tensor:
@@ -110,8 +122,8 @@ class DeepJSCC(JSCCModel):
         x = images - 0.5
         for stage in self.enc:
             x = stage(x, side)
-        z = self.enc_out(x)
-        return z.flatten(2)
+        z = self.enc_out(x).flatten(2)
+        return z if self.linear is None else z + self.linear.encode(images - 0.5)
 
     def synthesis(self, z: torch.Tensor, log_nv: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         b = z.shape[0]
@@ -121,7 +133,8 @@ class DeepJSCC(JSCCModel):
         x = x.reshape(b, x.shape[1], self.side, self.side).contiguous(memory_format=torch.channels_last)
         for stage in self.dec:
             x = stage(x, side)
-        return torch.sigmoid(self.dec_out(x))
+        logits = self.dec_out(x)
+        return torch.sigmoid(logits if self.linear is None else logits + self.linear.decode(z))
 
 
 @MODELS.register("deepjscc-adaptive")

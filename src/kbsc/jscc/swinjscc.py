@@ -15,6 +15,8 @@ which keeps the channel-use count exact.)
 
 Default size (C1=32, C2=64, depths 2+2 / 2+2, heads 2/4, MLP ratio 2, C_lat=48): 204,788 parameters, 20.0
 MFLOPs to encode and 20.4 MFLOPs to decode one image (``kbsc jscc info``, :func:`kbsc.jscc.cost.model_cost`).
+``linear_path=True`` adds a learned block-linear path beside encoder and decoder
+(:mod:`kbsc.jscc.linear_path`, our addition; the presets turn it on).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from torch import nn
 
 from kbsc.jscc.base import JSCCModel
 from kbsc.jscc.layers import AttentionModulation
+from kbsc.jscc.linear_path import LinearPath
 from kbsc.jscc.registry import MODELS
 from kbsc.jscc.swin import PatchExpand, PatchMerging, SwinStage
 
@@ -51,6 +54,7 @@ class SwinJSCC(JSCCModel):
         window: int = 4,
         mlp_ratio: float = 2.0,
         image_size: int = 32,
+        linear_path: bool = False,
         **_: object,
     ) -> None:
         super().__init__(None)
@@ -77,6 +81,7 @@ class SwinJSCC(JSCCModel):
         self.expand = PatchExpand(c2, c1, (r2, r2))
         self.dec1 = SwinStage(c1, (r1, r1), depths[0], heads[0], window, mlp_ratio)
         self.head = nn.Linear(c1, 12)
+        self.linear = LinearPath(int(latent_channels), 4, r2) if linear_path else None
 
     def _side(self, snr_db: torch.Tensor, b: int, k: int) -> torch.Tensor:
         snr = torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1).expand(b) / SNR_SCALE
@@ -88,7 +93,8 @@ class SwinJSCC(JSCCModel):
         x = self.embed(images - 0.5).flatten(2).transpose(1, 2)  # [B, r1², C1]
         x = self.enc2(self.merge(self.enc1(self.embed_norm(x))))
         x = self.enc_mod(x, self._side(snr_db, b, k))
-        return self.enc_head(x).transpose(1, 2)  # [B, C_lat, r2²]
+        z = self.enc_head(x).transpose(1, 2)  # [B, C_lat, r2²]
+        return z if self.linear is None else z + self.linear.encode(images - 0.5)
 
     def synthesis(self, z: torch.Tensor, log_nv: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         b = z.shape[0]
@@ -97,4 +103,4 @@ class SwinJSCC(JSCCModel):
         x = self.dec1(self.expand(self.dec2(x)))  # [B, r1², C1]
         r1 = 2 * self.r2
         x = self.head(x).reshape(b, r1, r1, 3, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, 3, 2 * r1, 2 * r1)
-        return torch.sigmoid(x)
+        return torch.sigmoid(x if self.linear is None else x + self.linear.decode(z))
