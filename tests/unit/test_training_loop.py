@@ -92,6 +92,26 @@ def test_min_steps_floor_and_plateau_lr():
     assert lrs[2] == pytest.approx(0.05 * 0.5) and lrs[3] == pytest.approx(0.05 * 0.25)
 
 
+def test_gains_below_min_delta_halve_the_lr_and_end_training():
+    """The JSCC ``reference`` setting: validations creeping up by less than ``min_delta`` count as no gain
+    (the rate halves, patience runs out), while the better weights are still kept."""
+    from kbsc.jscc.train import PLATEAU_MIN_DELTA_DB, JSCCTrainConfig
+
+    values = [1.0, 2.0, 2.01, 2.02, 2.03, 2.04, 2.05, 2.06]
+    task, _ = _regression_task(scripted=values)
+    rep = run_training(
+        task,
+        Budget(max_steps=200, eval_every=10, patience=4, plateau_patience=2, min_delta=0.05),
+        show_progress=False,
+    )
+    assert rep.stopped == "patience" and rep.steps == 60
+    assert rep.best == pytest.approx(2.04) and rep.best_step == 60
+    assert [round(c["lr"] / 0.05, 3) for c in rep.curve] == [1, 1, 1, 1, 0.5, 0.5]
+    budget = JSCCTrainConfig(setting="reference", k=64).resolved().budget()
+    assert budget.schedule == "plateau" and budget.min_delta == PLATEAU_MIN_DELTA_DB
+    assert JSCCTrainConfig(setting="quick", k=64).resolved().budget().schedule == "cosine"
+
+
 def test_cosine_schedule_reaches_floor_and_real_task_converges():
     task, _ = _regression_task()
     rep = run_training(

@@ -8,7 +8,8 @@
 
 Options of the trained systems (``systems[].options``): the fields of
 :class:`~kbsc.jscc.train.JSCCTrainConfig` (``setting``, ``max_steps``, ``min_steps``, ``eval_every``,
-``patience``, ``batch_size``, ``lr``, ``snr_range``, ``cbr_range``, ``model_options``, ``threads``) plus
+``patience``, ``batch_size``, ``lr``, ``schedule``, ``snr_range``, ``cbr_range``, ``model_options``,
+``threads``) plus
 ``train_seed`` (default: the cell's seed; training realizations never overlap evaluation ones either way),
 ``train_channel``/``train_csi`` (train once on this channel and evaluate on the cell's: a mismatch study and a
 way to keep the number of models small) and ``batch`` (evaluation batch). The experiment's ``training`` block
@@ -45,6 +46,7 @@ _TRAIN_FIELDS = {
     "patience",
     "batch_size",
     "lr",
+    "schedule",
     "snr_range",
     "cbr_range",
     "loss",

@@ -5,22 +5,24 @@ Recipe: images of the training split (a fixed held-out slice of ``n_val`` images
 PSNR); each step takes a batch, draws one SNR per image uniformly from ``snr_range`` dB and (rate-adaptive
 models) one ``k`` per batch, log-uniformly between ``round(cbr_range·n)``; encoder → bridge → decoder; MSE
 loss (the PSNR objective of DeepJSCC/SwinJSCC; ``loss: ms-ssim`` trains on 1 − MS-SSIM instead); Adam
-with a cosine learning-rate decay to 10 %. Realizations come from seeds and image ids disjoint from
+with the setting's learning-rate schedule (``schedule``: ``cosine`` decay to 10 % at the ceiling, or
+``plateau``). Realizations come from seeds and image ids disjoint from
 evaluation (:mod:`kbsc.jscc.channel`): every training step sees fresh ones.
 
 Budgets (:mod:`kbsc.training.loop`): every ``eval_every`` steps the model is validated on the held-out
 slice (mean PSNR over two SNRs of ``snr_range`` and, for a rate-adaptive model, two k); training stops when
 ``patience`` validations in a row bring no gain (after ``min_steps``), or at the ceiling ``max_steps``; the
-learning rate decays by a cosine to 10 % at the ceiling; the best-validation weights are kept.
+best-validation weights are kept.
 
 Settings (``setting``):
 
 * ``quick`` – at most 1,800 steps of 32 images, lr 1e-3 (2e-3 and above learn more slowly or diverge:
   swinjscc at 600 steps 17.5 dB with 2e-3 vs 19.2 dB with 1e-3), a validation every 100 steps, patience 5.
   Sized for the demo, not for convergence: the training report says whether it converged.
-* ``reference`` – at most 20,000 steps of 32 images, lr 1e-3, a validation every 500 steps, patience 6: the
-  budget of the committed reference models of the embedded default (``models/``), which the quick preset
-  loads instead of training when they match (dataset, configuration, code format).
+* ``reference`` – at most 30,000 steps of 32 images, lr 1e-3, a validation every 500 steps; the ``plateau``
+  schedule halves the learning rate after two validations that gain less than 0.05 dB and stops after six
+  (patience): the budget of the committed reference models of the embedded default (``models/``), which the
+  quick preset loads instead of training when they match (dataset, configuration, code format).
 * ``paper`` – at most 60,000 steps of 64 images, lr 5e-4, a validation every 1,000 steps, patience 8: the
   order of the papers' budgets, hours per model on a CPU (see ``kbsc bench``'s ``train_steps_per_s``).
 
@@ -79,20 +81,55 @@ __all__ = [
 ]
 
 SETTINGS: Registry[dict[str, Any]] = Registry("JSCC training setting")
-_Q = {"max_steps": 1800, "min_steps": 300, "eval_every": 100, "patience": 5, "batch_size": 32, "lr": 1e-3}
+_Q = {
+    "max_steps": 1800,
+    "min_steps": 300,
+    "eval_every": 100,
+    "patience": 5,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "schedule": "cosine",
+}
 SETTINGS.add("quick", _Q)
 SETTINGS.add(
     "paper",
-    {"max_steps": 60_000, "min_steps": 5000, "eval_every": 1000, "patience": 8, "batch_size": 64, "lr": 5e-4},
+    {
+        "max_steps": 60_000,
+        "min_steps": 5000,
+        "eval_every": 1000,
+        "patience": 8,
+        "batch_size": 64,
+        "lr": 5e-4,
+        "schedule": "cosine",
+    },
 )
 SETTINGS.add(  # the committed reference models of the embedded default (models/, see kbsc.training.reference)
     "reference",
-    {"max_steps": 20_000, "min_steps": 4000, "eval_every": 500, "patience": 6, "batch_size": 32, "lr": 1e-3},
+    {
+        "max_steps": 30_000,
+        "min_steps": 4000,
+        "eval_every": 500,
+        "patience": 6,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "schedule": "plateau",
+    },
 )
 SETTINGS.add(  # tests
-    "tiny", {"max_steps": 60, "min_steps": 0, "eval_every": 10, "patience": 5, "batch_size": 16, "lr": 3e-3}
+    "tiny",
+    {
+        "max_steps": 60,
+        "min_steps": 0,
+        "eval_every": 10,
+        "patience": 5,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "schedule": "cosine",
+    },
 )
 _BUDGET_KEYS = ("max_steps", "min_steps", "eval_every", "patience", "batch_size", "lr")
+#: a validation that gains less than this (dB) counts as no gain for the plateau schedule and patience
+PLATEAU_MIN_DELTA_DB = 0.05
 
 # 2: DeepJSCC normalization defaults to BatchNorm (GDN checkpoints are retrained); 3: step budgets, the
 # shared training loop and its report
@@ -120,6 +157,7 @@ class JSCCTrainConfig:
     patience: int | None = None
     batch_size: int | None = None
     lr: float | None = None
+    schedule: str | None = None
     snr_range: tuple[float, float] = (-5.0, 15.0)
     cbr_range: tuple[float, float] = (1 / 48, 1 / 2)
     loss: str = "mse"
@@ -137,6 +175,7 @@ class JSCCTrainConfig:
         cfg = dataclasses.replace(
             self,
             **{k: (float(v) if k == "lr" else int(v)) for k, v in filled.items()},
+            schedule=str(self.schedule if self.schedule is not None else base.get("schedule", "cosine")),
             snr_range=(float(self.snr_range[0]), float(self.snr_range[-1])),
             cbr_range=(float(self.cbr_range[0]), float(self.cbr_range[-1])),
             model_options=dict(self.model_options),
@@ -162,14 +201,18 @@ class JSCCTrainConfig:
         return cfg
 
     def budget(self) -> Budget:
-        """The loop's budget (on a resolved config): cosine decay to 10 % at the ceiling."""
+        """The loop's budget (on a resolved config): ``cosine`` decays the learning rate to 10 % at the
+        ceiling; ``plateau`` halves it after two validations that gain less than
+        :data:`PLATEAU_MIN_DELTA_DB`, and patience counts such validations."""
+        plateau = self.schedule == "plateau"
         return Budget(
             max_steps=int(self.max_steps),
             min_steps=min(int(self.min_steps), int(self.max_steps)),
             eval_every=int(self.eval_every),
             patience=int(self.patience),
-            schedule="cosine",
+            schedule=str(self.schedule),
             lr_floor=0.1,
+            min_delta=PLATEAU_MIN_DELTA_DB if plateau else 0.0,
             tolerance=0.1,  # dB of validation PSNR
         ).validated()
 
