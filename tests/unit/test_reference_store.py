@@ -4,6 +4,10 @@ grid workers get ``--retrain`` through their plan; ``kbsc models verify`` catche
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -170,3 +174,33 @@ def test_the_standin_is_found_by_its_recipe_and_refused_for_other_data(tmp_path,
     other = ImageSet(train.images[::-1].copy(), train.labels[::-1].copy(), list("abcd"), "t2")
     standin.standin_from_cache(tmp_path / "data", other, show_progress=False, **tiny)
     assert f"reference model extractors/{folder.name} was trained on other data" in capsys.readouterr().err
+
+
+def test_the_committed_store_holds_every_model_the_quick_preset_loads(tmp_path):
+    """`make demo` relies on `models/`: a change to quick.yaml, a training setting or a model's options that
+    renames a JSCC model (or changes the stand-in's recipe) without rebuilding the store would silently turn
+    the 8-minute demo into hours of training. Every model the preset would train must be in the store,
+    intact."""
+    from types import SimpleNamespace
+
+    from kbsc.experiments.config import load_config
+    from kbsc.experiments.grid import context_spec, expand
+    from kbsc.experiments.reference_models import _train_configs
+    from kbsc.features.standin import StandinConfig
+    from kbsc.jscc.system import PixelJSCCSystem
+    from kbsc.training.reference import verify_folder
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    cfg = load_config("quick")
+    spec = context_spec(cfg, str(tmp_path))
+    ctx = SimpleNamespace(options=dict(spec.options), source_dim=3072)
+    configs = _train_configs(cfg, expand(cfg, spec), ctx, PixelJSCCSystem, None)
+    assert len(configs) == 6  # swinjscc and deepjscc-adaptive at two k, each on AWGN and OFDM Rayleigh
+    for c in configs:
+        folder = model_dir(models / "jscc", c)
+        assert folder.is_dir(), f"quick preset needs {folder.name}: run `kbsc models build quick`"
+        assert verify_folder(folder) is None
+        assert json.loads((folder / "manifest.json").read_text())["config_hash"] == c.hash()
+    standins = [json.loads(p.read_text()) for p in (models / "extractors").glob("*/manifest.json")]
+    assert [m["config"] for m in standins] == [dataclasses.asdict(StandinConfig())]
+    assert all(verify_folder(p.parent) is None for p in (models / "extractors").glob("*/manifest.json"))
