@@ -119,11 +119,12 @@ class DeepJSCC(JSCCModel):
 
     def analysis(self, images: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         side = self._side(snr_db, images.shape[0])
-        x = images - 0.5
+        centred = images - 0.5
+        x = centred
         for stage in self.enc:
             x = stage(x, side)
         z = self.enc_out(x).flatten(2)
-        return z if self.linear is None else z + self.linear.encode(images - 0.5)
+        return z if self.linear is None else z + self.linear.encode(centred)
 
     def synthesis(self, z: torch.Tensor, log_nv: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         b = z.shape[0]

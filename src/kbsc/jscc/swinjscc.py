@@ -90,11 +90,12 @@ class SwinJSCC(JSCCModel):
 
     def analysis(self, images: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         b = images.shape[0]
-        x = self.embed(images - 0.5).flatten(2).transpose(1, 2)  # [B, r1², C1]
+        centred = images - 0.5
+        x = self.embed(centred).flatten(2).transpose(1, 2)  # [B, r1², C1]
         x = self.enc2(self.merge(self.enc1(self.embed_norm(x))))
         x = self.enc_mod(x, self._side(snr_db, b, k))
         z = self.enc_head(x).transpose(1, 2)  # [B, C_lat, r2²]
-        return z if self.linear is None else z + self.linear.encode(images - 0.5)
+        return z if self.linear is None else z + self.linear.encode(centred)
 
     def synthesis(self, z: torch.Tensor, log_nv: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         b = z.shape[0]
