@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -101,6 +102,14 @@ class JSCCModel(nn.Module):
     def channels_for(self, k: int) -> int:
         """Latent channels touched by ``k`` symbols: ``⌈2k / S⌉``."""
         return math.ceil(2 * k / self.latent_shape[1])
+
+    def fit_statistics(self, images: np.ndarray) -> None:
+        """Fit the data statistics of the parts that have them (a linear path's ``fit``) on uint8 training
+        images ``[N, H, W, 3]``; called once before the first training step."""
+        for module in self.modules():
+            fit = getattr(module, "fit", None)
+            if module is not self and callable(fit):
+                fit(images)
 
     def encode(self, images: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         """images ``[B, 3, H, W]`` in [0, 1], snr_db ``[B]`` → complex64 ``[B, k]``, unit power per image."""

@@ -18,9 +18,10 @@ after every encoder and decoder stage, and its decoder also reads the equalizer'
 (log10, one map beside the latent) – our addition, which matters on fading channels where equalization colours
 the noise.
 
-``linear_path=True`` (model option; off by default, so ``deepjscc`` stays the paper's model) adds a learned
-block-linear path from the image to the latent and from the latent to the output
-(:mod:`kbsc.jscc.linear_path`); the presets turn it on.
+``linear_path`` (model option; off by default, so ``deepjscc`` stays the paper's model) adds a linear path
+from the image to the latent and from the latent to the output: ``block`` (or ``true``) a learned 4×4
+block-linear one (:mod:`kbsc.jscc.linear_path`), ``spectral`` a SoftCast-style global one
+(:mod:`kbsc.jscc.spectral_path`), which the presets turn on.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from torch import nn
 
 from kbsc.jscc.base import JSCCModel
 from kbsc.jscc.layers import GDN, AttentionModulation
-from kbsc.jscc.linear_path import LinearPath
+from kbsc.jscc.linear_path import make_linear_path
 from kbsc.jscc.registry import MODELS
 
 __all__ = ["DeepJSCC", "DeepJSCCAdaptive"]
@@ -79,7 +80,7 @@ class DeepJSCC(JSCCModel):
         width: int = 32,
         image_size: int = 32,
         norm: str = "batch",
-        linear_path: bool = False,
+        linear_path: bool | str = False,
         **_: object,
     ) -> None:
         super().__init__(k)
@@ -111,7 +112,7 @@ class DeepJSCC(JSCCModel):
             ]
         )
         self.dec_out = _deconv(w // 2, 3, 2)
-        self.linear = LinearPath(c, 4, self.side) if linear_path else None
+        self.linear = make_linear_path(linear_path, c, self.side, image_size)
 
     @staticmethod
     def _side(snr_db: torch.Tensor, b: int) -> torch.Tensor:
@@ -135,7 +136,7 @@ class DeepJSCC(JSCCModel):
         for stage in self.dec:
             x = stage(x, side)
         logits = self.dec_out(x)
-        return torch.sigmoid(logits if self.linear is None else logits + self.linear.decode(z))
+        return torch.sigmoid(logits if self.linear is None else logits + self.linear.decode(z, log_nv, k))
 
 
 @MODELS.register("deepjscc-adaptive")

@@ -1,4 +1,13 @@
-"""A learned linear path beside a JSCC model's nonlinear encoder and decoder (``linear_path: true``).
+"""Linear paths beside a JSCC model's nonlinear encoder and decoder, and the block-linear one
+(``linear_path: block``; ``true`` means ``block``).
+
+A linear path is registered in :data:`LINEAR_PATHS` under its option name and built as
+``cls(latent_channels, side, image_size)``. ``encode(centred images [B, 3, H, W]) → [B, C, S]`` is added to
+the encoder's latent; ``decode(z [B, C, S], log_nv [B, C, S], k) → logits [B, 3, H, W]`` is added to the
+decoder's output logits. A path with a ``fit(uint8 images [N, H, W, 3])`` method is fitted on the training
+images before the first step. The other path: :mod:`kbsc.jscc.spectral_path` (``spectral``).
+
+Block path:
 
 The encoder adds ``A · s(x)`` to its latent and the decoder adds ``B · z`` (back to pixel blocks) to its
 output logits, where ``s`` cuts the image into ``f×f`` blocks (``pixel_unshuffle``; ``f = H / latent side``,
@@ -18,18 +27,33 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["LinearPath"]
+from kbsc.util.registry import Registry
+
+__all__ = ["LINEAR_PATHS", "LinearPath", "make_linear_path"]
+
+LINEAR_PATHS: Registry[type] = Registry("linear path", modules=("kbsc.jscc.spectral_path",))
 
 
+def make_linear_path(kind: bool | str, latent_channels: int, side: int, image_size: int) -> nn.Module | None:
+    """The ``linear_path`` model option → a path module, or ``None`` for ``false`` (``true`` = ``block``)."""
+    if kind is False or kind is None:
+        return None
+    name = "block" if kind is True else str(kind)
+    return LINEAR_PATHS.get(name)(int(latent_channels), int(side), int(image_size))
+
+
+@LINEAR_PATHS.register("block")
 class LinearPath(nn.Module):
     """images ``[B, 3, H, W]`` → latent ``[B, C, S]`` and latent ``[B, C, S]`` → logits ``[B, 3, H, W]``.
 
     ``S = side²`` with ``side = H / factor``.
     """
 
-    def __init__(self, latent_channels: int, factor: int, side: int) -> None:
+    def __init__(self, latent_channels: int, side: int, image_size: int) -> None:
         super().__init__()
-        self.factor, self.side = int(factor), int(side)
+        if image_size % side:
+            raise ValueError(f"image_size {image_size} is not a multiple of the latent side {side}")
+        self.factor, self.side = int(image_size) // int(side), int(side)
         block = 3 * self.factor**2
         self.enc = nn.Conv2d(block, latent_channels, 1)
         self.dec = nn.Conv2d(latent_channels, block, 1)
@@ -38,7 +62,10 @@ class LinearPath(nn.Module):
         """Centred images ``[B, 3, H, W]`` → ``[B, C, S]``."""
         return self.enc(nn.functional.pixel_unshuffle(images, self.factor)).flatten(2)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent ``[B, C, S]`` (zeros where not sent) → output logits ``[B, 3, H, W]``."""
+    def decode(
+        self, z: torch.Tensor, log_nv: torch.Tensor | None = None, k: int | None = None
+    ) -> torch.Tensor:
+        """Latent ``[B, C, S]`` (zeros where not sent) → output logits ``[B, 3, H, W]`` (``log_nv``, ``k``
+        unused: the block path's decoder is a fixed linear map)."""
         x = z.reshape(z.shape[0], z.shape[1], self.side, self.side)
         return nn.functional.pixel_shuffle(self.dec(x), self.factor)

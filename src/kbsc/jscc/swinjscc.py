@@ -15,8 +15,9 @@ which keeps the channel-use count exact.)
 
 Default size (C1=32, C2=64, depths 2+2 / 2+2, heads 2/4, MLP ratio 2, C_lat=48): 204,788 parameters, 20.0
 MFLOPs to encode and 20.4 MFLOPs to decode one image (``kbsc jscc info``, :func:`kbsc.jscc.cost.model_cost`).
-``linear_path=True`` adds a learned block-linear path beside encoder and decoder
-(:mod:`kbsc.jscc.linear_path`, our addition; the presets turn it on).
+``linear_path`` adds a linear path beside encoder and decoder (our addition): ``block`` a learned 4×4
+block-linear one (:mod:`kbsc.jscc.linear_path`), ``spectral`` a SoftCast-style global one
+(:mod:`kbsc.jscc.spectral_path`, on in the presets).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import nn
 
 from kbsc.jscc.base import JSCCModel
 from kbsc.jscc.layers import AttentionModulation
-from kbsc.jscc.linear_path import LinearPath
+from kbsc.jscc.linear_path import make_linear_path
 from kbsc.jscc.registry import MODELS
 from kbsc.jscc.swin import PatchExpand, PatchMerging, SwinStage
 
@@ -54,7 +55,7 @@ class SwinJSCC(JSCCModel):
         window: int = 4,
         mlp_ratio: float = 2.0,
         image_size: int = 32,
-        linear_path: bool = False,
+        linear_path: bool | str = False,
         **_: object,
     ) -> None:
         super().__init__(None)
@@ -81,7 +82,7 @@ class SwinJSCC(JSCCModel):
         self.expand = PatchExpand(c2, c1, (r2, r2))
         self.dec1 = SwinStage(c1, (r1, r1), depths[0], heads[0], window, mlp_ratio)
         self.head = nn.Linear(c1, 12)
-        self.linear = LinearPath(int(latent_channels), 4, r2) if linear_path else None
+        self.linear = make_linear_path(linear_path, int(latent_channels), r2, image_size)
 
     def _side(self, snr_db: torch.Tensor, b: int, k: int) -> torch.Tensor:
         snr = torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1).expand(b) / SNR_SCALE
@@ -104,4 +105,4 @@ class SwinJSCC(JSCCModel):
         x = self.dec1(self.expand(self.dec2(x)))  # [B, r1², C1]
         r1 = 2 * self.r2
         x = self.head(x).reshape(b, r1, r1, 3, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, 3, 2 * r1, 2 * r1)
-        return torch.sigmoid(x if self.linear is None else x + self.linear.decode(z))
+        return torch.sigmoid(x if self.linear is None else x + self.linear.decode(z, log_nv, k))

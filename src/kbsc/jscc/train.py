@@ -447,6 +447,7 @@ class _JSCCTraining:
         self.val_bridge = open_bridge(cfg.channel, cfg.csi, VAL_SEED_BASE + cfg.seed, cfg.grid)
         self.val_images = np.ascontiguousarray(data.images[self.val_idx])
         self.val_ids = data.ids[self.val_idx]
+        self.model.fit_statistics(data.images[self.fit_idx])  # a resumed run's checkpoint overwrites them
 
     def batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]]:
         """Batch of step t: slice t mod per_epoch of the permutation of epoch t // per_epoch."""
