@@ -125,7 +125,7 @@ class DeepJSCC(JSCCModel):
         for stage in self.enc:
             x = stage(x, side)
         z = self.enc_out(x).flatten(2)
-        return z if self.linear is None else z + self.linear.encode(centred)
+        return z if self.linear is None else z + self.linear.encode(centred, snr_db, k)
 
     def synthesis(self, z: torch.Tensor, log_nv: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         b = z.shape[0]
@@ -136,7 +136,9 @@ class DeepJSCC(JSCCModel):
         for stage in self.dec:
             x = stage(x, side)
         logits = self.dec_out(x)
-        return torch.sigmoid(logits if self.linear is None else logits + self.linear.decode(z, log_nv, k))
+        if self.linear is not None:
+            logits = logits + self.linear.decode(z, log_nv, k, snr_db)
+        return torch.sigmoid(logits)
 
 
 @MODELS.register("deepjscc-adaptive")

@@ -2,10 +2,11 @@
 (``linear_path: block``; ``true`` means ``block``).
 
 A linear path is registered in :data:`LINEAR_PATHS` under its option name and built as
-``cls(latent_channels, side, image_size)``. ``encode(centred images [B, 3, H, W]) → [B, C, S]`` is added to
-the encoder's latent; ``decode(z [B, C, S], log_nv [B, C, S], k) → logits [B, 3, H, W]`` is added to the
-decoder's output logits. A path with a ``fit(uint8 images [N, H, W, 3])`` method is fitted on the training
-images before the first step. The other path: :mod:`kbsc.jscc.spectral_path` (``spectral``).
+``cls(latent_channels, side, image_size)``. ``encode(centred images [B, 3, H, W], snr_db [B], k) → [B, C, S]``
+is added to the encoder's latent; ``decode(z [B, C, S], log_nv [B, C, S], k, snr_db [B]) → logits
+[B, 3, H, W]`` is added to the decoder's output logits. A path with a ``fit(uint8 images [N, H, W, 3])``
+method is fitted on the training images before the first step. The other path:
+:mod:`kbsc.jscc.spectral_path` (``spectral``).
 
 Block path:
 
@@ -58,14 +59,16 @@ class LinearPath(nn.Module):
         self.enc = nn.Conv2d(block, latent_channels, 1)
         self.dec = nn.Conv2d(latent_channels, block, 1)
 
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Centred images ``[B, 3, H, W]`` → ``[B, C, S]``."""
+    def encode(
+        self, images: torch.Tensor, snr_db: torch.Tensor | None = None, k: int | None = None
+    ) -> torch.Tensor:
+        """Centred images ``[B, 3, H, W]`` → ``[B, C, S]`` (``snr_db``, ``k`` unused)."""
         return self.enc(nn.functional.pixel_unshuffle(images, self.factor)).flatten(2)
 
     def decode(
-        self, z: torch.Tensor, log_nv: torch.Tensor | None = None, k: int | None = None
+        self, z: torch.Tensor, log_nv: torch.Tensor | None = None, k: int | None = None, snr_db: object = None
     ) -> torch.Tensor:
-        """Latent ``[B, C, S]`` (zeros where not sent) → output logits ``[B, 3, H, W]`` (``log_nv``, ``k``
-        unused: the block path's decoder is a fixed linear map)."""
+        """Latent ``[B, C, S]`` (zeros where not sent) → output logits ``[B, 3, H, W]`` (the rest unused:
+        the block path's decoder is a fixed linear map)."""
         x = z.reshape(z.shape[0], z.shape[1], self.side, self.side)
         return nn.functional.pixel_shuffle(self.dec(x), self.factor)

@@ -96,7 +96,7 @@ class SwinJSCC(JSCCModel):
         x = self.enc2(self.merge(self.enc1(self.embed_norm(x))))
         x = self.enc_mod(x, self._side(snr_db, b, k))
         z = self.enc_head(x).transpose(1, 2)  # [B, C_lat, r2²]
-        return z if self.linear is None else z + self.linear.encode(centred)
+        return z if self.linear is None else z + self.linear.encode(centred, snr_db, k)
 
     def synthesis(self, z: torch.Tensor, log_nv: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         b = z.shape[0]
@@ -105,4 +105,4 @@ class SwinJSCC(JSCCModel):
         x = self.dec1(self.expand(self.dec2(x)))  # [B, r1², C1]
         r1 = 2 * self.r2
         x = self.head(x).reshape(b, r1, r1, 3, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, 3, 2 * r1, 2 * r1)
-        return torch.sigmoid(x if self.linear is None else x + self.linear.decode(z, log_nv, k))
+        return torch.sigmoid(x if self.linear is None else x + self.linear.decode(z, log_nv, k, snr_db))
