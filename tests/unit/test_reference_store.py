@@ -195,7 +195,8 @@ def test_the_committed_store_holds_every_model_the_quick_preset_loads(tmp_path):
     spec = context_spec(cfg, str(tmp_path))
     ctx = SimpleNamespace(options=dict(spec.options), source_dim=3072)
     configs = _train_configs(cfg, expand(cfg, spec), ctx, PixelJSCCSystem, None)
-    assert len(configs) == 6  # swinjscc and deepjscc-adaptive at two k, each on AWGN and OFDM Rayleigh
+    # swinjscc, and deepjscc-adaptive with the block and with the spectral path at two k, on AWGN and Rayleigh
+    assert len(configs) == 10
     for c in configs:
         folder = model_dir(models / "jscc", c)
         assert folder.is_dir(), f"quick preset needs {folder.name}: run `kbsc models build quick`"

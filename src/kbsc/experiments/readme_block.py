@@ -40,7 +40,14 @@ CHANNELS = ("awgn", "rayleigh", "authors-rayleigh")
 DIGITAL_HEVC_MCS = 10
 
 #: the pixel systems of the JSCC section; ``hevc+ldpc`` gets one row per MCS of the results
-PIXEL_SYSTEMS = ("deepjscc-adaptive", "swinjscc", "hevc+ldpc", "hevc+ldpc-amc", "hevc+capacity")
+PIXEL_SYSTEMS = (
+    "deepjscc-adaptive",
+    "deepjscc-adaptive+softcast",
+    "swinjscc",
+    "hevc+ldpc",
+    "hevc+ldpc-amc",
+    "hevc+capacity",
+)
 
 NOT_CONVERGED = "†"
 

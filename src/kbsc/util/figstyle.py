@@ -65,6 +65,7 @@ SYSTEM_STYLES: dict[str, dict[str, Any]] = {
     "swinjscc": {"color": "#009E73", "marker": "P", "linestyle": "-"},
     "deepjscc": {"color": "#44AA99", "marker": "X", "linestyle": "-."},
     "deepjscc-adaptive": {"color": "#882255", "marker": "*", "linestyle": "--"},
+    "deepjscc-adaptive+softcast": {"color": "#999933", "marker": "d", "linestyle": "-"},
 }
 
 CHANNEL_NAMES = {
