@@ -28,7 +28,7 @@ import numpy as np
 
 from kbsc.baselines.cache import DecodedStore, PayloadStore, image_key
 from kbsc.baselines.codecs import Encoded, ImageCodec, get_codec
-from kbsc.baselines.link import DEFAULT_DECODER, NRLink
+from kbsc.baselines.link import DEFAULT_DECODER, NRLink, shared_link
 from kbsc.baselines.metrics import ms_ssim, psnr
 from kbsc.errors import ConfigError
 
@@ -100,7 +100,7 @@ class BaselineRunner:
     def link(self, k: int, mcs: int) -> NRLink:
         key = (int(k), int(mcs))
         if key not in self._links:
-            self._links[key] = NRLink(k, mcs, self.mcs_table, self.decoder, self.num_iter)
+            self._links[key] = shared_link(k, mcs, self.mcs_table, self.decoder, self.num_iter)
         return self._links[key]
 
     def decoded_store(self, extractor) -> DecodedStore:
