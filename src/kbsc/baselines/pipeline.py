@@ -45,10 +45,24 @@ FEATURE_MEMO = 4096
 def fallback_image(shape: tuple[int, int, int], train_images: np.ndarray | None = None) -> np.ndarray:
     """The receiver's image when nothing parseable arrived: per-channel training mean, else mid-grey."""
     if train_images is not None and len(train_images):
-        mean = np.asarray(train_images, dtype=np.float64).reshape(-1, shape[2]).mean(axis=0)
+        mean = _channel_mean(train_images, shape[2])
     else:
         mean = np.full(shape[2], 128.0)
     return np.broadcast_to(np.rint(mean).astype(np.uint8), shape).copy()
+
+
+def _channel_mean(images, channels: int) -> np.ndarray:
+    """float64 ``[channels]``: ``np.asarray(images, float64).reshape(-1, channels).mean(axis=0)``, exactly.
+
+    For 8/16-bit integer images (a 50,000-image split: seconds and 1.2 GB as float64) every partial sum of
+    that float64 mean is an integer below 2**53, hence exact in any summation order: the int64 sum, cast to
+    float64 and divided by the count as ``np.mean`` divides, is the same number.
+    """
+    a = np.asarray(images)
+    if a.dtype in (np.uint8, np.int8, np.uint16, np.int16) and a.size < 2**37:
+        flat = a.reshape(-1, channels)
+        return flat.sum(axis=0, dtype=np.int64).astype(np.float64) / np.float64(len(flat))
+    return np.asarray(a, dtype=np.float64).reshape(-1, channels).mean(axis=0)
 
 
 @dataclass
