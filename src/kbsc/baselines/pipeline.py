@@ -73,7 +73,8 @@ class CellResult:
     extras: dict[str, np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
     #: concealed images whose features were deferred (``defer_concealed``): index → uint8 ``[H, W, 3]``;
-    #: their ``retrieved`` rows are -1 until the caller extracts and retrieves them
+    #: their ``retrieved`` rows are -1 and their ``ms_ssim`` NaN until the caller extracts and retrieves them
+    #: and computes the MS-SSIM of those it keeps
     pending: dict[int, np.ndarray] = field(default_factory=dict)
 
     def score(self, labels: np.ndarray) -> np.ndarray:
@@ -187,8 +188,8 @@ class BaselineRunner:
     def _assemble(
         self, n: int, kb, extractor, images, keys, encs, ok, received, fallback, t, defer_concealed=False
     ) -> CellResult:
-        """Turn per-image link outcomes into retrieved labels and extras (concealed images' features left to
-        the caller with ``defer_concealed``: :attr:`CellResult.pending`)."""
+        """Turn per-image link outcomes into retrieved labels and extras (concealed images' features and
+        MS-SSIM left to the caller with ``defer_concealed``: :attr:`CellResult.pending`)."""
         sent = np.array([e is not None for e in encs])
         retrieved = np.full((n, TOP_K), -1, dtype=np.int64)
         p = np.full(n, np.nan)
@@ -214,10 +215,11 @@ class BaselineRunner:
                 d = self.codec.decode(received[i], shape)
                 imgs.append(fallback if d is None else d)
             imgs_arr = np.stack(imgs)
-            p[bad], m[bad] = psnr(images[bad], imgs_arr), ms_ssim(images[bad], imgs_arr)
-            if defer_concealed:
+            p[bad] = psnr(images[bad], imgs_arr)
+            if defer_concealed:  # MS-SSIM too: of the envelope's concealed outcomes few win (m stays NaN)
                 pending = {int(i): imgs_arr[j] for j, i in enumerate(bad)}
             else:
+                m[bad] = ms_ssim(images[bad], imgs_arr)
                 f = self._features(extractor, imgs_arr)
                 for j, i in enumerate(bad):
                     f_all[i] = f[j]
