@@ -56,3 +56,23 @@ def test_metrics_do_not_depend_on_the_batch():
         assert psnr(a[idx], b[idx]).tobytes() == full_p[idx].tobytes()
     for i in range(0, 120, 13):
         assert ms_ssim(a[i], b[i]).tobytes() == full_m[i : i + 1].tobytes()
+
+
+def test_fallback_metrics_memo_is_the_batch_computation(tmp_path):
+    """An image shown the fallback gets the PSNR/MS-SSIM of the fallback against it, memo or not."""
+    from kbsc.baselines.cache import image_key
+    from kbsc.baselines.pipeline import BaselineRunner
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    fb = fallback_image((32, 32, 3), images)
+    keys = [image_key(im) for im in images]
+    runner = BaselineRunner(cache_dir=tmp_path)
+    ref = np.broadcast_to(fb, images.shape)
+    want_p, want_m = psnr(images, ref), ms_ssim(images, ref)
+    for idx in (np.arange(5, 30), np.arange(40), np.array([3, 3, 7, 39, 0]), np.arange(40)[::-1]):
+        p, m = runner.fallback_metrics(images[idx], [keys[i] for i in idx], fb)
+        assert p.tobytes() == want_p[idx].tobytes() and m.tobytes() == want_m[idx].tobytes()
+    other = np.full_like(fb, 128)  # another fallback is another memo entry
+    p, _ = runner.fallback_metrics(images[:4], keys[:4], other)
+    assert p.tobytes() == psnr(images[:4], np.broadcast_to(other, (4, 32, 32, 3))).tobytes()
