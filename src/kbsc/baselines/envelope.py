@@ -18,7 +18,8 @@ MCS listed first) on the safe side: such an ``m'`` is run.
 **Deferred features.** A concealed failure's PSNR is known once it is decoded, but its retrieval needs the
 extractor (the costly part with CLIP). Its score is at most ``1e6 + 1e3 + PSNR``, so its features are left
 until the end and computed only while that bound can still beat (or tie from an earlier listing) the best
-resolved outcome of its image; the rest cannot win. This part is exact without any assumption.
+resolved outcome of its image; the rest cannot win. This part is exact without any assumption. The MS-SSIM
+of a concealed outcome (not part of the score) is computed only for those that win their image.
 
 Early stopping is exact for ``failure="miss"``. With ``failure="conceal"`` it rests on one property of the
 decoder: a damaged stream, concealed, is not closer to the source image than the same stream intact (an
@@ -35,7 +36,7 @@ import numpy as np
 
 from kbsc.baselines.cache import image_key
 from kbsc.baselines.codecs import Encoded
-from kbsc.baselines.metrics import psnr
+from kbsc.baselines.metrics import ms_ssim, psnr
 from kbsc.baselines.pipeline import BaselineRunner, CellResult
 from kbsc.errors import ConfigError
 
@@ -102,9 +103,7 @@ def best_over_mcs(
     from kbsc.baselines.envelope_store import EnvelopeStore, envelope_key
 
     store = EnvelopeStore(runner.cache_dir)
-    key = envelope_key(
-        runner, images, image_ids, labels, k, snr_db, bridge, mcs_set, extractor, kb, fallback
-    )
+    key = envelope_key(runner, images, image_ids, labels, k, snr_db, bridge, mcs_set, extractor, kb, fallback)
     hit = None if key is None else store.get(key)
     if hit is not None:
         return hit, {"links": 0, "exhaustive_links": len(images) * len(set(mcs_set)), "memo_hit": 1}
@@ -147,10 +146,12 @@ def _best_over_mcs(
     reach: dict[tuple[int, int], float] = {}  # (image, MCS) -> intact PSNR of what that budget would send
     # concealed outcomes not yet through the extractor: (image, MCS position, score bound, decoded, extras)
     deferred: list[tuple[int, int, float, np.ndarray, dict[str, Any]]] = []
+    shown: dict[int, np.ndarray] = {}  # image -> its winning concealed decoding (MS-SSIM still to compute)
     links = 0
 
-    def _merge(where, ok, score, p, rows, ex) -> None:
-        """Take outcome ``rows[j]`` (MCS position ``p``) for image ``where[j]`` where it beats the best."""
+    def _merge(where, ok, score, p, rows, ex) -> np.ndarray:
+        """Take outcome ``rows[j]`` (MCS position ``p``) for image ``where[j]`` where it beats the best
+        (returned: where it did)."""
         take = ok & ((score > best_score[where]) | ((score == best_score[where]) & (p < best_pos[where])))
         sel = where[take]
         retrieved[sel] = rows[take]
@@ -158,6 +159,7 @@ def _best_over_mcs(
             extras[name][sel] = arr[take]
         best_score[sel] = score[take]
         best_pos[sel] = p
+        return take
 
     for step, m in enumerate(order):
         idx = np.flatnonzero(active)
@@ -181,9 +183,7 @@ def _best_over_mcs(
         if not early_stop or not rest:
             continue
         done = (
-            (extras["sent"][idx] == 1)
-            & (extras["tb_error"][idx] == 0)
-            & (retrieved[idx, 0] == labels[idx])
+            (extras["sent"][idx] == 1) & (extras["tb_error"][idx] == 0) & (retrieved[idx, 0] == labels[idx])
         )
         cand = idx[done]
         if not len(cand):
@@ -204,6 +204,7 @@ def _best_over_mcs(
     # Deferred concealed outcomes: resolve (features, retrieval) those whose bound can still beat the best
     # outcome of their image, until none can. A bound is an upper limit, so the rest cannot win.
     while deferred:
+
         def open_(d) -> bool:
             return d[2] > best_score[d[0]] or (d[2] == best_score[d[0]] and d[1] < best_pos[d[0]])
 
@@ -212,10 +213,16 @@ def _best_over_mcs(
             break
         deferred = [d for d in deferred if not open_(d)]
         rows = runner.retrieve(extractor, kb, np.stack([d[3] for d in todo]))
-        for j, (i, p, _, _, row) in enumerate(todo):
+        for j, (i, p, _, img, row) in enumerate(todo):
             ex = {name: np.asarray([v]) for name, v in row.items()}
             one = CellResult(retrieved=rows[j : j + 1], extras=ex)
-            _merge(np.array([i]), np.array([True]), one.score(labels[[i]]), p, rows[j : j + 1], ex)
+            if _merge(np.array([i]), np.array([True]), one.score(labels[[i]]), p, rows[j : j + 1], ex)[0]:
+                shown[i] = img
+    # MS-SSIM of the concealed outcomes that won (run_fixed leaves it to the caller with defer_concealed;
+    # per image, as every metric here: the same number as in the exhaustive evaluation's batches)
+    if shown:
+        sel = np.array(sorted(shown))
+        extras["ms_ssim"][sel] = ms_ssim(images[sel], np.stack([shown[i] for i in sel]))
     runner.flush()
     assert retrieved is not None
     counts = {"links": links, "exhaustive_links": n * len(order)}

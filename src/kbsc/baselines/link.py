@@ -11,8 +11,9 @@ equalizes; LLRs use the bridge's per-RE effective noise variance; the LDPC decod
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,13 +22,16 @@ from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER
 from kbsc.baselines.mcs import TbPlan, plan_tb
 from kbsc.errors import ConfigError
 
-__all__ = ["DEFAULT_DECODER", "LinkResult", "NRLink"]
+__all__ = ["DEFAULT_DECODER", "LinkResult", "NRLink", "shared_link"]
 
 DEFAULT_DECODER = DEFAULT_LDPC_DECODER
 #: lowest LDPC rate Sionna's 5G encoder accepts (BG2 mother code)
 MIN_RATE = 0.2
 #: images per TB-encoder/decoder call
 CHUNK = 256
+#: links a process keeps in :func:`shared_link` (least recently used dropped first)
+SHARED_LINKS = 256
+_SHARED: OrderedDict[tuple[int, int, int, str, int], NRLink] = OrderedDict()
 
 
 @dataclass
@@ -61,14 +65,7 @@ class NRLink:
         self.decoder_name = str(decoder)
         self.num_iter = int(num_iter)
         self.n_coded = self.plan.num_coded_bits  # k · Qm bits on the air
-        self.n_mother = self._mother_length(TBEncoder)
-        self.encoder = TBEncoder(
-            target_tb_size=self.plan.tb_size,
-            num_coded_bits=self.n_mother,
-            target_coderate=max(self.plan.mcs.rate, MIN_RATE),
-            num_bits_per_symbol=self.qm,
-            device="cpu",
-        )
+        self.n_mother, self.encoder = self._mother_length(TBEncoder)
         self.decoder = TBDecoder(self.encoder, num_bp_iter=self.num_iter, device="cpu")
         if self.decoder_name != "sionna":
             install_in_tb_decoder(self.decoder, self.decoder_name, num_iter=self.num_iter)
@@ -77,8 +74,9 @@ class NRLink:
                 f"TB size mismatch: encoder takes {self.encoder.k}, 38.214 gives {self.plan.tb_size}"
             )
 
-    def _mother_length(self, tb_encoder_cls) -> int:
-        """Coded bits the TB encoder produces: k·Qm, or fewer when the rate would fall below Sionna's 1/5.
+    def _mother_length(self, tb_encoder_cls) -> tuple[int, Any]:
+        """Coded bits the TB encoder produces — k·Qm, or fewer when the rate would fall below Sionna's 1/5 —
+        and the TB encoder of that length (the trial that succeeded: building it again cost as much).
 
         TS 38.212 reaches rates below the BG2 mother rate 1/5 (MCS 0 and 1 of table 1) by letting the
         circular buffer wrap around (repetition). Sionna refuses rates < 1/5, so we encode to the largest
@@ -88,14 +86,14 @@ class NRLink:
         n = self.n_coded
         while n >= self.qm:
             try:
-                tb_encoder_cls(
+                enc = tb_encoder_cls(
                     target_tb_size=self.plan.tb_size,
                     num_coded_bits=n,
                     target_coderate=max(self.plan.mcs.rate, MIN_RATE),
                     num_bits_per_symbol=self.qm,
                     device="cpu",
                 )
-                return n
+                return n, enc
             except (ValueError, AssertionError):
                 n = self.qm * int(min(n - self.qm, (self.plan.tb_size / MIN_RATE)) // self.qm)
         raise ConfigError(
@@ -176,3 +174,25 @@ class NRLink:
         return LinkResult(
             bits=out_bits, crc_ok=ok, fingerprint=fps[0] if len(fps) == 1 else "", timings=dict(t)
         )
+
+
+def shared_link(
+    k: int, mcs: int, table: int = 1, decoder: str = DEFAULT_DECODER, num_iter: int = 20
+) -> NRLink:
+    """The :class:`NRLink` of these arguments, built once per process and shared by every runner and system.
+
+    Building one (Sionna's TB encoder and decoder, the LDPC graph) costs about as much as sending a few
+    hundred images through it, and each conventional system of a grid worker (``hevc+ldpc``,
+    ``hevc+ldpc-best``, ``hevc+ldpc-amc``, ``kbsc-digital``, …) built its own set. A link is a pure function
+    of its arguments and keeps no state between :meth:`NRLink.run` calls that changes an outcome.
+    """
+    key = (int(k), int(mcs), int(table), str(decoder), int(num_iter))
+    link = _SHARED.get(key)
+    if link is None:
+        link = NRLink(*key)
+        _SHARED[key] = link
+        while len(_SHARED) > SHARED_LINKS:
+            _SHARED.popitem(last=False)
+    else:
+        _SHARED.move_to_end(key)
+    return link

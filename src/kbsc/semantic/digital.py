@@ -114,11 +114,11 @@ class DigitalSemanticSystem(System):
         return self._quantizers[key]
 
     def link(self, k: int, mcs: int):
-        from kbsc.baselines.link import DEFAULT_DECODER, NRLink
+        from kbsc.baselines.link import DEFAULT_DECODER, shared_link
 
         key = (int(k), int(mcs))
         if key not in self._links:
-            self._links[key] = NRLink(
+            self._links[key] = shared_link(
                 k,
                 mcs,
                 self.mcs_table,
