@@ -140,6 +140,8 @@ def test_models_verify_catches_a_modified_file(store, capsys):
     main(["models", "list"])
     out = capsys.readouterr().out
     assert f"jscc/{folder.name}" in out and "kbsc-jscc-model" in out and " ok" in out
+    header = next(line for line in out.splitlines() if line.startswith("name "))
+    assert header.split() == ["name", "kind", "size", "converged", "best", "steps", "options", "verified"]
     with open(folder / "model.pt", "ab") as fh:
         fh.write(b"x")
     assert main(["models", "verify"]) == 1

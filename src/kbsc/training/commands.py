@@ -44,8 +44,18 @@ def _row(name: str, folder: Path) -> dict[str, Any]:
         "converged": {True: "yes", False: "NO"}.get(report.get("converged"), "?"),
         "best": f"{report.get('metric', '?')} {best:.4g}" if isinstance(best, int | float) else "?",
         "steps": str(report.get("steps", "?")),
+        "options": _options(m),
         "verified": "ok" if problem is None else "MISMATCH",
     }
+
+
+def _options(manifest: dict[str, Any]) -> str:
+    """The model options of a manifest's training config, ``key=value`` comma-joined (``-`` for none): what
+    tells two models of the same name and rate apart (e.g. ``linear_path=spectral``)."""
+    opts = (manifest.get("config") or {}).get("model_options") or {}
+    if not isinstance(opts, dict) or not opts:
+        return "-"
+    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(opts.items()))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -120,7 +130,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     msub = top.add_subparsers(dest="models_cmd", required=True)
 
-    p = msub.add_parser("list", help="name, kind, size, converged, best metric, steps, verified")
+    p = msub.add_parser(
+        "list", help="name, kind, size, converged, best metric, steps, model options, verified"
+    )
     p.set_defaults(func=cmd_list)
 
     p = msub.add_parser("verify", help="check every file against its manifest (exit 1 on a problem)")
