@@ -20,8 +20,8 @@ the noise.
 
 ``linear_path`` (model option; off by default, so ``deepjscc`` stays the paper's model) adds a linear path
 from the image to the latent and from the latent to the output: ``block`` (or ``true``) a learned 4×4
-block-linear one (:mod:`kbsc.jscc.linear_path`), ``spectral`` a SoftCast-style global one
-(:mod:`kbsc.jscc.spectral_path`), which the presets turn on.
+block-linear one (:mod:`kbsc.jscc.linear_path`; the presets' ``deepjscc-adaptive``), ``spectral`` a
+SoftCast-style global one (:mod:`kbsc.jscc.spectral_path`; the presets' ``deepjscc-adaptive+softcast``).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ which keeps the channel-use count exact.)
 Default size (C1=32, C2=64, depths 2+2 / 2+2, heads 2/4, MLP ratio 2, C_lat=48): 204,788 parameters, 20.0
 MFLOPs to encode and 20.4 MFLOPs to decode one image (``kbsc jscc info``, :func:`kbsc.jscc.cost.model_cost`).
 ``linear_path`` adds a linear path beside encoder and decoder (our addition): ``block`` a learned 4×4
-block-linear one (:mod:`kbsc.jscc.linear_path`), ``spectral`` a SoftCast-style global one
-(:mod:`kbsc.jscc.spectral_path`, on in the presets).
+block-linear one (:mod:`kbsc.jscc.linear_path`, on in the presets), ``spectral`` a SoftCast-style global one
+(:mod:`kbsc.jscc.spectral_path`).
 """
 
 from __future__ import annotations
