@@ -41,6 +41,8 @@ the per-image power normaliser applied, which a linear decoder needs and cannot 
 PILOT_POWER = 8.0
 """Power of each pilot real relative to the coefficients' mean power before normalisation (~1 % of the
 power at CBR 1/2)."""
+FIT_CHUNK = 2048
+"""Images per chunk of :meth:`SpectralPath.fit`."""
 
 
 def dct_matrix(n: int) -> torch.Tensor:
@@ -78,19 +80,25 @@ class SpectralPath(nn.Module):
 
     @torch.no_grad()
     def fit(self, images: np.ndarray) -> None:
-        """Fit mean, colour axes and coefficient variances on uint8 training images ``[N, H, W, 3]``."""
-        x = torch.from_numpy(np.ascontiguousarray(images)).to(torch.float64).div_(255.0).permute(0, 3, 1, 2)
-        mean = x.mean(dim=0)
-        pix = (x - mean).permute(0, 2, 3, 1).reshape(-1, 3)
-        w, v = torch.linalg.eigh(pix.T @ pix / len(pix))
+        """Fit mean, colour axes and coefficient variances on uint8 training images ``[N, H, W, 3]``.
+
+        Three passes over chunks of :data:`FIT_CHUNK` images (float64 per chunk only: the whole 50,000-image
+        split as float64 would take 1.2 GB, and each centred copy as much again)."""
+        n = len(images)
+
+        def chunks():
+            for s in range(0, n, FIT_CHUNK):
+                part = np.ascontiguousarray(images[s : s + FIT_CHUNK])
+                yield torch.from_numpy(part).to(torch.float64).div_(255.0).permute(0, 3, 1, 2)
+
+        mean = sum(x.sum(dim=0) for x in chunks()) / n
+        cov = sum((y.T @ y) for y in ((x - mean).permute(0, 2, 3, 1).reshape(-1, 3) for x in chunks()))
+        w, v = torch.linalg.eigh(cov / (n * self.size**2))
         v = v[:, torch.argsort(w, descending=True)]
         signs = torch.sign(v.gather(0, v.abs().argmax(dim=0, keepdim=True)))
         colour = (v * signs).T  # rows: principal axes, largest variance first
-        var = torch.zeros(3 * self.size**2, dtype=torch.float64)
-        for s in range(0, len(x), 2048):
-            c = self._coefficients(x[s : s + 2048] - mean, colour, self.dct.double())
-            var += (c**2).sum(dim=0)
-        var /= len(x)
+        dct = self.dct.double()
+        var = sum((self._coefficients(x - mean, colour, dct) ** 2).sum(dim=0) for x in chunks()) / n
         order = torch.argsort(var, descending=True, stable=True)
         self.mean.copy_(mean.float())
         self.colour.copy_(colour.float())
