@@ -42,6 +42,50 @@ def test_extrapolation_sums_per_image_costs_over_the_grid():
     assert est2["wall_s"] == pytest.approx((fast + slow + added) / (2 * 0.5), abs=0.05)
 
 
+def test_extrapolation_prices_each_label_and_splits_the_time_by_label():
+    cfg = parse_config(
+        {
+            "n_images": 10,
+            "snr_db": [0, 10],
+            "cbr": ["1/8", "1/2"],
+            "systems": [
+                {"name": "jscc"},
+                {"name": "jscc", "label": "jscc+other"},
+                {"name": "jscc", "label": "jscc+unmeasured"},
+            ],
+        }
+    )
+    per_image = pd.DataFrame(
+        {
+            "system": ["jscc", "jscc", "jscc+other", "jscc+other"],
+            "registry_name": ["jscc"] * 4,
+            "cbr": [1 / 8, 1 / 2, 1 / 8, 1 / 2],
+            "s_per_image": [1.0, 1.0, 3.0, 3.0],
+        }
+    )
+    est = bench.extrapolate(per_image, cfg, workers=1)
+    # 4 cells per label; a label that was not measured falls back to its registry name's mean cost (2.0)
+    assert est["by_system"] == {"jscc+other": 120.0, "jscc+unmeasured": 80.0, "jscc": 40.0}
+    assert est["cell_seconds"] == pytest.approx(240.0)
+
+
+def test_slice_keeps_one_entry_per_label():
+    cfg = parse_config(
+        {
+            "snr_db": [0, 10],
+            "cbr": ["1/8", "1/2"],
+            "systems": [
+                {"name": "kbsc"},
+                {"name": "kbsc", "channels": ["authors-awgn"]},
+                {"name": "deepjscc-adaptive"},
+                {"name": "deepjscc-adaptive", "label": "deepjscc-adaptive+softcast"},
+            ],
+        }
+    )
+    labels = [s.label or s.name for s in bench._slice_config(cfg, quick=False).systems]
+    assert labels == ["kbsc", "deepjscc-adaptive", "deepjscc-adaptive+softcast"]
+
+
 def test_counting_extractor_counts_only_what_reaches_the_extractor(tmp_path):
     from kbsc.experiments.feature_cost import extractions_per_image
     from kbsc.experiments.grid import Task

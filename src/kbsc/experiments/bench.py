@@ -109,8 +109,8 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
         s = {**s, "channels": None, "csi": None, "snr_db": None, "seeds": None}
         if s.get("mcs"):
             s["mcs"] = s["mcs"][:1] if quick else s["mcs"]
-        if s["name"] not in {x["name"] for x in systems}:
-            systems.append(s)
+        if (s.get("label") or s["name"]) not in {x.get("label") or x["name"] for x in systems}:
+            systems.append(s)  # one entry per label: e.g. deepjscc-adaptive and deepjscc-adaptive+softcast
     names = {s["name"] for s in systems}
     from kbsc.systems.base import system_names
 
@@ -131,33 +131,52 @@ def extrapolate(
     workers: int,
     efficiency: float = 1.0,
     extra_s: dict[tuple[str, float], float] | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Estimated grid wall time of ``cfg`` from per-image cell costs ``[system, cbr, s_per_image]``.
+    """Estimated grid wall time of ``cfg`` from per-image cell costs ``[system?, registry_name, cbr,
+    s_per_image]``.
 
-    Each cell costs ``n_images × s_per_image`` of its system at the nearest measured CBR (log scale), plus
-    ``n_images × extra_s[(system, cbr)]`` at the nearest CBR listed there (e.g. a slower extractor); systems
-    not measured are listed under ``unmeasured`` and left out. Wall = cell seconds / (workers × efficiency).
+    Each cell costs ``n_images × s_per_image`` at the nearest measured CBR (log scale) of its label (the
+    ``system`` column, when ``per_image`` has it and the label was measured: e.g. two configurations of one
+    registry name) or else of its registry name, plus ``n_images × extra_s[(label or registry name,
+    cbr)]`` at the nearest CBR listed there (e.g. a slower extractor). Systems not measured are listed
+    under ``unmeasured`` and left out, and so are the cells whose hash is in ``skip`` (already computed).
+    Wall = cell seconds / (workers × efficiency). ``by_system`` splits the cell seconds by label (largest
+    first), so a user sees what a grid's time is spent on.
     """
     tasks = expand(cfg, context_spec(cfg, "."))
     total, extra_total, unmeasured = 0.0, 0.0, set()
-    by_system = {name: g for name, g in per_image.groupby("registry_name")}
+    by_name = per_image.groupby(["registry_name", "cbr"], as_index=False)["s_per_image"].mean()
+    by_system = {name: g for name, g in by_name.groupby("registry_name")}
+    by_label = {name: g for name, g in per_image.groupby("system")} if "system" in per_image else {}
     extra_by: dict[str, list[tuple[float, float]]] = {}
     for (name, cbr), v in (extra_s or {}).items():
         extra_by.setdefault(name, []).append((float(cbr), float(v)))
+    spent: dict[str, float] = {}
+    done = 0
     for t in tasks:
-        g = by_system.get(t.cell.system)
+        if t.cell_hash in skip:
+            done += 1
+            continue
+        g = by_label.get(t.label)
+        if g is None:
+            g = by_system.get(t.cell.system)
         if g is None:
             unmeasured.add(t.cell.system)
             continue
         i = int(np.argmin(np.abs(np.log(g["cbr"].to_numpy()) - math.log(t.cell.cbr))))
-        total += cfg.n_images * float(g["s_per_image"].iloc[i])
-        e = extra_by.get(t.cell.system)
+        cost = cfg.n_images * float(g["s_per_image"].iloc[i])
+        e = extra_by.get(t.label) or extra_by.get(t.cell.system)
         if e:
             j = int(np.argmin([abs(math.log(c) - math.log(t.cell.cbr)) for c, _ in e]))
             extra_total += cfg.n_images * e[j][1]
+            cost += cfg.n_images * e[j][1]
+        total += cfg.n_images * float(g["s_per_image"].iloc[i])
+        spent[t.label] = spent.get(t.label, 0.0) + cost
     eff = min(max(float(efficiency), 1e-3), 1.0)
     return {
         "cells": len(tasks),
+        "cells_done": done,
         "cell_seconds": round(total + extra_total, 1),
         "extra_cell_seconds": round(extra_total, 1),
         "wall_s": round((total + extra_total) / (max(workers, 1) * eff), 1),
@@ -165,6 +184,7 @@ def extrapolate(
         "workers": workers,
         "parallel_efficiency": round(eff, 3),
         "unmeasured_systems": sorted(unmeasured),
+        "by_system": {k: round(v, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])},
     }
 
 
@@ -185,7 +205,7 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
 
         per_image = (
             df.assign(s_per_image=df["wall_s"] / df["n_images"])
-            .groupby(["registry_name", "cbr"], as_index=False)["s_per_image"]
+            .groupby(["system", "registry_name", "cbr"], as_index=False)["s_per_image"]
             .mean()
         )
         cell_seconds = float(df["wall_s"].sum())
@@ -196,6 +216,10 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
             "slice_n_images": int(slice_cfg.n_images),
             "slice_wall_s": round(slice_wall, 2),
             "slice_cell_seconds": round(float(df["wall_s"].sum()), 2),
+            "per_image": [
+                {k: (round(float(v), 6) if k == "s_per_image" else v) for k, v in row.items()}
+                for row in per_image.to_dict(orient="records")
+            ],
             "per_system_cell_s": {
                 name: round(float(g["wall_s"].mean()), 3) for name, g in df.groupby("system", sort=True)
             },
@@ -208,18 +232,16 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
         except Exception as exc:  # the preset may be missing in an installed copy
             report["errors"]["paper_extrapolation"] = f"{type(exc).__name__}: {exc}"
         try:
+            from kbsc.experiments.estimate import clip_extra
+
             _feature_section(slice_cfg, data_dir, report)
             feats = report["features"]
-            extra = {
-                (name, cbr): n * (feats["clip_s_per_image"] - feats["standin_s_per_image"])
-                for (name, cbr), n in feats["_per_image"].items()
-            }
+            extra = clip_extra(feats)
             report["grid"]["paper_clip"] = extrapolate(per_image, paper_cfg, 2, efficiency, extra)
             report["paper_grid_wall_s_estimate_clip"] = report["grid"]["paper_clip"]["wall_s"]
         except Exception as exc:  # transformers missing, or no paper preset
             report["errors"]["features"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        report.get("features", {}).pop("_per_image", None)
-        report["quick_grid_wall_s_estimate"] = report["grid"]["quick"]["wall_s"]
+            report["quick_grid_wall_s_estimate"] = report["grid"]["quick"]["wall_s"]
 
         sem = df[df["registry_name"] == "kbsc"]
         if len(sem):
@@ -281,7 +303,6 @@ def _feature_section(slice_cfg: ExperimentConfig, data_dir: str | None, report: 
             "kb_and_sender_10000": round(10_000 * clip["s_per_image"], 1),
             "train_50000": round(50_000 * clip["s_per_image"], 1),
         },
-        "_per_image": counts,
     }
     report["clip_ms_per_image"] = round(1e3 * clip["s_per_image"], 2)
 
@@ -489,6 +510,12 @@ def _print_summary(report: dict[str, Any], stream: TextIO) -> None:
         if isinstance(v, float):
             v = f"{v:.4g}"
         print(f"  {k:32s} {v}", file=stream)
+    paper = (report.get("grid") or {}).get("paper") or {}
+    split = paper.get("by_system") or {}
+    if split:
+        total = max(float(paper.get("cell_seconds") or 0.0), 1e-9)
+        parts = ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in split.items() if v >= 0.01 * total)
+        print(f"  paper grid time by system: {parts}", file=stream)
     table = (report.get("decoders") or {}).get("table")
     if isinstance(table, str):
         print(table, file=stream)

@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli_args import add_data_dir, add_retrain
-
+def _add_override_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
         dest="overrides",
@@ -20,6 +18,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--n-images", type=int, default=None, help="override n_images")
     p.add_argument("--seeds", default=None, help="override seeds: a comma list (0,1,2)")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    from kbsc.cli_args import add_data_dir, add_retrain
+
+    _add_override_options(p)
     p.add_argument("--backend", default="local", help="execution backend: local (default), serial, ray")
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
     p.add_argument(
@@ -90,6 +94,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    import os
+
+    from kbsc.errors import ConfigError
+    from kbsc.experiments.config import load_config
+    from kbsc.experiments.estimate import estimate_grid, format_estimate, load_bench
+    from kbsc.experiments.grid import context_spec, expand
+    from kbsc.experiments.results import cell_path, read_cell_summary
+
+    cfg = load_config(args.config, _overrides(args))
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    report, path = load_bench(args.bench)
+    done: set[str] = set()
+    if args.out and Path(args.out).is_dir():
+        for t in expand(cfg, context_spec(cfg, ".")):
+            if read_cell_summary(cell_path(Path(args.out), t.cell_hash)) is not None:
+                done.add(t.cell_hash)
+    print(format_estimate(cfg, estimate_grid(cfg, report, workers, done), report, path))
+    return 0
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from kbsc.experiments.plot import make_figures, summary_table
     from kbsc.experiments.results import load_results
@@ -107,8 +134,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from kbsc.experiments.results import load_outcomes
     from kbsc.experiments.stats import compare_systems
 
-    cols = ["system", "dataset", "extractor", "channel", "csi", "snr_db", "cbr", "mcs", "seed", "image_id",
-            "correct_top1"]
+    cols = [
+        "system",
+        "dataset",
+        "extractor",
+        "channel",
+        "csi",
+        "snr_db",
+        "cbr",
+        "mcs",
+        "seed",
+        "image_id",
+        "correct_top1",
+    ]
     table = compare_systems(load_outcomes(Path(args.dir), columns=cols), args.system_a, args.system_b)
     if args.csv:
         table.to_csv(args.csv, index=False)
@@ -188,6 +226,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_run_options(p)
     _add_allow_dirty(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "estimate",
+        help="how long a grid will take here, from a bench report (nothing is run)",
+        description="Estimate the wall time of `kbsc run CONFIG` before running it: every cell not yet "
+        "stored under --out is priced at the per-image cost the bench measured for its system and nearest "
+        "CBR (results/bench.json unless --bench), split by system. Training and one-off preparation are "
+        "not included.",
+    )
+    p.add_argument("config", help="YAML config or preset name (quick, paper)")
+    _add_override_options(p)
+    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
+    p.add_argument("--out", default=None, help="results directory: cells stored there are not counted")
+    p.add_argument(
+        "--bench", default=None, help="bench JSON of `kbsc bench --json` (default: results/bench.json)"
+    )
+    p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("plot", help="figures and a summary table from a results directory")
     p.add_argument("dir", help="results directory of `kbsc run`")

@@ -1,0 +1,137 @@
+"""``kbsc estimate``: how long a grid will take on this machine, before it runs.
+
+A grid's cost is known in advance from a bench report (``kbsc bench --json FILE``; the repository's own
+is ``results/bench.json``): the bench times a slice of the quick preset and stores the measured seconds per
+image of each (system label, CBR) under ``grid.per_image``, and the slice's parallel efficiency. Each cell of
+the config that is not yet stored under ``--out`` then costs ``n_images`` times the per-image cost of its
+label (else its registry name) at the nearest measured CBR (:func:`kbsc.experiments.bench.extrapolate`, the
+same rule as the bench's own ``paper_grid_wall_s_estimate``). With a CLIP extractor each cell also pays the
+bench's CLIP-minus-stand-in cost for every image that reaches the extractor
+(``features.extractions_per_image``).
+
+Not included: training of learned systems and one-off preparation (dataset, extractor, features, knowledge
+base), which a resumed run does not repeat either. The figure is as good as the bench behind it: a report from
+another machine (other core count) is flagged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kbsc.errors import DataError
+from kbsc.experiments.config import ExperimentConfig
+
+__all__ = ["clip_extra", "default_bench_path", "estimate_grid", "format_estimate", "load_bench"]
+
+
+def default_bench_path() -> Path:
+    """The checkout's committed bench report (``results/bench.json`` next to ``src/``)."""
+    return Path(__file__).resolve().parents[3] / "results" / "bench.json"
+
+
+def load_bench(path: str | Path | None) -> tuple[dict[str, Any], Path]:
+    """Read and check a bench report; a clear :class:`DataError` when it is missing, malformed or too old."""
+    p = Path(path) if path else default_bench_path()
+    hint = f"run `kbsc bench --json {p}` on this machine first, or pass --bench FILE"
+    if not p.is_file():
+        raise DataError(f"no bench report at {p}: {hint}")
+    try:
+        report = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"bench report {p} is not readable JSON ({type(exc).__name__}): {hint}") from None
+    rows = (report.get("grid") or {}).get("per_image") if isinstance(report, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise DataError(f"bench report {p} has no per-image grid costs (an older kbsc wrote it): {hint}")
+    for row in rows:
+        ok = isinstance(row, dict) and isinstance(row.get("registry_name"), str)
+        try:
+            ok = ok and float(row["cbr"]) > 0 and float(row["s_per_image"]) >= 0
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise DataError(f"bench report {p}: malformed grid.per_image entry {row!r}: {hint}")
+    return report, p
+
+
+def clip_extra(features: dict[str, Any] | None) -> dict[tuple[str, float], float]:
+    """Extra seconds per sender image by (system, CBR) of CLIP ViT-B/32 over the stand-in, from a bench
+    report's ``features`` section (empty when it was not measured)."""
+    if not features or features.get("clip_s_per_image") is None:
+        return {}
+    delta = float(features["clip_s_per_image"]) - float(features.get("standin_s_per_image") or 0.0)
+    return {
+        (str(r["system"]), float(r["cbr"])): float(r["images"]) * delta
+        for r in features.get("extractions_per_image") or []
+    }
+
+
+def estimate_grid(
+    cfg: ExperimentConfig, report: dict[str, Any], workers: int, done: set[str] | frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The bench extrapolation of ``cfg`` from ``report`` for ``workers`` workers, without ``done`` cells."""
+    from kbsc.experiments.bench import extrapolate
+
+    grid = report["grid"]
+    per_image = pd.DataFrame(grid["per_image"])
+    if "system" not in per_image:
+        per_image["system"] = per_image["registry_name"]
+    extractor = cfg.extractor.name
+    extra = clip_extra(report.get("features")) if extractor.startswith("clip") else {}
+    est = extrapolate(
+        per_image, cfg, workers, float(grid.get("parallel_efficiency") or 1.0), extra, skip=done
+    )
+    est["extractor_priced"] = "clip" if extra else "stand-in"
+    est["extractor"] = extractor
+    return est
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    h, rem = divmod(s, 3600)
+    return f"{h} h {rem // 60:02d} min" if h else f"{rem // 60} min {rem % 60:02d} s"
+
+
+def format_estimate(cfg: ExperimentConfig, est: dict[str, Any], report: dict[str, Any], path: Path) -> str:
+    """The estimate as the lines ``kbsc estimate`` prints."""
+    prov = report.get("provenance") or {}
+    cores = (report.get("machine") or {}).get("cpu_count")
+    todo = est["cells"] - est["cells_done"]
+    lines = [
+        f"{cfg.name}: {est['cells']} cells ({est['cells_done']} already done, {todo} to run), "
+        f"{cfg.n_images} images per cell",
+        f"estimated wall time with {est['workers']} workers: {_duration(est['wall_s'])} "
+        f"({est['wall_s']:.0f} s; {est['cell_seconds']:.0f} cell-seconds at parallel efficiency "
+        f"{est['parallel_efficiency']})",
+    ]
+    total = max(float(est["cell_seconds"]), 1e-9)
+    share = max(est["workers"], 1) * est["parallel_efficiency"]
+    parts = [
+        f"{k} {_duration(v / share)} ({100 * v / total:.0f} %)"
+        for k, v in est["by_system"].items()
+        if v >= 0.005 * total
+    ]
+    if parts:
+        lines.append("by system: " + ", ".join(parts))
+    if est["unmeasured_systems"]:
+        lines.append("not priced (no bench figure): " + ", ".join(est["unmeasured_systems"]))
+    if est["extractor_priced"] == "stand-in" and est["extractor"].startswith("clip"):
+        lines.append(
+            f"extractor {est['extractor']!r} priced as the stand-in: the bench measured no CLIP cost"
+        )
+    commit = str(prov.get("git_commit") or "?")[:7]
+    lines.append(
+        f"from {path} (commit {commit}, {cores} cores); not included: training and one-off preparation"
+    )
+    if cores and cores != os.cpu_count():
+        lines.append(
+            f"note: the bench ran on {cores} cores, this machine has {os.cpu_count()}: run "
+            "`kbsc bench --json FILE` here for a figure of this machine"
+        )
+    return "\n".join(lines)
