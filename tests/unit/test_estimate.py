@@ -81,8 +81,10 @@ def test_a_clip_extractor_adds_its_cost_for_every_image_that_reaches_it():
         (None, "no bench report at"),
         ("{not json", "not readable JSON"),
         (json.dumps({"grid": {"paper": {}}}), "no per-image grid costs"),
-        (json.dumps({"grid": {"per_image": [{"registry_name": "kbsc", "cbr": -1, "s_per_image": 1}]}}),
-         "malformed grid.per_image entry"),
+        (
+            json.dumps({"grid": {"per_image": [{"registry_name": "kbsc", "cbr": -1, "s_per_image": 1}]}}),
+            "malformed grid.per_image entry",
+        ),
     ],
 )
 def test_bad_bench_reports_get_one_clear_line(tmp_path, content, message):
