@@ -53,6 +53,9 @@ def test_each_pending_cell_costs_its_images_times_the_measured_per_image_cost():
     assert est["wall_s"] == pytest.approx((best + sem) / (2 * 0.5), abs=0.05)
     assert est["unmeasured_systems"] == ["swinjscc"] and est["cells"] == 12 and est["cells_done"] == 0
     assert list(est["by_system"]) == ["hevc+ldpc-best", "kbsc"]  # largest first
+    assert "hevc_one_off_s" not in est  # the report has no HEVC stage figure
+    hevc = {"link": {"stages": {"hevc_grid": {"ms_per_image": 300.0}}}}
+    assert estimate_grid(cfg, _report(**hevc), workers=2)["hevc_one_off_s"] == pytest.approx(30.0)
     # cells already stored are not counted again
     tasks = [t for t in expand(cfg, context_spec(cfg, ".")) if t.label == "hevc+ldpc-best"]
     done = {t.cell_hash for t in tasks if t.cell.cbr == 0.5}

@@ -90,6 +90,13 @@ def estimate_grid(
     )
     est["extractor_priced"] = "clip" if extra else "stand-in"
     est["extractor"] = extractor
+    hevc = ((report.get("link") or {}).get("stages") or {}).get("hevc_grid") or {}
+    uses_hevc = any(
+        s.name.startswith("hevc") and s.options.get("codec", "hevc") == "hevc" for s in cfg.systems
+    )
+    if uses_hevc and hevc.get("ms_per_image") is not None:
+        # one-off: every (image, QP) a grid's budgets need, encoded once into the payload cache
+        est["hevc_one_off_s"] = round(cfg.n_images * float(hevc["ms_per_image"]) / 1e3, 1)
     return est
 
 
@@ -122,6 +129,11 @@ def format_estimate(cfg: ExperimentConfig, est: dict[str, Any], report: dict[str
     ]
     if parts:
         lines.append("by system: " + ", ".join(parts))
+    if est.get("hevc_one_off_s"):
+        lines.append(
+            f"plus, once per data directory: the HEVC quality search of the {cfg.n_images} images, about "
+            f"{_duration(est['hevc_one_off_s'])} of one core (the bench's figure for a grid's budgets)"
+        )
     if est["unmeasured_systems"]:
         lines.append("not priced (no bench figure): " + ", ".join(est["unmeasured_systems"]))
     if est["extractor_priced"] == "stand-in" and est["extractor"].startswith("clip"):
