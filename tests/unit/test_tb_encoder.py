@@ -115,3 +115,13 @@ def test_refuses_what_it_cannot_mirror():
         FastTBEncoder(two)
     with pytest.raises(ConfigError, match="layout changed.*'k'"):  # a Sionna without what it reads
         FastTBEncoder(object())
+
+
+@pytest.mark.parametrize("k,mcs", [(384, 0), (768, 10)])  # a repetition link and a plain one
+def test_nrlink_encodes_with_it(k, mcs):
+    from kbsc.baselines.link import NRLink
+
+    link = NRLink(k, mcs)
+    assert isinstance(link.fast_encoder, FastTBEncoder)
+    bits = np.random.default_rng(k + mcs).integers(0, 2, (5, link.payload_bits), dtype=np.uint8)
+    assert torch.equal(link.encode(bits), link.encode(bits, reference=True))

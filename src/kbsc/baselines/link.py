@@ -1,8 +1,9 @@
 """The 5G NR transport-block link over the bridge: bits → TB → QAM → bridge → LLRs → TB decoding → bits.
 
 Per image: TB CRC (24 bits; 16 for small TBs), code-block segmentation and CB CRC, 5G LDPC (base graph by
-size and rate), rate matching to ``k · Qm`` coded bits, scrambling and the bit interleaver (Sionna's
-``TBEncoder``/``TBDecoder``, TS 38.212); Gray QAM (TS 38.211 §5.1) via :mod:`kbsc.bridge.modulation`; the
+size and rate), rate matching to ``k · Qm`` coded bits, scrambling and the bit interleaver (TS 38.212:
+Sionna's ``TBEncoder`` configures it, :class:`kbsc.baselines.tb_encoder.FastTBEncoder` encodes bit for bit
+the same, compiled; Sionna's ``TBDecoder``); Gray QAM (TS 38.211 §5.1) via :mod:`kbsc.bridge.modulation`; the
 bridge places the k symbols on the image's own data REs, applies its channel and noise, estimates and
 equalizes; LLRs use the bridge's per-RE effective noise variance; the LDPC decoder is pluggable
 (:mod:`kbsc.baselines.ldpc`); the TB CRC decides success.
@@ -20,6 +21,7 @@ import torch
 
 from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER
 from kbsc.baselines.mcs import TbPlan, plan_tb
+from kbsc.baselines.tb_encoder import FastTBEncoder
 from kbsc.errors import ConfigError
 
 __all__ = ["DEFAULT_DECODER", "LinkResult", "NRLink", "mother_tb_encoder", "shared_link"]
@@ -65,7 +67,8 @@ class NRLink:
         self.decoder_name = str(decoder)
         self.num_iter = int(num_iter)
         self.n_coded = self.plan.num_coded_bits  # k · Qm bits on the air
-        self.n_mother, self.encoder = mother_tb_encoder(self.plan, TBEncoder)
+        self.n_mother, self.encoder = mother_tb_encoder(self.plan, TBEncoder)  # the decoder needs it
+        self.fast_encoder = FastTBEncoder(self.encoder)
         self.decoder = TBDecoder(self.encoder, num_bp_iter=self.num_iter, device="cpu")
         if self.decoder_name != "sionna":
             install_in_tb_decoder(self.decoder, self.decoder_name, num_iter=self.num_iter)
@@ -96,6 +99,14 @@ class NRLink:
     def payload_bits(self) -> int:
         return int(self.plan.tb_size)
 
+    def encode(self, bits: np.ndarray, reference: bool = False) -> torch.Tensor:
+        """TB-encode bits ``[B, tb_size]`` (0/1) → coded bits float32 ``[B, n_mother]``: the compiled encoder,
+        or Sionna's ``TBEncoder`` with ``reference=True`` (the same bits, ~20-100x slower)."""
+        if reference:
+            with torch.no_grad():
+                return self.encoder(torch.as_tensor(np.asarray(bits), dtype=torch.float32))
+        return self.fast_encoder(bits)
+
     def llrs(
         self, bits: np.ndarray, bridge, image_ids: np.ndarray, snr_db: float
     ) -> tuple[torch.Tensor, str]:
@@ -104,7 +115,7 @@ class NRLink:
         from kbsc.bridge.modulation import demap_llr, map_bits
 
         with torch.no_grad():
-            c = self.encoder(torch.as_tensor(bits, dtype=torch.float32))
+            c = self.encode(bits)
             x = map_bits(self._repeat(c), self.qm)
             out = bridge.transmit(x, image_ids, snr_db)
             llr = self._combine(demap_llr(out.y, out.noise_var, self.qm))
@@ -128,7 +139,7 @@ class NRLink:
             sl = slice(s, s + CHUNK)
             t0 = time.perf_counter()
             with torch.no_grad():
-                c = self.encoder(torch.as_tensor(bits[sl], dtype=torch.float32))
+                c = self.encode(bits[sl])
                 x = map_bits(self._repeat(c), self.qm)
                 t1 = time.perf_counter()
                 out = bridge.transmit(x, ids[sl], snr_db)
