@@ -1,7 +1,7 @@
 """Stage timer of the conventional link (used by ``kbsc bench``): one cell of ``hevc+ldpc`` computed cold
 (empty payload/feature caches) and again warm, with the per-stage seconds of both runs.
 
-Stages: ``link_setup_s`` (Sionna TB encoder/decoder construction), ``source_encode_s`` (HEVC quality search),
+Stages: ``link_setup_s`` (TB encoder/decoder construction), ``source_encode_s`` (HEVC quality search),
 ``tb_encode_map_s``, ``bridge_s``, ``demap_s``, ``tb_decode_s`` (LDPC + CRC), ``decode_features_s`` (image
 decoding, extractor, PSNR/MS-SSIM), ``retrieve_s``. ``link_bits_per_s`` = TB information bits / time in the
 link stages (TB encoding to TB decoding); ``images_per_s`` over the whole cold cell.

@@ -1,8 +1,9 @@
 """The 5G NR transport-block link over the bridge: bits → TB → QAM → bridge → LLRs → TB decoding → bits.
 
 Per image: TB CRC (24 bits; 16 for small TBs), code-block segmentation and CB CRC, 5G LDPC (base graph by
-size and rate), rate matching to ``k · Qm`` coded bits, scrambling and the bit interleaver (Sionna's
-``TBEncoder``/``TBDecoder``, TS 38.212); Gray QAM (TS 38.211 §5.1) via :mod:`kbsc.bridge.modulation`; the
+size and rate), rate matching to ``k · Qm`` coded bits, scrambling and the bit interleaver (TS 38.212:
+Sionna's ``TBEncoder`` configures it, :class:`kbsc.baselines.tb_encoder.FastTBEncoder` encodes bit for bit
+the same, compiled; Sionna's ``TBDecoder``); Gray QAM (TS 38.211 §5.1) via :mod:`kbsc.bridge.modulation`; the
 bridge places the k symbols on the image's own data REs, applies its channel and noise, estimates and
 equalizes; LLRs use the bridge's per-RE effective noise variance; the LDPC decoder is pluggable
 (:mod:`kbsc.baselines.ldpc`); the TB CRC decides success.
@@ -20,9 +21,10 @@ import torch
 
 from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER
 from kbsc.baselines.mcs import TbPlan, plan_tb
+from kbsc.baselines.tb_encoder import FastTBEncoder
 from kbsc.errors import ConfigError
 
-__all__ = ["DEFAULT_DECODER", "LinkResult", "NRLink", "shared_link"]
+__all__ = ["DEFAULT_DECODER", "LinkResult", "NRLink", "mother_tb_encoder", "shared_link"]
 
 DEFAULT_DECODER = DEFAULT_LDPC_DECODER
 #: lowest LDPC rate Sionna's 5G encoder accepts (BG2 mother code)
@@ -65,7 +67,8 @@ class NRLink:
         self.decoder_name = str(decoder)
         self.num_iter = int(num_iter)
         self.n_coded = self.plan.num_coded_bits  # k · Qm bits on the air
-        self.n_mother, self.encoder = self._mother_length(TBEncoder)
+        self.n_mother, self.encoder = mother_tb_encoder(self.plan, TBEncoder)  # the decoder needs it
+        self.fast_encoder = FastTBEncoder(self.encoder)
         self.decoder = TBDecoder(self.encoder, num_bp_iter=self.num_iter, device="cpu")
         if self.decoder_name != "sionna":
             install_in_tb_decoder(self.decoder, self.decoder_name, num_iter=self.num_iter)
@@ -73,33 +76,6 @@ class NRLink:
             raise ConfigError(
                 f"TB size mismatch: encoder takes {self.encoder.k}, 38.214 gives {self.plan.tb_size}"
             )
-
-    def _mother_length(self, tb_encoder_cls) -> tuple[int, Any]:
-        """Coded bits the TB encoder produces — k·Qm, or fewer when the rate would fall below Sionna's 1/5 —
-        and the TB encoder of that length (the trial that succeeded: building it again cost as much).
-
-        TS 38.212 reaches rates below the BG2 mother rate 1/5 (MCS 0 and 1 of table 1) by letting the
-        circular buffer wrap around (repetition). Sionna refuses rates < 1/5, so we encode to the largest
-        length it accepts and repeat the coded bits cyclically up to k·Qm; the receiver adds the LLRs of
-        the copies (chase combining), which is what the wrap-around gives a receiver.
-        """
-        n = self.n_coded
-        while n >= self.qm:
-            try:
-                enc = tb_encoder_cls(
-                    target_tb_size=self.plan.tb_size,
-                    num_coded_bits=n,
-                    target_coderate=max(self.plan.mcs.rate, MIN_RATE),
-                    num_bits_per_symbol=self.qm,
-                    device="cpu",
-                )
-                return n, enc
-            except (ValueError, AssertionError):
-                n = self.qm * int(min(n - self.qm, (self.plan.tb_size / MIN_RATE)) // self.qm)
-        raise ConfigError(
-            f"no NR transport block of {self.plan.tb_size} bits fits k={self.k} REs at MCS "
-            f"{self.plan.mcs.index}"
-        )
 
     @property
     def repetition(self) -> float:
@@ -123,6 +99,14 @@ class NRLink:
     def payload_bits(self) -> int:
         return int(self.plan.tb_size)
 
+    def encode(self, bits: np.ndarray, reference: bool = False) -> torch.Tensor:
+        """TB-encode bits ``[B, tb_size]`` (0/1) → coded bits float32 ``[B, n_mother]``: the compiled encoder,
+        or Sionna's ``TBEncoder`` with ``reference=True`` (the same bits, ~20-100x slower)."""
+        if reference:
+            with torch.no_grad():
+                return self.encoder(torch.as_tensor(np.asarray(bits), dtype=torch.float32))
+        return self.fast_encoder(bits)
+
     def llrs(
         self, bits: np.ndarray, bridge, image_ids: np.ndarray, snr_db: float
     ) -> tuple[torch.Tensor, str]:
@@ -131,7 +115,7 @@ class NRLink:
         from kbsc.bridge.modulation import demap_llr, map_bits
 
         with torch.no_grad():
-            c = self.encoder(torch.as_tensor(bits, dtype=torch.float32))
+            c = self.encode(bits)
             x = map_bits(self._repeat(c), self.qm)
             out = bridge.transmit(x, image_ids, snr_db)
             llr = self._combine(demap_llr(out.y, out.noise_var, self.qm))
@@ -155,7 +139,7 @@ class NRLink:
             sl = slice(s, s + CHUNK)
             t0 = time.perf_counter()
             with torch.no_grad():
-                c = self.encoder(torch.as_tensor(bits[sl], dtype=torch.float32))
+                c = self.encode(bits[sl])
                 x = map_bits(self._repeat(c), self.qm)
                 t1 = time.perf_counter()
                 out = bridge.transmit(x, ids[sl], snr_db)
@@ -174,6 +158,37 @@ class NRLink:
         return LinkResult(
             bits=out_bits, crc_ok=ok, fingerprint=fps[0] if len(fps) == 1 else "", timings=dict(t)
         )
+
+
+def mother_tb_encoder(plan: TbPlan, tb_encoder_cls=None) -> tuple[int, Any]:
+    """Coded bits the TB encoder of ``plan`` produces — k·Qm, or fewer when the rate would fall below
+    Sionna's 1/5 — and Sionna's ``TBEncoder`` of that length (the trial that succeeded: building it again
+    cost as much).
+
+    TS 38.212 reaches rates below the BG2 mother rate 1/5 (MCS 0 and 1 of table 1) by letting the
+    circular buffer wrap around (repetition). Sionna refuses rates < 1/5, so we encode to the largest
+    length it accepts and repeat the coded bits cyclically up to k·Qm; the receiver adds the LLRs of
+    the copies (chase combining), which is what the wrap-around gives a receiver.
+    """
+    if tb_encoder_cls is None:
+        from sionna.phy.nr import TBEncoder as tb_encoder_cls
+    qm = plan.mcs.qm
+    n = plan.num_coded_bits
+    while n >= qm:
+        try:
+            enc = tb_encoder_cls(
+                target_tb_size=plan.tb_size,
+                num_coded_bits=n,
+                target_coderate=max(plan.mcs.rate, MIN_RATE),
+                num_bits_per_symbol=qm,
+                device="cpu",
+            )
+            return n, enc
+        except (ValueError, AssertionError):
+            n = qm * int(min(n - qm, (plan.tb_size / MIN_RATE)) // qm)
+    raise ConfigError(
+        f"no NR transport block of {plan.tb_size} bits fits k={plan.k} REs at MCS {plan.mcs.index}"
+    )
 
 
 def shared_link(
