@@ -8,6 +8,7 @@ import pytest
 
 from kbsc.experiments import bench
 from kbsc.experiments.config import parse_config
+from kbsc.experiments.grid import context_spec, expand
 
 
 def test_extrapolation_sums_per_image_costs_over_the_grid():
@@ -82,8 +83,16 @@ def test_slice_keeps_one_entry_per_label():
             ],
         }
     )
-    labels = [s.label or s.name for s in bench._slice_config(cfg, quick=False).systems]
+    sliced = bench._slice_config(cfg, quick=False)
+    labels = [s.label or s.name for s in sliced.systems]
     assert labels == ["kbsc", "deepjscc-adaptive", "deepjscc-adaptive+softcast"]
+    # the feature section builds one system per label (it once keyed them by registry name and lost one)
+    entries = bench._entries_by_label(sliced, expand(sliced, context_spec(sliced, ".")))
+    assert {k: v.name for k, v in entries.items()} == {
+        "kbsc": "kbsc",
+        "deepjscc-adaptive": "deepjscc-adaptive",
+        "deepjscc-adaptive+softcast": "deepjscc-adaptive",
+    }
 
 
 def test_counting_extractor_counts_only_what_reaches_the_extractor(tmp_path):

@@ -267,6 +267,17 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
         report["cached_point_cost_ratio"] = round(again / first, 4) if first > 0 else None
 
 
+def _entries_by_label(cfg: ExperimentConfig, tasks: list) -> dict[str, Any]:
+    """The config's system entry of each label that has cells (the first entry of a label wins: e.g. KBSC's
+    second entry for the authors' channels shares its label and options)."""
+    labels = {t.label for t in tasks}
+    out: dict[str, Any] = {}
+    for s in cfg.systems:
+        if s.display in labels and s.display not in out:
+            out[s.display] = s
+    return out
+
+
 def _feature_section(slice_cfg: ExperimentConfig, data_dir: str | None, report: dict[str, Any]) -> None:
     """Extractor images per sender image by (system, CBR) on a 100-image sample of the slice's cells, and the
     per-image cost of the stand-in and of the CLIP ViT-B/32 architecture."""
@@ -280,11 +291,9 @@ def _feature_section(slice_cfg: ExperimentConfig, data_dir: str | None, report: 
     ctx = get_context(spec)
     tasks = expand(cfg, spec)
     systems = {}
-    for s in cfg.systems:
-        label = next((t.label for t in tasks if t.cell.system == s.name), None)
-        if label is not None and label not in systems:
-            systems[label] = get_system(s.name, **s.options)
-            systems[label].prepare(ctx, [t.cell for t in tasks if t.label == label])
+    for label, entry in _entries_by_label(cfg, tasks).items():
+        systems[label] = get_system(entry.name, **entry.options)
+        systems[label].prepare(ctx, [t.cell for t in tasks if t.label == label])
     counts = extractions_per_image(tasks, ctx, systems)
     standin = time_extractor(ctx.extractor)
     clip = clip_cost()
