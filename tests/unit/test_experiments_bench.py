@@ -127,3 +127,18 @@ def test_bench_json_has_the_stable_keys_even_when_sections_fail(tmp_path, monkey
     assert set(bench.TOP_LEVEL_KEYS) <= set(data)
     assert data["errors"]["decoders"] == "RuntimeError: not available here"
     assert data["peak_rss_mb"]["self"] > 10
+
+
+def test_the_bench_slice_gets_an_empty_envelope_memo(tmp_path, monkeypatch):
+    from kbsc.baselines.envelope_store import ENVELOPE_DIR_ENV, EnvelopeStore
+
+    monkeypatch.delenv(ENVELOPE_DIR_ENV, raising=False)
+    assert EnvelopeStore(tmp_path / "data").dir == tmp_path / "data" / "envelopes"
+    with bench.fresh_envelope_memo(tmp_path / "fresh"):
+        assert EnvelopeStore(tmp_path / "data").dir == tmp_path / "fresh"
+        assert EnvelopeStore(None).dir is None  # a runner without a cache keeps the memo off
+    assert EnvelopeStore(tmp_path / "data").dir == tmp_path / "data" / "envelopes"
+    monkeypatch.setenv(ENVELOPE_DIR_ENV, str(tmp_path / "user"))
+    with bench.fresh_envelope_memo(tmp_path / "fresh"):
+        pass
+    assert EnvelopeStore(tmp_path / "data").dir == tmp_path / "user"  # a user's own setting is restored

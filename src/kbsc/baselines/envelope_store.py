@@ -15,7 +15,8 @@ fingerprint, the knowledge base's content hash and the fallback image; and a dig
 that computes an envelope (the link, bridge, LDPC engine, codecs, pipeline). A change in any of them is a
 different file, never a stale hit.
 Each file also carries the SHA-256 of its arrays, checked on every read; a file that fails it is a miss
-(recomputed and rewritten). ``<data dir>/baselines/envelopes/<key>.npz``.
+(recomputed and rewritten). ``<data dir>/baselines/envelopes/<key>.npz``, or ``$KBSC_ENVELOPE_DIR/<key>.npz``
+when that is set.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,13 @@ import numpy as np
 from kbsc.baselines.pipeline import BaselineRunner, CellResult
 from kbsc.util import atomic_write_bytes, hash_array, hash_obj
 
-__all__ = ["EnvelopeStore", "code_digest", "envelope_key"]
+__all__ = ["ENVELOPE_DIR_ENV", "EnvelopeStore", "code_digest", "envelope_key"]
 
 #: bump when the stored layout changes
 SCHEMA = 1
+#: environment variable that moves the memo out of the data directory (``kbsc bench`` points it at an empty
+#: folder so that its slice computes every envelope, as a grid does)
+ENVELOPE_DIR_ENV = "KBSC_ENVELOPE_DIR"
 #: packages whose code decides an envelope's outcome
 _CODE_PACKAGES = ("kbsc.baselines", "kbsc.bridge")
 
@@ -130,7 +135,11 @@ class EnvelopeStore:
     """key → :class:`CellResult` (retrieved and extras; timings and pending are not kept)."""
 
     def __init__(self, root: Path | None) -> None:
-        self.dir = None if root is None else Path(root) / "envelopes"
+        override = os.environ.get(ENVELOPE_DIR_ENV)
+        if root is None:
+            self.dir = None
+        else:
+            self.dir = Path(override) if override else Path(root) / "envelopes"
         self.n_rejected = 0
 
     def _path(self, key: str) -> Path | None:
