@@ -40,7 +40,7 @@ def default_bench_path() -> Path:
 def load_bench(path: str | Path | None) -> tuple[dict[str, Any], Path]:
     """Read and check a bench report; a clear :class:`DataError` when it is missing, malformed or too old."""
     p = Path(path) if path else default_bench_path()
-    hint = f"run `kbsc bench --json {p}` on this machine first, or pass --bench FILE"
+    hint = "write one with `kbsc bench --json FILE` on this machine and pass --bench FILE"
     if not p.is_file():
         raise DataError(f"no bench report at {p}: {hint}")
     try:
