@@ -185,8 +185,9 @@ def run_baseline(args: argparse.Namespace) -> int:
     if args.system == "hevc+ldpc":
         opts["mcs"] = args.mcs
     system = get_system(args.system, **opts)
+    mcs = f"MCS {args.mcs}" if args.system == "hevc+ldpc" else "MCS per image"
     print(
-        f"{args.system} codec={args.codec} MCS {args.mcs} (table {args.mcs_table}) "
+        f"{args.system} codec={args.codec} {mcs} (table {args.mcs_table}) "
         f"{args.channel}/{args.csi}, "
         f"{len(ctx.images)} images; clean top-1 {ws.clean.top1:.3f}"
     )
