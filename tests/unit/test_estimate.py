@@ -119,3 +119,20 @@ def test_cli_prints_the_estimate_and_skips_stored_cells(tmp_path, capsys):
     assert main(["estimate", str(cfg_path), "--bench", str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("kbsc: error: no bench report at") and "\n" not in err
+
+
+def test_kbsc_run_gets_a_one_line_estimate_only_for_long_grids(tmp_path):
+    from kbsc.experiments.estimate import run_banner
+
+    cfg = parse_config(GRID)
+    long = _report()
+    long["grid"]["per_image"][1]["s_per_image"] = 30.0  # hevc+ldpc-best at CBR 1/2: 2 cells x 3,000 s
+    bench = _write(tmp_path / "bench.json", long)
+    line = run_banner(cfg, tmp_path / "run", workers=2, bench=bench)
+    assert line is not None and "\n" not in line
+    assert line.startswith("kbsc: 12 cells to run, estimated 1 h 40 min with 2 workers")
+    assert "hevc+ldpc-best is 100 % of it" in line
+    short = _write(tmp_path / "short.json", _report())  # 8.4 cell-seconds: no banner
+    assert run_banner(cfg, tmp_path / "run", workers=2, bench=short) is None
+    # no usable report: the run goes ahead without a line
+    assert run_banner(cfg, tmp_path / "run", workers=2, bench=tmp_path / "missing.json") is None

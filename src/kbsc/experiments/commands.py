@@ -67,6 +67,20 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return ov
 
 
+def _print_banner(cfg, args: argparse.Namespace) -> None:
+    """The estimated wall time of a long grid, before it starts (stderr; nothing under KBSC_QUIET)."""
+    import os
+
+    from kbsc.experiments.estimate import run_banner
+    from kbsc.util.progress import is_quiet
+
+    if is_quiet() or args.backend == "ray":
+        return
+    line = run_banner(cfg, args.out, args.workers or os.cpu_count() or 1)
+    if line:
+        print(line, file=sys.stderr, flush=True)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
     from kbsc.experiments.runner import run_experiment
@@ -74,6 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args))
+    _print_banner(cfg, args)
     res = run_experiment(
         cfg,
         args.out,
@@ -99,21 +114,15 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
     from kbsc.errors import ConfigError
     from kbsc.experiments.config import load_config
-    from kbsc.experiments.estimate import estimate_grid, format_estimate, load_bench
-    from kbsc.experiments.grid import context_spec, expand
-    from kbsc.experiments.results import cell_path, read_cell_summary
+    from kbsc.experiments.estimate import done_cells, estimate_grid, format_estimate, load_bench
 
     cfg = load_config(args.config, _overrides(args))
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     report, path = load_bench(args.bench)
-    done: set[str] = set()
-    if args.out and Path(args.out).is_dir():
-        for t in expand(cfg, context_spec(cfg, ".")):
-            if read_cell_summary(cell_path(Path(args.out), t.cell_hash)) is not None:
-                done.add(t.cell_hash)
-    print(format_estimate(cfg, estimate_grid(cfg, report, workers, done), report, path))
+    est = estimate_grid(cfg, report, workers, done_cells(cfg, args.out))
+    print(format_estimate(cfg, est, report, path))
     return 0
 
 
@@ -175,6 +184,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args))
+    _print_banner(cfg, args)
     res = run_experiment(
         cfg,
         args.out,

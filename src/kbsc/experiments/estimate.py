@@ -29,7 +29,15 @@ import pandas as pd
 from kbsc.errors import DataError
 from kbsc.experiments.config import ExperimentConfig
 
-__all__ = ["clip_extra", "default_bench_path", "estimate_grid", "format_estimate", "load_bench"]
+__all__ = [
+    "clip_extra",
+    "default_bench_path",
+    "done_cells",
+    "estimate_grid",
+    "format_estimate",
+    "load_bench",
+    "run_banner",
+]
 
 
 def default_bench_path() -> Path:
@@ -150,3 +158,45 @@ def format_estimate(cfg: ExperimentConfig, est: dict[str, Any], report: dict[str
             "`kbsc bench --json FILE` here for a figure of this machine"
         )
     return "\n".join(lines)
+
+
+def done_cells(cfg: ExperimentConfig, out: str | Path | None) -> set[str]:
+    """Hashes of the cells of ``cfg`` already stored under ``out`` (empty when there is no such folder)."""
+    from kbsc.experiments.grid import context_spec, expand
+    from kbsc.experiments.results import cell_path, read_cell_summary
+
+    if not out or not Path(out).is_dir():
+        return set()
+    return {
+        t.cell_hash
+        for t in expand(cfg, context_spec(cfg, "."))
+        if read_cell_summary(cell_path(Path(out), t.cell_hash)) is not None
+    }
+
+
+#: a run whose estimate is shorter than this gets no banner
+BANNER_MIN_S = 600.0
+
+
+def run_banner(
+    cfg: ExperimentConfig, out: str | Path, workers: int, bench: str | Path | None = None
+) -> str | None:
+    """One line for ``kbsc run`` to print before a long grid starts: its estimated wall time from the bench
+    report (the checkout's unless ``bench``), or None when the run is short, nothing is pending or there is no
+    usable report (the run goes ahead either way)."""
+    try:
+        report, path = load_bench(bench)
+        est = estimate_grid(cfg, report, workers, done_cells(cfg, out))
+    except Exception:  # noqa: BLE001 - an estimate must never stop a run
+        return None
+    if est["cells"] == est["cells_done"] or est["wall_s"] < BANNER_MIN_S:
+        return None
+    top = next(iter(est["by_system"]), None)
+    share = ""
+    if top is not None:
+        share = f"; {top} is {100 * est['by_system'][top] / max(est['cell_seconds'], 1e-9):.0f} % of it"
+    return (
+        f"kbsc: {est['cells'] - est['cells_done']} cells to run, estimated {_duration(est['wall_s'])} with "
+        f"{workers} workers on a machine like the bench's ({path.name}, {est['extractor_priced']} extractor"
+        f"{share}); `kbsc estimate` shows the split, training not included"
+    )
