@@ -70,6 +70,34 @@ def test_extrapolation_prices_each_label_and_splits_the_time_by_label():
     assert est["cell_seconds"] == pytest.approx(240.0)
 
 
+GRID3 = {"snr_db": [0, 10], "cbr": ["1/2"], "systems": [{"name": "kbsc"}]}
+
+
+def test_each_cell_is_priced_on_its_channel_or_the_measured_channels_of_its_kind():
+    cfg = parse_config(
+        {
+            "n_images": 10,
+            "snr_db": [0],
+            "cbr": ["1/2"],
+            "channels": ["awgn", "rayleigh", "tdl-a", "authors-awgn"],
+            "systems": [{"name": "link"}],
+        }
+    )
+    per_image = pd.DataFrame(
+        {
+            "registry_name": ["link", "link"],
+            "channel": ["awgn", "rayleigh"],
+            "cbr": [0.5, 0.5],
+            "s_per_image": [1.0, 3.0],
+        }
+    )
+    est = bench.extrapolate(per_image, cfg, workers=1)
+    # awgn 1, rayleigh 3, tdl-a (fading, not measured) 3, authors-awgn (AWGN-like) 1
+    assert est["cell_seconds"] == pytest.approx(10 * (1 + 3 + 3 + 1))
+    three = parse_config({**GRID3, "channels": ["awgn", "rayleigh", "tdl-a"]})
+    assert bench._slice_config(three, quick=False).channels == ["awgn", "rayleigh"]
+
+
 def test_slice_keeps_one_entry_per_label():
     cfg = parse_config(
         {

@@ -8,14 +8,15 @@ the reason under ``errors``):
 * ``link``: the full conventional link (HEVC, NR transport block, OFDM bridge, decoding, features), from the
   baseline's own stage timer when it offers one (``kbsc.baselines.bench.bench_link``), else from timing the
   ``hevc+ldpc`` system over whole cells: ``link_bits_per_s`` = information bits carried / wall time.
-* ``grid``: a measured slice of the quick preset (one channel, one CSI, two SNRs, every CBR and system, all
-  the preset's images, 2 workers). Per-cell wall times by (system, CBR) extrapolate the whole quick grid and
-  the paper grid: each cell of the full grid costs the slice's per-image time of its (system, nearest CBR)
-  times its number of images; the sum is divided by the number of workers times the slice's measured
-  parallel efficiency (cell seconds / (workers x slice wall), at most 1; the slice wall includes its own
-  preparation, so run the bench on a data dir whose models are trained for a clean figure). One-off
-  preparation (datasets, extractor, features, training) is not in that sum and is reported separately where
-  measured.
+* ``grid``: a measured slice of the quick preset (its first two channels, AWGN and OFDM Rayleigh, one CSI,
+  two SNRs, every CBR and system, all the preset's images, 2 workers). Per-cell wall times by (system,
+  channel, CBR) extrapolate the whole quick grid and the paper grid: each cell of the full grid costs the
+  slice's per-image time of its system on its channel (a channel the slice did not run: the measured ones of
+  its kind, AWGN or fading) at the nearest CBR, times its number of images; the sum is divided by the number
+  of workers times the slice's measured parallel efficiency (cell seconds / (workers x slice wall), at most
+  1; the slice wall includes its own preparation, so run the bench on a data dir whose models are trained
+  for a clean figure). One-off preparation (datasets, extractor, features, training) is not in that sum and
+  is reported separately where measured.
 * ``features``: the receiver's extractor in a grid. Images that go through the extractor per sender image,
   by (system, CBR), counted on a 100-image sample of the slice's cells after the slice (steady state: the
   decoded-image caches hold what the slice computed; concealed failures and JSCC reconstructions are new
@@ -100,9 +101,10 @@ def _bench_decoders(quick: bool) -> dict[str, Any]:
 
 
 def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
-    """One channel/CSI, two SNRs, all CBRs and systems (plus hevc+ldpc-best, used by the paper preset)."""
+    """The first two channels (AWGN and a fading one in the quick preset), the first CSI, two SNRs, all CBRs
+    and systems (plus hevc+ldpc-best, used by the paper preset)."""
     data = cfg.model_dump(mode="json")
-    data["channels"] = [cfg.channels[0]]
+    data["channels"] = list(cfg.channels[:1] if quick else cfg.channels[:2])  # AWGN and a fading channel
     data["csi"] = [cfg.csi[0]]
     data["snr_db"] = [min(cfg.snr_db), max(cfg.snr_db)] if not quick else [max(cfg.snr_db)]
     data["seeds"] = [cfg.seeds[0]]
@@ -127,6 +129,26 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
     return ExperimentConfig.model_validate(data)
 
 
+#: channels priced from the AWGN rows of a bench; every other channel is priced from the fading rows
+AWGN_LIKE = ("awgn", "authors-awgn")
+
+
+def _price(g: pd.DataFrame, channel: str, cbr: float) -> float:
+    """Seconds per image for a cell on ``channel`` at ``cbr`` from the bench rows ``g`` of its system: the
+    rows of that channel if it was measured, else those of the measured channels of its kind (AWGN or
+    fading), else all; averaged per CBR, at the nearest CBR (log scale)."""
+    if "channel" in g:
+        same = g[g["channel"] == channel]
+        if not len(same):
+            same = g[g["channel"].isin(AWGN_LIKE) == (channel in AWGN_LIKE)]
+        if len(same):
+            g = same
+    per_cbr = g.groupby("cbr")["s_per_image"].mean()
+    cbrs = per_cbr.index.to_numpy(dtype=float)
+    i = int(np.argmin(np.abs(np.log(cbrs) - math.log(cbr))))
+    return float(per_cbr.iloc[i])
+
+
 def extrapolate(
     per_image: pd.DataFrame,
     cfg: ExperimentConfig,
@@ -135,12 +157,13 @@ def extrapolate(
     extra_s: dict[tuple[str, float], float] | None = None,
     skip: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Estimated grid wall time of ``cfg`` from per-image cell costs ``[system?, registry_name, cbr,
-    s_per_image]``.
+    """Estimated grid wall time of ``cfg`` from per-image cell costs ``[system?, registry_name, channel?,
+    cbr, s_per_image]``.
 
-    Each cell costs ``n_images × s_per_image`` at the nearest measured CBR (log scale) of its label (the
-    ``system`` column, when ``per_image`` has it and the label was measured: e.g. two configurations of one
-    registry name) or else of its registry name, plus ``n_images × extra_s[(label or registry name,
+    Each cell costs ``n_images × s_per_image`` of its label (the ``system`` column, when ``per_image`` has it
+    and the label was measured: e.g. two configurations of one registry name) or else of its registry name,
+    on its channel (else the measured channels of its kind, AWGN or fading: :func:`_price`) at the nearest
+    measured CBR (log scale), plus ``n_images × extra_s[(label or registry name,
     cbr)]`` at the nearest CBR listed there (e.g. a slower extractor). Systems not measured are listed
     under ``unmeasured`` and left out, and so are the cells whose hash is in ``skip`` (already computed).
     Wall = cell seconds / (workers × efficiency). ``by_system`` splits the cell seconds by label (largest
@@ -148,8 +171,7 @@ def extrapolate(
     """
     tasks = expand(cfg, context_spec(cfg, "."))
     total, extra_total, unmeasured = 0.0, 0.0, set()
-    by_name = per_image.groupby(["registry_name", "cbr"], as_index=False)["s_per_image"].mean()
-    by_system = {name: g for name, g in by_name.groupby("registry_name")}
+    by_system = {name: g for name, g in per_image.groupby("registry_name")}
     by_label = {name: g for name, g in per_image.groupby("system")} if "system" in per_image else {}
     extra_by: dict[str, list[tuple[float, float]]] = {}
     for (name, cbr), v in (extra_s or {}).items():
@@ -166,14 +188,14 @@ def extrapolate(
         if g is None:
             unmeasured.add(t.cell.system)
             continue
-        i = int(np.argmin(np.abs(np.log(g["cbr"].to_numpy()) - math.log(t.cell.cbr))))
-        cost = cfg.n_images * float(g["s_per_image"].iloc[i])
+        base = cfg.n_images * _price(g, t.cell.channel, t.cell.cbr)
+        cost = base
         e = extra_by.get(t.label) or extra_by.get(t.cell.system)
         if e:
             j = int(np.argmin([abs(math.log(c) - math.log(t.cell.cbr)) for c, _ in e]))
             extra_total += cfg.n_images * e[j][1]
             cost += cfg.n_images * e[j][1]
-        total += cfg.n_images * float(g["s_per_image"].iloc[i])
+        total += base
         spent[t.label] = spent.get(t.label, 0.0) + cost
     eff = min(max(float(efficiency), 1e-3), 1.0)
     return {
@@ -227,7 +249,7 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
 
         per_image = (
             df.assign(s_per_image=df["wall_s"] / df["n_images"])
-            .groupby(["system", "registry_name", "cbr"], as_index=False)["s_per_image"]
+            .groupby(["system", "registry_name", "channel", "cbr"], as_index=False)["s_per_image"]
             .mean()
         )
         cell_seconds = float(df["wall_s"].sum())

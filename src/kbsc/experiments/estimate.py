@@ -9,9 +9,10 @@ same rule as the bench's own ``paper_grid_wall_s_estimate``). With a CLIP extrac
 bench's CLIP-minus-stand-in cost for every image that reaches the extractor
 (``features.extractions_per_image``).
 
-The bench's slice runs the quick preset's first channel (AWGN) with perfect CSI at its lowest and highest
-SNR, every CBR and system; cells of other channels, CSI and SNRs are priced from those (a fading channel or
-estimated CSI changes how many MCS an envelope tries per image, so read the figure as an order of magnitude).
+The bench's slice runs the quick preset's AWGN and OFDM Rayleigh channels with perfect CSI at its lowest and
+highest SNR, every CBR and system; a cell on another channel is priced from the measured channel of its kind
+(AWGN or fading), and cells of other CSI and SNRs from the measured ones (estimated CSI or another SNR changes
+how many MCS an envelope tries per image, so read the figure as an order of magnitude).
 Not included: training of learned systems and one-off preparation (dataset, extractor, features, knowledge
 base), which a resumed run does not repeat either. The figure is as good as the bench behind it: a report from
 another machine (other core count) is flagged.
