@@ -177,18 +177,21 @@ def extrapolate(
     for (name, cbr), v in (extra_s or {}).items():
         extra_by.setdefault(name, []).append((float(cbr), float(v)))
     spent: dict[str, float] = {}
+    prices: dict[tuple[str, str, str, float], float] = {}  # a grid has few distinct (rows, channel, CBR)
     done = 0
     for t in tasks:
         if t.cell_hash in skip:
             done += 1
             continue
-        g = by_label.get(t.label)
-        if g is None:
-            g = by_system.get(t.cell.system)
+        rows = ("label", t.label) if t.label in by_label else ("name", t.cell.system)
+        g = (by_label if rows[0] == "label" else by_system).get(rows[1])
         if g is None:
             unmeasured.add(t.cell.system)
             continue
-        base = cfg.n_images * _price(g, t.cell.channel, t.cell.cbr)
+        key = (*rows, t.cell.channel, float(t.cell.cbr))
+        if key not in prices:
+            prices[key] = _price(g, t.cell.channel, t.cell.cbr)
+        base = cfg.n_images * prices[key]
         cost = base
         e = extra_by.get(t.label) or extra_by.get(t.cell.system)
         if e:
