@@ -242,15 +242,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how long a grid will take here, from a bench report (nothing is run)",
         description="Estimate the wall time of `kbsc run CONFIG` before running it: every cell not yet "
         "stored under --out is priced at the per-image cost the bench measured for its system and nearest "
-        "CBR (results/bench.json unless --bench), split by system. Training and one-off preparation are "
-        "not included.",
+        "CBR (--bench, else $KBSC_BENCH, else results/bench.json here or in a parent folder), split by "
+        "system. Training and one-off preparation are not included.",
     )
     p.add_argument("config", help="YAML config or preset name (quick, paper)")
     _add_override_options(p)
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
     p.add_argument("--out", default=None, help="results directory: cells stored there are not counted")
     p.add_argument(
-        "--bench", default=None, help="bench JSON of `kbsc bench --json` (default: results/bench.json)"
+        "--bench",
+        default=None,
+        help="bench JSON of `kbsc bench --json` (default: $KBSC_BENCH, else results/bench.json here/above)",
     )
     p.set_defaults(func=_cmd_estimate)
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import os
 from fractions import Fraction
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,6 +64,8 @@ __all__ = [
     "import_config_plugins",
     "load_config",
     "parse_config",
+    "preset_dir",
+    "preset_names",
     "validate_config",
 ]
 
@@ -436,16 +439,29 @@ def _read_yaml(path: Path) -> Any:
 
 
 def resolve_config_path(name: str | os.PathLike[str]) -> Path:
-    """A path, or a preset name (``quick``, ``paper``) looked up in the repository's ``experiments/``."""
+    """A path, or a preset name (``quick``, ``paper``): ``./experiments/NAME.yaml`` of the current project
+    first, else the preset shipped with the package (``kbsc/presets``; in a checkout a link to
+    ``experiments/``)."""
     path = Path(name)
     if path.exists():
         return path
     if path.suffix == "" and path.parent == Path("."):
-        for root in (Path.cwd() / "experiments", Path(__file__).resolve().parents[3] / "experiments"):
+        for root in (Path.cwd() / "experiments", preset_dir()):
             cand = root / f"{path.name}.yaml"
             if cand.exists():
                 return cand
-    raise ConfigError(f"config {str(name)!r} not found (give a YAML path or a preset: quick, paper)")
+    names = ", ".join(preset_names()) or "quick, paper"
+    raise ConfigError(f"config {str(name)!r} not found (give a YAML path or a preset: {names})")
+
+
+def preset_dir() -> Path:
+    """The presets shipped as package data (``kbsc/presets/*.yaml``)."""
+    return Path(str(resources.files("kbsc") / "presets"))
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets, sorted."""
+    return sorted(p.stem for p in preset_dir().glob("*.yaml"))
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> ExperimentConfig:
