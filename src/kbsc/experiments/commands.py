@@ -282,8 +282,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_allow_dirty(p)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("readme-results", help="fill the README's results block from results/ (--check)")
+    p = sub.add_parser(
+        "readme-results", help="fill the results blocks of the README and docs/ from results/ (--check)"
+    )
     p.add_argument("--readme", default="README.md", help="the README to fill (default: README.md)")
+    p.add_argument("--docs", default="docs", help="documentation pages to fill too (default: docs)")
     p.add_argument("--results", default="results/quick", help="results directory (default: results/quick)")
     p.add_argument("--bench", default="results/bench.json", help="bench JSON (default: results/bench.json)")
     p.add_argument("--check", action="store_true", help="only compare; exit 1 when the README differs")
