@@ -92,6 +92,8 @@ def _limits(schema: dict) -> str:
 
 def config_reference() -> str:
     """One table per pydantic model of the experiment config, from the models themselves."""
+    from pydantic import BaseModel
+
     from kbsc.experiments import config as cfg
 
     models = [cfg.ExperimentConfig, cfg.SystemSpec, cfg.DatasetSpec, cfg.ExtractorSpec, cfg.TrainingSpec]
@@ -108,7 +110,7 @@ def config_reference() -> str:
             value = field.get_default(call_default_factory=True)
             if name in required:
                 default = "required"
-            elif hasattr(value, "model_fields"):
+            elif isinstance(value, BaseModel):
                 default = f"see `{type(value).__name__}`"
             else:
                 default = f"`{value!r}`"

@@ -165,7 +165,7 @@ def _bridge_names() -> tuple[set[str], set[str]] | None:
 
 
 def _check_grid(value: dict[str, Any]) -> dict[str, Any]:
-    """OFDM grid settings are the bridge's ``GridConfig`` fields; empty = its defaults (DESIGN.md §2)."""
+    """OFDM grid settings are the bridge's ``GridConfig`` fields; empty = its defaults (docs/design.md §2)."""
     allowed = _bridge_grid_fields()
     if allowed is not None:
         unknown = sorted(set(value) - allowed)
@@ -278,7 +278,7 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 def code_modules(cfg: ExperimentConfig) -> list[str]:
     """Modules (or ``.py`` files) that running ``cfg`` would import: its ``plugins`` and what plug-in systems
-    name (``module: "path/x.py:Cls"``). Importing a module runs its code (DESIGN.md §7). Modules of the
+    name (``module: "path/x.py:Cls"``). Importing a module runs its code (docs/design.md §7). Modules of the
     kbsc package itself (``kbsc.…``) are not outside code and are left out."""
     from kbsc.systems.base import SYSTEMS  # its lookups import the registering modules
 

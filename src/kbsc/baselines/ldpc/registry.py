@@ -12,7 +12,7 @@ from kbsc.util import Registry
 
 LDPC_DECODERS: Registry = Registry("LDPC decoder")
 
-#: Sionna's decoder slows down above about 300k LLRs per call (DESIGN.md §6): chunk below that.
+#: Sionna's decoder slows down above about 300k LLRs per call (docs/design.md §6): chunk below that.
 SIONNA_MAX_LLRS_PER_CALL = 300_000
 
 
