@@ -139,7 +139,23 @@ def preset_reference() -> str:
     return "\n".join(rows)
 
 
+def layer_reference() -> str:
+    """The import layers of ``[tool.importlinter]`` in pyproject.toml, top first (the contract make test checks)."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    contracts = config.get("tool", {}).get("importlinter", {}).get("contracts", [])
+    layers = next((c["layers"] for c in contracts if c.get("type") == "layers"), [])
+    rows = ["| layer (top first) | packages |", "| --- | --- |"]
+    for i, layer in enumerate(layers, 1):
+        rows.append(f"| {i} | " + ", ".join(f"`{p.strip()}`" for p in layer.split("|")) + " |")
+    return "\n".join(rows)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
+    "layers": layer_reference,
     "cli": cli_reference,
     "config": config_reference,
     "environment": environment_reference,

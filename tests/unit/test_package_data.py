@@ -10,7 +10,7 @@ import pytest
 
 from kbsc.errors import ConfigError
 from kbsc.experiments.config import load_config, preset_dir, preset_names, resolve_config_path
-from kbsc.experiments.estimate import BENCH_ENV, default_bench_path
+from kbsc.tools.estimate import BENCH_ENV, default_bench_path
 from kbsc.training import reference
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ blocks: the headline block between ``<!-- results:begin -->`` and ``<!-- results
 entry of :data:`SECTIONS` between ``<!-- results:NAME:begin -->`` and ``<!-- results:NAME:end -->`` (the
 semantic, digital-semantic and pixel-system tables, each on its results page of the docs);
 :func:`update_readme` puts one block between its markers.
-``kbsc readme-results`` (or ``python -m kbsc.experiments.readme_block``) fills every file among the README
+``kbsc readme-results`` fills every file among the README
 and the pages under ``docs/`` that holds a block's markers; ``--check`` only compares (exit 1 on a
 difference). All paths are the user's (relative to the current directory by default), never the package's
 location; a test asserts that the checkout's README and docs hold exactly the blocks of ``results/``.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,6 @@ __all__ = [
     "SECTIONS",
     "block_files",
     "fill_files",
-    "main",
     "markers",
     "render_block",
     "render_blocks",
@@ -393,13 +391,6 @@ def update_readme(text: str, block: str, name: str = "") -> str:
     return text[:a] + block + text[b + len(end) :]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``kbsc readme-results`` (its arguments live with the command, so ``kbsc --help`` stays light)."""
-    from kbsc.cli import main as cli_main
-
-    return cli_main(["readme-results", *(sys.argv[1:] if argv is None else argv)])
-
-
 def block_files(readme: str | Path, docs: str | Path | None = "docs") -> list[Path]:
     """The Markdown files a results block may live in: the README, then every page under ``docs`` (sorted)."""
     files = [Path(readme)]
@@ -449,6 +440,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"results blocks {'updated in ' + ', '.join(map(str, stale)) if stale else 'already up to date'}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
