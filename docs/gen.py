@@ -154,7 +154,42 @@ def layer_reference() -> str:
     return "\n".join(rows)
 
 
+#: figure file prefix → what it shows (the kinds `kbsc plot` draws)
+FIGURE_KINDS = {
+    "main_acc_vs_cbr": "The main figure",
+    "acc_vs_cbr": "Accuracy vs CBR at a fixed SNR",
+    "acc_vs_snr": "Accuracy vs SNR at a fixed CBR",
+    "bler_vs_snr": "BLER of the coded links vs SNR",
+    "psnr_vs_cbr": "PSNR of the pixel systems vs CBR",
+}
+
+
+def figure_gallery() -> str:
+    """Every committed figure under ``results/*/figures`` (PNG), by result set and kind, each collapsed under
+    its file name; the paths are relative to ``docs/results/``, where the hook serves ``results/``."""
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    parts = []
+    for folder in sorted(p for p in results.glob("*/figures") if p.is_dir()):
+        name = folder.parent.name
+        parts += [f"## `results/{name}/`", ""]
+        pngs = sorted(folder.glob("*.png"))
+        for prefix, title in FIGURE_KINDS.items():
+            mine = [p for p in pngs if p.stem == prefix or p.stem.startswith(prefix + "_")]
+            pngs = [p for p in pngs if p not in mine]
+            if not mine:
+                continue
+            parts += [f"### {title}", ""]
+            for png in mine:
+                parts += [f'??? note "{png.stem}"', f"    ![{png.stem}]({name}/figures/{png.name})", ""]
+        for png in pngs:  # a kind not listed above
+            parts += [f'??? note "{png.stem}"', f"    ![{png.stem}]({name}/figures/{png.name})", ""]
+    return "\n".join(parts)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
+    "figures": figure_gallery,
     "layers": layer_reference,
     "cli": cli_reference,
     "config": config_reference,

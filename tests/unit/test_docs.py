@@ -82,6 +82,11 @@ def test_generated_reference_pages_come_from_the_code(gen):
         assert f"| `{field}` |" in config, field
     presets = gen.expand("<!-- gen:presets -->")
     assert preset_names() and all(f"| `{p}` |" in presets for p in preset_names())
+    layers = gen.expand("<!-- gen:layers -->")
+    assert "| 1 | `kbsc.cli` |" in layers and "`kbsc.util`" in layers
+    figures = gen.expand("<!-- gen:figures -->")
+    for png in (ROOT / "results").glob("*/figures/*.png"):
+        assert f"]({png.parent.parent.name}/figures/{png.name})" in figures, png
     with pytest.raises(KeyError, match="gen:nothing"):
         gen.expand("<!-- gen:nothing -->")
 
