@@ -22,6 +22,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gen  # noqa: E402  (docs/gen.py, importable once docs/ is on the path)
+import kbsc  # noqa: E402, F401  (bound now: MkDocs restores sys.path after loading a hook, and the pages must
+#                          document this checkout's kbsc, not another one an editable install points at)
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 - MkDocs' hook signature
