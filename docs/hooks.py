@@ -6,6 +6,7 @@
   :mod:`kbsc.experiments.config` (field, type, default, description);
 * ``<!-- gen:environment -->`` becomes the table of :data:`kbsc.util.environment.ENVIRONMENT`;
 * ``<!-- gen:presets -->`` lists the presets shipped as package data;
+* the Sphinx roles of the docstrings (``:class:``, ``:func:``, ...) are dropped in front of code spans;
 * every PNG under the repository's ``results/`` is served at ``results/<same path>``, so the pages show the
   committed figures without copying them into ``docs/``.
 
@@ -14,6 +15,7 @@ The generators live in :mod:`docs.gen` (plain functions, tested without MkDocs).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +30,14 @@ import kbsc  # noqa: E402, F401  (bound now: MkDocs restores sys.path after load
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 - MkDocs' hook signature
     return gen.expand(markdown)
+
+
+#: a Sphinx role left in front of a code span by the docstrings (``:class:`Bridge```), dropped from the page
+_ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page, config, files) -> str:  # noqa: ANN001 - MkDocs' hook signature
+    return _ROLE.sub("", html)
 
 
 def on_files(files, config):  # noqa: ANN001, ANN201 - MkDocs' hook signature
