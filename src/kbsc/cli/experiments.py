@@ -289,7 +289,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--docs", default="docs", help="documentation pages to fill too (default: docs)")
     p.add_argument("--results", default="results/quick", help="results directory (default: results/quick)")
     p.add_argument("--bench", default="results/bench.json", help="bench JSON (default: results/bench.json)")
-    p.add_argument("--check", action="store_true", help="only compare; exit 1 when the README differs")
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 when a block differs")
     p.set_defaults(func=_cmd_readme_results)
 
     p = sub.add_parser("bench", help="speed measurements (decoders, link, semantic path, grid)")
