@@ -11,7 +11,8 @@ previous MCS's measured gap), walks in ``step_db`` steps until the target is bra
 (errors + 0.5) / (n + 1) so that a bracket end with zero errors stays finite).
 
 Thresholds are stored in ``amc_thresholds.json`` (next to this module) with their provenance; see
-docs/concepts/systems/conventional.md. ``kbsc calibrate-amc`` (:mod:`kbsc.cli.baselines`) runs the calibration.
+docs/concepts/systems/conventional.md. ``kbsc calibrate-amc`` (:mod:`kbsc.cli.baselines`) runs the
+calibration.
 """
 
 from __future__ import annotations
