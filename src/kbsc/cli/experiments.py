@@ -206,7 +206,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     for line in res.model_lines():
         print(line)
-    if args.config == "quick":
+    if args.config == "quick" and Path("results/quick/results.parquet").is_file():  # a checkout's own
         print("committed reference results of this preset (for comparison): results/quick/")
     return 0
 
