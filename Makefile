@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kbsc-installed
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test test-install docs lint install bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+# the wheel installed into a fresh environment runs a quick slice from an empty directory (about 5 minutes)
+test-install: $(STAMP)
+	KBSC_TEST_INSTALL=1 $(BIN)/python -m pytest tests/integration/test_installed_package.py
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -1,4 +1,5 @@
-"""`kill -9` of `kbsc run` leaves no process behind (DESIGN.md §7), on the local pool and the Ray backend.
+"""`kill -9` of `kbsc run` leaves no process behind (docs/design.md §7), on the local pool and the Ray
+backend.
 
 A toy grid (the test-only systems of tests/unit/test_experiments_toysys.py, each cell sleeping) runs in a
 subprocess with 2 workers; once the workers exist the parent is killed with SIGKILL and every process it had

@@ -1,5 +1,5 @@
 """Bad configs fail before a run starts: exit code 2, one ``kbsc: error:`` line, nothing left in ``--out``.
-And a config that imports code runs only with ``--allow-code`` (DESIGN.md §7)."""
+And a config that imports code runs only with ``--allow-code`` (docs/design.md §7)."""
 
 from __future__ import annotations
 

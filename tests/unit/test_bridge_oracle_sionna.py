@@ -1,8 +1,8 @@
 """The bridge's hand-written PHY against the Sionna 2.x block that does the same, on the same inputs.
 
 Each test feeds one input to both and states the tolerance the bridge reaches (float32 arithmetic in a
-different order). Where the bridge differs on purpose the test pins the difference (README, "The bridge and
-Sionna"):
+different order). Where the bridge differs on purpose the test pins the difference
+(docs/results/validation.md, "The bridge and Sionna"):
 
 * ls-linear holds the estimate outside the pilot span (OFDM symbols before the first and after the last pilot
   symbol) where Sionna's LinearInterpolator extrapolates the line of the two nearest pilot symbols;

@@ -93,7 +93,7 @@ def test_lmmse_uses_the_calibrated_covariance():
 
 
 def test_another_sionna_model_is_one_subclass():
-    """The README's recipe: a Sionna TDL variant (TDL-A30) registered under a new name."""
+    """The documented recipe (docs/howto/plugins.md): Sionna's TDL-A30 registered under a new name."""
 
     class TDLA30(SionnaTDL):
         name = "test-tdl-a30"

@@ -1,4 +1,5 @@
-"""The README's headline block is exactly the one generated from the committed results/ (issue 13, item 6)."""
+"""The results blocks of the README and the docs pages are exactly the ones generated from the committed
+results/."""
 
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from kbsc.tools.readme_block import (
     BEGIN,
     END,
     SECTIONS,
+    block_files,
     markers,
     render_block,
     render_blocks,
@@ -20,21 +22,49 @@ from kbsc.tools.readme_block import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_readme_holds_the_block_of_the_committed_results(monkeypatch):
+def test_readme_and_docs_hold_the_blocks_of_the_committed_results(monkeypatch):
     results = ROOT / "results" / "quick"
     if not (results / "results.parquet").exists():
         pytest.skip("no committed results in this checkout")
-    text = (ROOT / "README.md").read_text()
-    monkeypatch.chdir(ROOT)  # the block names the paths as the command does, relative to the repository
+    monkeypatch.chdir(ROOT)  # the blocks name the paths as the command does, relative to the repository
     blocks = render_blocks(Path("results/quick"), Path("results/bench.json"))
     assert set(blocks) == {"", *SECTIONS}
+    files = block_files("README.md", "docs")
+    texts = {f: f.read_text(encoding="utf-8") for f in files}
+    assert BEGIN in texts[Path("README.md")], "the README front page lost its headline block"
     for name, block in blocks.items():
         begin, end = markers(name)
-        assert text.count(begin) == 1 and text.count(end) == 1, f"README lacks one {begin} … {end}"
-        assert block in text, (
-            f"README results block {name or 'headline'!r} is stale: run `kbsc readme-results` "
-            "after regenerating results"
-        )
+        holders = [f for f, t in texts.items() if begin in t]
+        assert holders, f"neither README.md nor docs/ has a {begin} … {end} block"
+        for f in holders:
+            assert texts[f].count(begin) == 1 and texts[f].count(end) == 1, f"{f} lacks one {begin} … {end}"
+            assert block in texts[f], (
+                f"{f}: results block {name or 'headline'!r} is stale: run `kbsc readme-results` "
+                "after regenerating results"
+            )
+
+
+def test_command_fills_readme_and_docs_and_refuses_a_block_without_a_home(tmp_path, monkeypatch):
+    from kbsc.cli import main
+
+    df = _fabricated_frame()
+    (tmp_path / "res").mkdir()
+    df.to_parquet(tmp_path / "res" / "results.parquet")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"front\n{BEGIN}\nold\n{END}\n")
+    page = tmp_path / "docs" / "results" / "p.md"
+    parts = [f"{markers(n)[0]}\nold\n{markers(n)[1]}" for n in SECTIONS]
+    page.write_text("\n".join(["# page", f"{BEGIN}\n{END}", *parts, ""]))
+    args = ["readme-results", "--results", "res", "--bench", "none.json"]
+    assert main([*args, "--check"]) == 1
+    assert main(args) == 0
+    assert main([*args, "--check"]) == 0
+    blocks = render_blocks(Path("res"))
+    assert blocks[""] in readme.read_text() and all(b in page.read_text() for b in blocks.values())
+    page.write_text("# no markers\n")
+    assert main([*args, "--check"]) == 2  # the section blocks have no home: one-line error
 
 
 def test_block_skips_missing_columns_and_replaces_only_between_markers(tmp_path):

@@ -1,4 +1,4 @@
-"""On-disk caches of the conventional baseline (DESIGN.md §7: each with a manifest of what made it).
+"""On-disk caches of the conventional baseline (docs/design.md §7: each with a manifest of what made it).
 
 * :class:`PayloadStore` — encoded payloads per (image content, codec settings, quality), so the quality search
   of a repeated sweep point does not re-run the encoder. ``<data dir>/baselines/payloads/<codec fp>/``.
@@ -17,7 +17,7 @@ goes further: a quality search holds its image's lock from reading the file to w
 encoded, so every (image, quality) is encoded at most once per data directory, whichever worker, cell or
 budget asks first (:attr:`PayloadStore.n_encoded` counts the encoder calls of one store).
 
-Each file starts with a SHA-256 of its content (DESIGN.md §7: the hash of what is *used*), checked on
+Each file starts with a SHA-256 of its content (docs/design.md §7: the hash of what is *used*), checked on
 every read: a file that fails it (damaged, altered, or from an older kbsc) is a miss, recomputed and
 rewritten, with one warning line per store.
 """

@@ -7,9 +7,9 @@ of both cells (every image through up to 14 NR links), so the first cell to fini
 other reads it back. The memo lives on disk, not in a worker, so it does not matter which worker of the pool
 gets which cell; two workers computing the same envelope at once both write the same file atomically.
 
-**Key (DESIGN.md §7: a cache names the content it came from).** The SHA-256 of: the pixels, ids and labels of
-the images; the realization fingerprint of the cell (the digests of every slot's channel and noise) and the
-bridge's configuration (channel, CSI estimator, grid); k, SNR and the MCS set; the runner's
+**Key (docs/design.md §7: a cache names the content it came from).** The SHA-256 of: the pixels, ids and
+labels of the images; the realization fingerprint of the cell (the digests of every slot's channel and noise)
+and the bridge's configuration (channel, CSI estimator, grid); k, SNR and the MCS set; the runner's
 configuration (codec settings, failure mode, LDPC decoder, iterations, MCS table); the extractor's
 fingerprint, the knowledge base's content hash and the fallback image; and a digest of the source code
 that computes an envelope (the link, bridge, LDPC engine, codecs, pipeline). A change in any of them is a

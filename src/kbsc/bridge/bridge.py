@@ -1,4 +1,4 @@
-"""The bridge: the one channel service every system transmits through (DESIGN.md §2).
+"""The bridge: the one channel service every system transmits through (docs/design.md §2).
 
 ``Bridge.transmit(x [B, k], image_ids [B], snr_db)`` places image b's k symbols on the data REs of
 ceil(k / D) consecutive slots (fixed frequency-first order), inserts unit-power pilots, applies the

@@ -1,7 +1,8 @@
 """The OFDM slot: resource grid configuration, pilot pattern and the fixed order of data resource elements.
 
 One *slot* is ``num_ofdm_symbols × num_subcarriers`` resource elements (REs). Guard subcarriers, the DC
-subcarrier (optional) and pilots are overhead; every other RE is a data RE = one channel use (DESIGN.md §2).
+subcarrier (optional) and pilots are overhead; every other RE is a data RE = one channel use
+(docs/design.md §2).
 Pilots occupy the OFDM symbols ``pilot_ofdm_symbols`` on every ``pilot_subcarrier_step``-th usable subcarrier
 (a single-antenna, Kronecker-style pattern like Sionna's ``PilotPattern``); the other REs of those symbols
 carry data. Pilot values are a fixed unit-power QPSK sequence (a function of the grid only).

@@ -206,7 +206,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     for line in res.model_lines():
         print(line)
-    if args.config == "quick":
+    if args.config == "quick" and Path("results/quick/results.parquet").is_file():  # a checkout's own
         print("committed reference results of this preset (for comparison): results/quick/")
     return 0
 
@@ -242,15 +242,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how long a grid will take here, from a bench report (nothing is run)",
         description="Estimate the wall time of `kbsc run CONFIG` before running it: every cell not yet "
         "stored under --out is priced at the per-image cost the bench measured for its system and nearest "
-        "CBR (results/bench.json unless --bench), split by system. Training and one-off preparation are "
-        "not included.",
+        "CBR (--bench, else $KBSC_BENCH, else results/bench.json here or in a parent folder), split by "
+        "system. Training and one-off preparation are not included.",
     )
     p.add_argument("config", help="YAML config or preset name (quick, paper)")
     _add_override_options(p)
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
     p.add_argument("--out", default=None, help="results directory: cells stored there are not counted")
     p.add_argument(
-        "--bench", default=None, help="bench JSON of `kbsc bench --json` (default: results/bench.json)"
+        "--bench",
+        default=None,
+        help="bench JSON of `kbsc bench --json` (default: $KBSC_BENCH, else results/bench.json here/above)",
     )
     p.set_defaults(func=_cmd_estimate)
 
@@ -280,11 +282,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_allow_dirty(p)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("readme-results", help="fill the README's results block from results/ (--check)")
+    p = sub.add_parser(
+        "readme-results", help="fill the results blocks of the README and docs/ from results/ (--check)"
+    )
     p.add_argument("--readme", default="README.md", help="the README to fill (default: README.md)")
+    p.add_argument("--docs", default="docs", help="documentation pages to fill too (default: docs)")
     p.add_argument("--results", default="results/quick", help="results directory (default: results/quick)")
     p.add_argument("--bench", default="results/bench.json", help="bench JSON (default: results/bench.json)")
-    p.add_argument("--check", action="store_true", help="only compare; exit 1 when the README differs")
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 when a block differs")
     p.set_defaults(func=_cmd_readme_results)
 
     p = sub.add_parser("bench", help="speed measurements (decoders, link, semantic path, grid)")

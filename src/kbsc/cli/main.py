@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from kbsc import __version__
 from kbsc.errors import KbscError
+from kbsc.util.environment import help_text
 
 COMMAND_MODULES = (
     "kbsc.cli.data",  # prepare, info
@@ -25,21 +26,11 @@ COMMAND_MODULES = (
 )
 
 
-# The environment variables kbsc reads (the README has the same table).
-ENVIRONMENT = """environment:
-  KBSC_DATA        data/cache directory (overridden by --data-dir)
-  KBSC_MODELS      reference model store (default: the checkout's models/; empty: none)
-  XDG_CACHE_HOME   without KBSC_DATA the data directory is $XDG_CACHE_HOME/kbsc, else ~/.cache/kbsc
-  KBSC_QUIET=1     no progress output (bars or log lines), Ray's own messages muted
-  OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS, NUMBA_NUM_THREADS
-                   threads per grid worker (default 1)"""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kbsc",
         description="Semantic vs conventional image transmission on identical channel realizations.",
-        epilog=ENVIRONMENT,
+        epilog=help_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kbsc {__version__}")

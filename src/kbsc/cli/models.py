@@ -13,7 +13,7 @@ def _root_or_note() -> Path | None:
 
     root = store_root()
     if root is None:
-        print(f"no reference model store (set {ENV}, or use a source checkout with a models/ folder)")
+        print(f"no reference model store ({ENV} is empty, or names no folder)")
     return root
 
 

@@ -1,4 +1,4 @@
-"""A restricted unpickler for untrusted pickles such as CIFAR-100's python files (DESIGN.md §7).
+"""A restricted unpickler for untrusted pickles such as CIFAR-100's python files (docs/design.md §7).
 
 ``pickle.load`` runs whatever callable a file names. This unpickler resolves only an allow-list of globals:
 numpy's array/scalar reconstruction helpers, ``numpy.dtype`` and the two ways protocol-2 pickles write byte

@@ -1,4 +1,4 @@
-"""Seeded, stable per-class splits (DESIGN.md §2).
+"""Seeded, stable per-class splits (docs/design.md §2).
 
 * :func:`sender_receiver_split`: the test split halved per class: sender (transmitted queries) and
   receiver (the knowledge base), as in KBSC.

@@ -1,4 +1,4 @@
-"""Generator of ``synthetic100``: a CIFAR-100-shaped image set made from a seed (DESIGN.md §6).
+"""Generator of ``synthetic100``: a CIFAR-100-shaped image set made from a seed (docs/design.md §6).
 
 100 fine classes in 20 coarse groups (see :mod:`kbsc.data.synthetic_design`), 32×32 RGB, 500 training and
 100 test images per class. Each image: a random-hue background with a gradient, clutter blobs and sometimes a

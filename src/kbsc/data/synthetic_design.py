@@ -1,6 +1,6 @@
 """The class design of ``synthetic100``: which shape, texture and palette each of the 100 classes has.
 
-Layout (follows the recipe of the prototype recorded in DESIGN.md §6):
+Layout (follows the recipe of the prototype recorded in docs/design.md §6):
 
 * 20 coarse groups of 5 fine classes. A group owns one colour palette (two object colours), so colour tells
   at most the group, never the fine class.

@@ -1,6 +1,6 @@
 """Execution backends: where cells run. Results never depend on the backend or the worker count, because each
-cell is a pure function of its task (realizations are keyed by (seed, image id, slot), DESIGN.md §2) and the
-runner writes and orders the results itself.
+cell is a pure function of its task (realizations are keyed by (seed, image id, slot), docs/design.md §2) and
+the runner writes and orders the results itself.
 
 * ``serial``: in the calling process (debugging; reuses the systems the runner prepared).
 * ``local`` (default): a spawn-context process pool, ``--workers N``, one compute thread per worker. Workers

@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import os
 from fractions import Fraction
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,6 +64,8 @@ __all__ = [
     "import_config_plugins",
     "load_config",
     "parse_config",
+    "preset_dir",
+    "preset_names",
     "validate_config",
 ]
 
@@ -117,25 +120,30 @@ def cbr_label(cbr: float) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # a string under a field is its description (the generated config reference in docs/ shows it)
+    model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True)
 
 
 class DatasetSpec(_Strict):
     """Which dataset the sender images and the knowledge base come from."""
 
     name: Name = "synthetic100"
+    """``synthetic100`` (embedded, generated from a seed), ``cifar100`` or ``folder`` (your images)"""
     root: str | None = None
+    """the dataset's folder (``cifar-100-python``, or the image folder); unused for synthetic100"""
     split_seed: Seed = 0
+    """seed of the per-class split of the test images into sender images and knowledge base"""
 
 
 class ExtractorSpec(_Strict):
     """The feature extractor shared by every system's receiver (and the KB)."""
 
     name: Name = "standin"
+    """``standin`` (the embedded CNN, trained here or loaded from the reference models) or ``clip-vit-b32``"""
     checkpoint: str | None = None
-    options: dict[str, Any] = Field(
-        default_factory=dict
-    )  # extractor-specific, e.g. {max_steps: 20} for a tiny stand-in
+    """CLIP's weights: OpenAI's ``ViT-B-32.pt`` or a Hugging Face folder (nothing is downloaded)"""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """extractor-specific, e.g. ``{max_steps: 20}`` for a tiny stand-in"""
 
 
 def _bridge_grid_fields() -> set[str] | None:
@@ -162,7 +170,7 @@ def _bridge_names() -> tuple[set[str], set[str]] | None:
 
 
 def _check_grid(value: dict[str, Any]) -> dict[str, Any]:
-    """OFDM grid settings are the bridge's ``GridConfig`` fields; empty = its defaults (DESIGN.md §2)."""
+    """OFDM grid settings are the bridge's ``GridConfig`` fields; empty = its defaults (docs/design.md §2)."""
     allowed = _bridge_grid_fields()
     if allowed is not None:
         unknown = sorted(set(value) - allowed)
@@ -179,23 +187,36 @@ class TrainingSpec(_Strict):
     """Training settings for learned systems (None = the system's own default)."""
 
     setting: str | None = None
-    max_steps: int | None = Field(None, ge=1, le=10_000_000)  # ceiling in optimizer steps
-    patience: int | None = Field(None, ge=1, le=10_000)  # validations without gain that end training
-    eval_every: int | None = Field(None, ge=1, le=1_000_000)  # optimizer steps between validations
+    """a named budget of the learned systems: ``quick``, ``reference`` (JSCC) or ``paper``"""
+    max_steps: int | None = Field(None, ge=1, le=10_000_000)
+    """ceiling in optimizer steps"""
+    patience: int | None = Field(None, ge=1, le=10_000)
+    """validations without gain that end training"""
+    eval_every: int | None = Field(None, ge=1, le=1_000_000)
+    """optimizer steps between validations"""
 
 
 class SystemSpec(_Strict):
     """One compared system; any grid axis may be overridden for it."""
 
     name: Name
+    """the system's registry name (``kbsc``, ``hevc+ldpc``, ``swinjscc``, ``plugin``, ...)"""
     label: str | None = None
+    """the ``system`` column of the results (default: the name); tells two variants of one system apart"""
     options: dict[str, Any] = Field(default_factory=dict)
+    """the system's own options (see the systems' pages)"""
     mcs: list[Mcs] | None = None
+    """MCS indices of a fixed-MCS system (``hevc+ldpc``, ``kbsc-digital``): one curve each"""
     channels: list[Channel] | None = None
+    """this system's channels instead of the grid's"""
     csi: list[Name] | None = None
+    """this system's CSI modes instead of the grid's"""
     snr_db: list[Snr] | None = None
+    """this system's SNRs instead of the grid's"""
     cbr: list[Cbr] | None = None
+    """this system's CBRs instead of the grid's"""
     seeds: list[Seed] | None = None
+    """this system's seeds instead of the grid's"""
 
     @field_validator("mcs", "channels", "csi", "snr_db", "cbr", "seeds")
     @classmethod
@@ -214,19 +235,33 @@ class ExperimentConfig(_Strict):
     """A whole experiment grid."""
 
     name: str = "experiment"
+    """the experiment's name (shown in summaries)"""
     plugins: list[str] = Field(default_factory=list)
+    """modules imported before validation (their channels and systems register); code: needs --allow-code"""
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    """where the images come from"""
     extractor: ExtractorSpec = Field(default_factory=ExtractorSpec)
+    """the feature extractor of every receiver and of the knowledge base"""
     index: str = "flat"
+    """the knowledge base's FAISS index: ``flat`` (exact), ``ivf`` or ``hnsw``"""
     n_images: int = Field(1000, ge=1, le=10_000_000)
+    """sender images per cell (a class-balanced subset of the sender half)"""
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    """master seeds of the channel realizations"""
     snr_db: list[Snr] = Field(min_length=1)
+    """SNRs in dB (Es/N0 per data RE)"""
     cbr: list[Cbr] = Field(min_length=1)
+    """channel bandwidth ratios, as numbers or fractions (``"1/8"``)"""
     channels: list[Channel] = Field(default_factory=lambda: ["awgn"], min_length=1)
+    """channel models: names, labels with options, mappings or ``{import: FILE}``"""
     csi: list[Name] = Field(default_factory=lambda: ["perfect"], min_length=1)
+    """receiver CSI: ``perfect``, ``ls-nearest``, ``ls-linear`` or ``lmmse``"""
     grid: GridSettings = Field(default_factory=dict)
+    """OFDM grid settings (the bridge's ``GridConfig`` fields); empty: the default slot"""
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    """training budget of the learned systems"""
     systems: list[SystemSpec] = Field(min_length=1)
+    """the compared systems"""
 
     @field_validator("systems")
     @classmethod
@@ -275,7 +310,7 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 def code_modules(cfg: ExperimentConfig) -> list[str]:
     """Modules (or ``.py`` files) that running ``cfg`` would import: its ``plugins`` and what plug-in systems
-    name (``module: "path/x.py:Cls"``). Importing a module runs its code (DESIGN.md §7). Modules of the
+    name (``module: "path/x.py:Cls"``). Importing a module runs its code (docs/design.md §7). Modules of the
     kbsc package itself (``kbsc.…``) are not outside code and are left out."""
     from kbsc.systems.base import SYSTEMS  # its lookups import the registering modules
 
@@ -436,16 +471,29 @@ def _read_yaml(path: Path) -> Any:
 
 
 def resolve_config_path(name: str | os.PathLike[str]) -> Path:
-    """A path, or a preset name (``quick``, ``paper``) looked up in the repository's ``experiments/``."""
+    """A path, or a preset name (``quick``, ``paper``): ``./experiments/NAME.yaml`` of the current project
+    first, else the preset shipped with the package (``kbsc/presets``; in a checkout a link to
+    ``experiments/``)."""
     path = Path(name)
     if path.exists():
         return path
     if path.suffix == "" and path.parent == Path("."):
-        for root in (Path.cwd() / "experiments", Path(__file__).resolve().parents[3] / "experiments"):
+        for root in (Path.cwd() / "experiments", preset_dir()):
             cand = root / f"{path.name}.yaml"
             if cand.exists():
                 return cand
-    raise ConfigError(f"config {str(name)!r} not found (give a YAML path or a preset: quick, paper)")
+    names = ", ".join(preset_names()) or "quick, paper"
+    raise ConfigError(f"config {str(name)!r} not found (give a YAML path or a preset: {names})")
+
+
+def preset_dir() -> Path:
+    """The presets shipped as package data (``kbsc/presets/*.yaml``)."""
+    return Path(str(resources.files("kbsc") / "presets"))
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets, sorted."""
+    return sorted(p.stem for p in preset_dir().glob("*.yaml"))
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> ExperimentConfig:

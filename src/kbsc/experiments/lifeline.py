@@ -1,4 +1,5 @@
-"""Workers die with their parent (DESIGN.md §7): nothing keeps running or holding memory after ``kill -9``.
+"""Workers die with their parent (docs/design.md §7): nothing keeps running or holding memory after
+``kill -9``.
 
 :func:`die_with_parent` is called first thing in a worker process. Two mechanisms, either one suffices:
 

@@ -132,7 +132,7 @@ def _fixed_label(name: str, value: float) -> str:
 
 
 def figure_title(channel: str, csi: str, fixed_name: str, fixed_value: float) -> str:
-    """``OFDM Rayleigh (block fading), CSI perfect, SNR = 4 dB``: the README's channel names."""
+    """``OFDM Rayleigh (block fading), CSI perfect, SNR = 4 dB``: the documentation's channel names."""
     return f"{channel_display(channel)}, CSI {csi}, {_fixed_label(fixed_name, fixed_value)}"
 
 

@@ -88,7 +88,9 @@ def build_references(
     """
     root = store_root(create=True)
     if root is None:
-        raise ConfigError("no reference store: set KBSC_MODELS to a folder (a wheel install has no models/)")
+        raise ConfigError(
+            "no reference store to write into: set KBSC_MODELS to a folder (installed packages are read-only)"
+        )
     cfg = load_config(config) if isinstance(config, str) else config
     validate_config(cfg, allow_code=allow_code)
     spec = context_spec(cfg, str(resolve_data_dir(data_dir)))

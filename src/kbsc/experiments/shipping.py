@@ -7,8 +7,8 @@ the systems' trained models (``prepare`` runs on the head in this mode) — in i
 directory (``$KBSC_DATA`` of the node, else ``~/.cache/kbsc``) with :func:`unpack_data_dir`, which checks
 every file against the manifest before it is used (a mismatch is refused, never used), writes atomically,
 keeps files whose content already matches, and does the work once per node (a lock and a marker named by the
-bundle's digest). The caches inside carry their own manifests too (DESIGN.md §7), so a worker still refuses
-or rebuilds anything that does not match what made it.
+bundle's digest). The caches inside carry their own manifests too (docs/design.md §7), so a worker still
+refuses or rebuilds anything that does not match what made it.
 
 The dataset folder (``dataset.root``), the extractor checkpoint and the reference model store
 (:mod:`kbsc.training.reference`; not with ``--retrain``), when given, travel in the bundle too

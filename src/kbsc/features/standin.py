@@ -486,7 +486,7 @@ def standin_from_cache(
                 "train_fingerprint": train_set.fingerprint,
                 "seed": seed,
                 "recipe": recipe,
-                # what else the weights depend on (README, "Determinism across machines")
+                # what else the weights depend on (docs/concepts/embedded-default.md, "Determinism")
                 "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             },
         )

@@ -1,4 +1,4 @@
-"""The stand-in network: a compact CNN whose 512-d embedding plays CLIP's role (DESIGN §6).
+"""The stand-in network: a compact CNN whose 512-d embedding plays CLIP's role (docs/design.md §6).
 
 Four conv stages (default widths 32, 64, 128, 256; a strided stem, 2×2 max-pooling between later stages),
 global average pooling and a linear map to the embedding. Training adds a cosine-softmax head, so the

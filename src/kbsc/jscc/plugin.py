@@ -11,7 +11,7 @@ imported.
                                                             # noise_var float32 numpy [B, k] (per symbol);
                                                             # images [B, 32, 32, 3]: uint8, or float in [0, 1]
 
-The testbed normalizes each image's symbols to mean power 1 before the bridge (DESIGN.md §2: every system
+The testbed normalizes each image's symbols to mean power 1 before the bridge (docs/design.md §2: every system
 meets the same power constraint), so a model that already does so is unchanged. Example:
 ``examples/plugin_model.py``.
 

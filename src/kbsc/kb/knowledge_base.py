@@ -7,7 +7,7 @@ Saved layout (one directory, written atomically: built in a temporary sibling, t
     manifest.json   the caller's manifest + index kind/options, sizes, content hash and file hashes
 
 The content hash covers everything a search uses: features, labels, ids, index kind/options and the
-serialized FAISS index itself (DESIGN.md §7). On load the index must moreover hold exactly the saved
+serialized FAISS index itself (docs/design.md §7). On load the index must moreover hold exactly the saved
 features (its stored vectors are compared with ``features.npy``), so an index rebuilt from other or shuffled
 features is refused even if the manifest's hashes were rewritten to match it.
 """

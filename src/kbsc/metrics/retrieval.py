@@ -1,7 +1,7 @@
 """Semantic accuracy of retrieval (top-1, top-5) with Wilson score intervals.
 
 A sender image counts as correct at top-k when one of the first k retrieved knowledge-base labels equals its
-class (DESIGN.md §1). A retrieved label of -1 means nothing arrived (e.g. a lost transport block): wrong.
+class (docs/design.md §1). A retrieved label of -1 means nothing arrived (e.g. a lost transport block): wrong.
 """
 
 from __future__ import annotations

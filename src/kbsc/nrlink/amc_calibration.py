@@ -10,8 +10,9 @@ previous MCS's measured gap), walks in ``step_db`` steps until the target is bra
 ``resolution_db`` and interpolates log(BLER) linearly inside the last bracket (BLER smoothed as
 (errors + 0.5) / (n + 1) so that a bracket end with zero errors stays finite).
 
-Thresholds are stored in ``amc_thresholds.json`` (next to this module) with their provenance; see the README's
-baseline section. ``kbsc calibrate-amc`` (:mod:`kbsc.cli.baselines`) runs the calibration.
+Thresholds are stored in ``amc_thresholds.json`` (next to this module) with their provenance; see
+docs/concepts/systems/conventional.md. ``kbsc calibrate-amc`` (:mod:`kbsc.cli.baselines`) runs the
+calibration.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """kbsc.semantic: the KBSC feature codec (arXiv 2504.01053), its training through the bridge, the no-codec
-reference and their evaluation by knowledge-base retrieval (DESIGN.md §3)."""
+reference and their evaluation by knowledge-base retrieval (docs/design.md §3)."""
 
 from kbsc.util.lazy import lazy_exports
 

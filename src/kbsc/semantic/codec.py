@@ -7,7 +7,7 @@ of different images, which we do not copy). The decoder output is not re-normali
 
 Power normalization (``power_norm``):
 
-* ``"image"`` (default): every image's k symbols have mean |x|² = 1 exactly (DESIGN.md §2).
+* ``"image"`` (default): every image's k symbols have mean |x|² = 1 exactly (docs/design.md §2).
 * ``"batch"``: the authors' choice: mean |x|² = 1 over the whole batch, so one image's power depends on the
   other images it is sent with. Offered to reproduce their setting only.
 
@@ -196,7 +196,7 @@ def n_parameters(model: nn.Module) -> int:
 
 
 def cbr_to_k(cbr: float, source_dim: int = 3072) -> int:
-    """k = round(ρ·n) (DESIGN.md §2)."""
+    """k = round(ρ·n) (docs/design.md §2)."""
     k = int(round(cbr * source_dim))
     if k < 1 or not math.isfinite(cbr):
         raise ConfigError(f"CBR {cbr:g} gives {k} channel uses per image for n={source_dim}; raise it")

@@ -1,7 +1,7 @@
 """The no-codec reference: the raw unit-norm 512-d feature sent as 256 complex symbols (PAPER.md §References).
 
 Its natural size is fixed by the feature: 512 reals = 256 complex symbols (CBR 1/12 at n = 3072). At any
-other k (DESIGN.md §2: every system gets exactly k data REs) we do the simplest honest thing:
+other k (docs/design.md §2: every system gets exactly k data REs) we do the simplest honest thing:
 
 * k < 256: only the first k symbols (the first 2k feature values) are sent; the receiver fills the missing
   values with zeros. The retrieval still works from the partial inner product.

@@ -19,7 +19,7 @@ from kbsc.util.registry import Registry
 
 @dataclass(frozen=True)
 class Cell:
-    """One grid point. ``k = round(cbr · n)`` data REs per image (DESIGN.md §2)."""
+    """One grid point. ``k = round(cbr · n)`` data REs per image (docs/design.md §2)."""
 
     system: str
     dataset: str
@@ -128,7 +128,7 @@ class System(ABC):
     @classmethod
     def code_modules(cls, options: dict[str, Any]) -> list[str]:
         """Modules (or ``file.py`` paths) that running with ``options`` would import: code from the config,
-        which runs only with an explicit opt-in (DESIGN.md §7). Most systems import none."""
+        which runs only with an explicit opt-in (docs/design.md §7). Most systems import none."""
         return []
 
     def prepare(self, ctx: EvalContext, cells: list[Cell]) -> None:  # noqa: B027 - optional hook

@@ -1,12 +1,13 @@
 """``kbsc estimate``: how long a grid will take on this machine, before it runs.
 
-A grid's cost is known in advance from a bench report (``kbsc bench --json FILE``; the repository's own
-is ``results/bench.json``): the bench times a slice of the quick preset and stores the measured seconds per
-image of each (system label, CBR) under ``grid.per_image``, and the slice's parallel efficiency. Each cell of
-the config that is not yet stored under ``--out`` then costs ``n_images`` times the per-image cost of its
-label (else its registry name) at the nearest measured CBR (:func:`extrapolate`, the
-same rule as the bench's own ``paper_grid_wall_s_estimate``). With a CLIP extractor each cell also pays the
-bench's CLIP-minus-stand-in cost for every image that reaches the extractor
+A grid's cost is known in advance from a bench report (``kbsc bench --json FILE``; found by
+:func:`default_bench_path`: ``$KBSC_BENCH``, else the project's ``results/bench.json``): the bench times a
+slice of the quick preset and stores the measured seconds per image of each (system label, CBR) under
+``grid.per_image``, and the slice's parallel efficiency. Each cell of the config that is not yet stored under
+``--out`` then costs ``n_images`` times the per-image cost of its label (else its registry name) at the
+nearest measured CBR (:func:`extrapolate`, the same rule as the bench's own
+``paper_grid_wall_s_estimate``). With a CLIP extractor each cell also pays the bench's CLIP-minus-stand-in
+cost for every image that reaches the extractor
 (``features.extractions_per_image``).
 
 The bench's slice runs the quick preset's AWGN and OFDM Rayleigh channels with perfect CSI at its lowest and
@@ -43,6 +44,12 @@ __all__ = [
     "load_bench",
     "run_banner",
 ]
+
+
+#: the environment variable naming the bench report ``kbsc estimate`` and the run banner read
+BENCH_ENV = "KBSC_BENCH"
+#: where a project keeps its bench report, relative to the project's root
+BENCH_REL = Path("results") / "bench.json"
 
 
 #: channels priced from the AWGN rows of a bench; every other channel is priced from the fading rows
@@ -131,9 +138,18 @@ def extrapolate(
     }
 
 
-def default_bench_path() -> Path:
-    """The checkout's committed bench report (``results/bench.json`` next to ``src/``)."""
-    return Path(__file__).resolve().parents[3] / "results" / "bench.json"
+def default_bench_path(cwd: str | Path | None = None) -> Path:
+    """The bench report of the user's project: ``$KBSC_BENCH`` when set, else ``results/bench.json`` in the
+    current directory or the nearest parent that has one (a checkout's committed report from anywhere inside
+    it), else ``./results/bench.json`` (which may not exist: :func:`load_bench` then says how to make one)."""
+    env = os.environ.get(BENCH_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    here = Path(cwd) if cwd is not None else Path.cwd()
+    for folder in (here, *here.resolve().parents):
+        if (folder / BENCH_REL).is_file():
+            return folder / BENCH_REL
+    return here / BENCH_REL
 
 
 def load_bench(path: str | Path | None) -> tuple[dict[str, Any], Path]:

@@ -1,12 +1,15 @@
-"""The README's numbers of the committed results, generated from them so that the two cannot disagree.
+"""The numbers of the committed results in the README and the docs, generated from them so that they cannot
+disagree.
 
 :func:`render_blocks` turns ``results/quick/results.parquet`` (and ``results/bench.json``) into Markdown
 blocks: the headline block between ``<!-- results:begin -->`` and ``<!-- results:end -->``, and one block per
 entry of :data:`SECTIONS` between ``<!-- results:NAME:begin -->`` and ``<!-- results:NAME:end -->`` (the
-semantic, digital-semantic and pixel-system tables, each in its README section); :func:`update_readme` puts
-one block between its markers.
-``kbsc readme-results`` (or ``python -m kbsc.tools.readme_block``) rewrites the README, ``--check`` only
-compares (exit 1 on a difference); a test asserts that the README holds exactly the blocks of ``results/``.
+semantic, digital-semantic and pixel-system tables, each on its results page of the docs);
+:func:`update_readme` puts one block between its markers.
+``kbsc readme-results`` fills every file among the README
+and the pages under ``docs/`` that holds a block's markers; ``--check`` only compares (exit 1 on a
+difference). All paths are the user's (relative to the current directory by default), never the package's
+location; a test asserts that the checkout's README and docs hold exactly the blocks of ``results/``.
 A column or bench key that is missing is skipped, not an error; a README without a block's markers is.
 """
 
@@ -22,7 +25,17 @@ import pandas as pd
 from kbsc.errors import DataError
 from kbsc.util.figstyle import channel_display
 
-__all__ = ["BEGIN", "END", "SECTIONS", "markers", "render_block", "render_blocks", "update_readme"]
+__all__ = [
+    "BEGIN",
+    "END",
+    "SECTIONS",
+    "block_files",
+    "fill_files",
+    "markers",
+    "render_block",
+    "render_blocks",
+    "update_readme",
+]
 
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
@@ -378,24 +391,52 @@ def update_readme(text: str, block: str, name: str = "") -> str:
     return text[:a] + block + text[b + len(end) :]
 
 
+def block_files(readme: str | Path, docs: str | Path | None = "docs") -> list[Path]:
+    """The Markdown files a results block may live in: the README, then every page under ``docs`` (sorted)."""
+    files = [Path(readme)]
+    if docs is not None and Path(docs).is_dir():
+        files += sorted(Path(docs).rglob("*.md"))
+    return files
+
+
+def fill_files(blocks: dict[str, str], files: list[Path]) -> tuple[dict[Path, tuple[str, str]], list[str]]:
+    """Each file's (old, new) text with every block it has the markers of filled in, and the names of the
+    blocks no file holds. The headline block goes into every file that has its markers (the README and the
+    docs' results page); each section block into the page that has its markers."""
+    texts = {f: f.read_text(encoding="utf-8") for f in files if f.is_file()}
+    new = dict(texts)
+    missing = []
+    for name, block in blocks.items():
+        begin, _ = markers(name)
+        holders = [f for f, t in new.items() if begin in t]
+        if not holders:
+            missing.append(name or "headline")
+        for f in holders:
+            new[f] = update_readme(new[f], block, name)
+    return {f: (texts[f], new[f]) for f in texts}, missing
+
+
 def run(args: argparse.Namespace) -> int:
     readme = Path(args.readme)
     if not readme.exists():
         raise DataError(f"{readme} not found")
-    text = readme.read_text()
-    new = text
-    for name, block in render_blocks(args.results, args.bench).items():
-        new = update_readme(new, block, name)
+    files = block_files(readme, getattr(args, "docs", "docs"))
+    changed, missing = fill_files(render_blocks(args.results, args.bench), files)
+    if missing:
+        where = ", ".join(str(f) for f in files[:1]) + (f" and {args.docs}/" if len(files) > 1 else "")
+        raise DataError(f"no file in {where} has the markers of the results block(s) {', '.join(missing)}")
+    stale = [f for f, (old, new) in changed.items() if old != new]
     if args.check:
-        if new != text:
-            print(f"{readme}: the results blocks differ from {args.results}; run `kbsc readme-results`")
+        if stale:
+            names = ", ".join(str(f) for f in stale)
+            print(f"{names}: the results blocks differ from {args.results}; run `kbsc readme-results`")
             return 1
-        print(f"{readme}: the results blocks match {args.results}")
+        print(f"{readme} and the docs: the results blocks match {args.results}")
         return 0
-    if new != text:
-        from kbsc.util import atomic_write_text
+    from kbsc.util import atomic_write_text
 
-        atomic_write_text(readme, new)
-    print(f"{readme}: results blocks {'updated' if new != text else 'already up to date'}")
+    for f in stale:
+        atomic_write_text(f, changed[f][1])
+    print(f"results blocks {'updated in ' + ', '.join(map(str, stale)) if stale else 'already up to date'}")
     return 0
 

@@ -1,7 +1,8 @@
 """The committed reference models: a read-only store the trainers look in before they train.
 
-The store's root is ``$KBSC_MODELS`` when set (an empty value: no store), else the ``models/`` folder of the
-source checkout the package is imported from (a wheel install has none). Layout, with the file names of the
+The store's root is ``$KBSC_MODELS`` when set (an empty value: no store), else the models that ship inside the
+package, ``kbsc/reference_models`` (package data of the wheel; in a source checkout a link to its ``models/``
+folder, so both read the same files). Layout, with the file names of the
 data-directory caches::
 
     models/jscc/<model folder>/{model.pt, manifest.json}        pixel JSCC (kbsc.jscc.train.model_dir)
@@ -25,6 +26,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ __all__ = [
     "retrain_requested",
     "retraining",
     "set_retrain",
+    "shipped_store",
     "store_root",
     "store_folders",
     "verify_folder",
@@ -79,18 +82,26 @@ _DIFFERENCE = {
 _state: dict[str, Any] = {"retrain": False, "said": set(), "verified": {}}
 
 
-def store_root(create: bool = False) -> Path | None:
-    """The store's root: ``$KBSC_MODELS`` (empty: none), else ``<source checkout>/models``.
+def shipped_store() -> Path:
+    """``kbsc/reference_models``: the models shipped as package data (a link to ``models/`` in a checkout)."""
+    return Path(str(resources.files("kbsc") / "reference_models"))
 
-    create: the root a build writes into, made if missing (None only when no root can be named); otherwise
-    None unless the folder exists.
+
+def store_root(create: bool = False) -> Path | None:
+    """The store's root: ``$KBSC_MODELS`` (empty: none), else the shipped models (:func:`shipped_store`).
+
+    create: the root a build writes into, made if missing (None when no root can be named: a build never
+    writes into an installed package, only into ``$KBSC_MODELS`` or a checkout's ``models/``); otherwise None
+    unless the folder exists.
     """
     env = os.environ.get(ENV)
     if env is not None:
         root = Path(env).expanduser() if env.strip() else None
     else:
-        repo = Path(__file__).resolve().parents[3]  # src/kbsc/training/reference.py → checkout
-        root = repo / "models" if (repo / "pyproject.toml").is_file() and (repo / "src").is_dir() else None
+        root = shipped_store()
+        if create:
+            # in a checkout the package's folder is a link to models/; an installed package is read-only
+            root = root.resolve() if root.is_symlink() else None
     if root is None:
         return None
     if create:

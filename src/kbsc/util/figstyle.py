@@ -81,7 +81,7 @@ FLOOR_MARKER = "v"
 
 
 def channel_display(name: str) -> str:
-    """The README's name of a channel (``rayleigh`` → ``OFDM Rayleigh (block fading)``)."""
+    """The documentation's name of a channel (``rayleigh`` → ``OFDM Rayleigh (block fading)``)."""
     return CHANNEL_NAMES.get(str(name), str(name))
 
 

@@ -1,7 +1,7 @@
 """The git state of the source tree, and the guard that keeps committed results made from committed code.
 
-Results under the repository's ``results/`` folder are the ones the README quotes; DESIGN §7 requires them
-to come from a clean tree. :func:`guard_results_path` refuses to write there from a dirty tree unless the
+Results under the repository's ``results/`` folder are the ones the README quotes; docs/design.md §7 requires
+them to come from a clean tree. :func:`guard_results_path` refuses to write there from a dirty tree unless the
 user passes ``--allow-dirty``, in which case it warns on stderr and the provenance says ``+dirty``.
 """
 

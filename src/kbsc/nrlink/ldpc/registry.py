@@ -12,7 +12,7 @@ from kbsc.util import Registry
 
 LDPC_DECODERS: Registry = Registry("LDPC decoder")
 
-#: Sionna's decoder slows down above about 300k LLRs per call (DESIGN.md §6): chunk below that.
+#: Sionna's decoder slows down above about 300k LLRs per call (docs/design.md §6): chunk below that.
 SIONNA_MAX_LLRS_PER_CALL = 300_000
 
 
@@ -67,7 +67,7 @@ LDPC_DECODERS.add("layered-oms", _engine("layered-oms"))
 
 #: The engine's default schedule: layered sum-product. Its BLER is below Sionna's (flooding sum-product, 20
 #: iterations) at every benchmarked point, including the link's own short low-rate codes (240/768, 528/1536)
-#: where layered offset min-sum is worse than Sionna's at high BLER (``kbsc bench``, README "LDPC engine").
+#: where layered offset min-sum is worse than Sionna's at high BLER (``kbsc bench``, docs/results/bench.md).
 #: layered-oms stays available: about 2.5x faster again, with a BLER at most Sionna's on rate-1/2 codes.
 DEFAULT_LDPC_DECODER = "layered"
 
