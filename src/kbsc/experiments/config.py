@@ -224,7 +224,9 @@ class ExperimentConfig(_Strict):
     cbr: list[Cbr] = Field(min_length=1)
     channels: list[Channel] = Field(default_factory=lambda: ["awgn"], min_length=1)
     csi: list[Name] = Field(default_factory=lambda: ["perfect"], min_length=1)
-    grid: GridSettings = Field(default_factory=dict)
+    # null: no grid block at all (the bridge's defaults, as {}): how `kbsc train`/`kbsc evaluate` have always
+    # named their codecs, whose training key holds the grid as given
+    grid: GridSettings | None = Field(default_factory=dict)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     systems: list[SystemSpec] = Field(min_length=1)
 
