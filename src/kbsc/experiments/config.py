@@ -321,10 +321,10 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
         from kbsc.bridge import GridConfig
 
         try:
-            GridConfig(**{k: v for k, v in cfg.grid.items() if v is not None})
+            GridConfig.from_mapping(cfg.grid)
         except ConfigError as exc:
             raise ConfigError(f"grid: {exc}") from None
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             raise ConfigError(f"grid: bad setting ({exc})") from None
     _check_names(cfg)
 
