@@ -175,8 +175,9 @@ def _clean_top1(ctx: Any) -> float:
 def run_baseline(args: argparse.Namespace) -> int:
     """One line per (CBR, SNR) cell, run through the experiment runner (:mod:`kbsc.cli.oneshot`)."""
     from kbsc.cli.oneshot import context_of, run_one_shot
-    from kbsc.experiments.config import cbr_label, parse_config
+    from kbsc.experiments.config import parse_config
     from kbsc.systems.base import Cell
+    from kbsc.util.cbr import cbr_label
 
     if args.n_images < 1:
         raise ConfigError(f"--n-images must be ≥ 1, got {args.n_images}")

@@ -253,7 +253,7 @@ def _systems(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from kbsc.experiments.config import cbr_label
+    from kbsc.util.cbr import cbr_label
 
     s = _settings(args)
     systems = _systems(s)
@@ -292,8 +292,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from kbsc.cli.oneshot import context_of, run_one_shot
-    from kbsc.experiments.config import cbr_label
     from kbsc.experiments.stats import wilson
+    from kbsc.util.cbr import cbr_label
 
     s = _settings(args)
     n = int(s["n_images"])

@@ -67,6 +67,7 @@ from kbsc.training.optim import adam
 from kbsc.training.settings import TrainSettings
 from kbsc.training.store import derive_seed
 from kbsc.util import hash_array
+from kbsc.util.cbr import cbr_to_k
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -227,7 +228,7 @@ class JSCCTrainConfig(TrainSettings):
 
     def k_range(self) -> tuple[int, int]:
         """Channel uses per image a rate-adaptive model trains on: round(cbr_range · n), at least 1."""
-        lo, hi = (max(1, int(round(c * self.source_dim))) for c in self.cbr_range)
+        lo, hi = (max(1, cbr_to_k(c, self.source_dim)) for c in self.cbr_range)
         return lo, hi
 
 
