@@ -160,3 +160,27 @@ def test_options_from_text_are_converted_or_refused_in_one_line():
 def test_every_trainer_config_uses_the_base():
     for cls in (StandinConfig, TrainConfig, JSCCTrainConfig):
         assert issubclass(cls, TrainSettings) and cls.KIND
+
+
+def test_a_checkpoint_loads_only_into_its_own_config(tmp_path):
+    import torch
+
+    from kbsc.errors import DataError
+    from kbsc.jscc.train import build_model, load_model
+    from kbsc.training.store import serialize
+
+    cfg = JSCCTrainConfig(k=64, setting="tiny", model_options={"width": 8}).resolved()
+    model = build_model(cfg)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.pt").write_bytes(serialize({"config": cfg.as_dict(), "state": model.state_dict()}))
+    loaded = load_model(folder, cfg)
+    assert not loaded.training
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises(DataError, match="JSCC model at .* different configuration"):
+        load_model(folder, dataclasses.replace(cfg, seed=1))
+    with pytest.raises(DataError, match="no trained JSCC model at .*; run the grid"):
+        load_model(tmp_path / "none")
+    (folder / "model.pt").write_bytes(serialize({"config": cfg.as_dict(), "state": {}}))
+    with pytest.raises(DataError, match="does not hold the JSCC model's weights"):
+        load_model(folder)

@@ -176,8 +176,7 @@ def run_baseline(args: argparse.Namespace) -> int:
     """One line per (CBR, SNR) cell, run through the experiment runner (:mod:`kbsc.cli.oneshot`)."""
     from kbsc.cli.oneshot import context_of, run_one_shot
     from kbsc.experiments.config import parse_config
-    from kbsc.systems.base import Cell
-    from kbsc.util.cbr import cbr_label
+    from kbsc.util.cbr import cbr_label, cbr_to_k
 
     if args.n_images < 1:
         raise ConfigError(f"--n-images must be ≥ 1, got {args.n_images}")
@@ -207,16 +206,7 @@ def run_baseline(args: argparse.Namespace) -> int:
     rows = []
     for cbr, snr in [(c, s) for c in args.cbr for s in args.snr]:
         r = shot.row(snr_db=float(snr), cbr=float(cbr))
-        k = Cell(
-            system=args.system,
-            dataset=args.dataset,
-            extractor=args.extractor,
-            channel=args.channel,
-            csi=args.csi,
-            snr_db=float(snr),
-            cbr=float(cbr),
-            seed=args.seed,
-        ).k(ctx.source_dim)
+        k = cbr_to_k(float(cbr), ctx.source_dim)
         qp = shot.extra_means.get(r.cell_hash, {}).get("qp", NAN) if r.sent_frac > 0 else NAN
         rows.append(
             f"{snr:>6g} {cbr_label(float(cbr)):>6} {k:>5d} {r.acc_top1:>6.3f} "

@@ -317,25 +317,8 @@ def _data_keys(data: TrainImages) -> dict[str, Any]:
 
 def load_model(path: Path, cfg: JSCCTrainConfig | None = None) -> JSCCModel:
     """Load ``path/model.pt`` (weights only) into a model built from its stored config."""
-    path = Path(path)
-    try:
-        blob = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        stored = JSCCTrainConfig.from_dict(blob["config"])
-    except FileNotFoundError:
-        raise DataError(
-            f"no trained JSCC model at {path}; run the grid (or `kbsc jscc train`) to train it"
-        ) from None
-    except Exception as exc:  # corrupt or foreign file
-        raise DataError(
-            f"{path / 'model.pt'} is not a JSCC checkpoint ({exc}); delete it to retrain"
-        ) from None
-    if cfg is not None and stored.hash() != cfg.hash():
-        raise DataError(
-            f"JSCC model at {path} was trained with a different configuration; delete it to retrain"
-        )
-    model = build_model(stored)
-    model.load_state_dict(blob["state"])
-    return model.eval()
+    hint = "run the grid (or `kbsc jscc train`) to train it"
+    return JSCCTrainConfig.load_checkpoint(path, cfg, build_model, what="JSCC model", hint=hint)
 
 
 def step_draws(cfg: JSCCTrainConfig, step: int, batch: int) -> tuple[np.ndarray, int]:

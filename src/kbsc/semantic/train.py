@@ -267,36 +267,7 @@ def _data_keys(data: TrainData) -> dict[str, Any]:
 
 def load_codec(path: Path, cfg: TrainConfig | None = None) -> SemanticCodec:
     """Load ``path/model.pt`` (weights only) into a codec built from its stored config."""
-    path = Path(path)
-    try:
-        blob = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(f"no trained codec at {path}; run `kbsc train`") from None
-    except Exception as exc:  # corrupt or foreign file (a pickle payload is refused by weights_only)
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(
-            f"{path / 'model.pt'} is not a codec checkpoint ({type(exc).__name__}: {first}); "
-            "delete it to retrain"
-        ) from None
-    try:
-        stored = TrainConfig.from_dict(blob["config"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(
-            f"{path / 'model.pt'} is not a codec checkpoint (no valid config: {type(exc).__name__}: {exc}); "
-            "delete it to retrain"
-        ) from None
-    if cfg is not None and stored.hash() != cfg.hash():
-        raise DataError(f"codec at {path} was trained with a different configuration; delete it to retrain")
-    codec = build_codec(stored)
-    try:
-        codec.load_state_dict(blob["state"])
-    except (KeyError, TypeError, RuntimeError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(
-            f"{path / 'model.pt'} does not hold the codec's weights ({type(exc).__name__}: {first}); "
-            "delete it to retrain"
-        ) from None
-    return codec.eval()
+    return TrainConfig.load_checkpoint(path, cfg, build_codec, what="codec", hint="run `kbsc train`")
 
 
 def _info_nce(f_hat: torch.Tensor, f: torch.Tensor, temperature: float) -> torch.Tensor:

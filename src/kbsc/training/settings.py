@@ -13,7 +13,8 @@ What the base gives them:
   :meth:`TrainSettings.hash` (without ``HASH_EXCLUDE``, e.g. the thread count), ``FORMAT_VERSION`` (bumped
   when old checkpoints must not be reused) and :meth:`TrainSettings.expected_manifest`;
 * **train-or-load** (:meth:`TrainSettings.train_or_load`): the finished model of the same key in the data
-  directory or the reference store, else training it (:func:`kbsc.training.store.train_or_load`);
+  directory or the reference store, else training it (:func:`kbsc.training.store.train_or_load`); and
+  :meth:`TrainSettings.load_checkpoint`, a finished ``model.pt`` rebuilt from the config stored in it;
 * **options from text** (:meth:`TrainSettings.from_options`): unknown names and values of the wrong type are
   one-line :class:`~kbsc.errors.ConfigError`.
 
@@ -30,7 +31,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from kbsc.errors import ConfigError
+from kbsc.errors import ConfigError, DataError
 from kbsc.training.loop import Budget, TrainingReport
 from kbsc.training.store import TrainJob
 from kbsc.training.store import train_or_load as _store_train_or_load
@@ -183,6 +184,52 @@ class TrainSettings:
             desc=desc,
         )
 
+    @classmethod
+    def load_checkpoint(
+        cls,
+        path: Path,
+        expected: TrainSettings | None,
+        build: Callable[[Any], torch.nn.Module],
+        *,
+        what: str,
+        hint: str,
+    ) -> torch.nn.Module:
+        """The model in ``path/model.pt`` (weights only, as :func:`kbsc.training.store.save_finished` writes
+        it), built by ``build`` from the config stored with it, in eval mode.
+
+        ``expected``: refuse a checkpoint of another config hash. ``what`` names the model in the one-line
+        :class:`DataError` (``"codec"``); ``hint`` says how to make a missing one.
+        """
+        path = Path(path)
+        file = path / "model.pt"
+        try:
+            blob = torch.load(file, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise DataError(f"no trained {what} at {path}; {hint}") from None
+        except Exception as exc:  # corrupt or foreign file (a pickle payload is refused by weights_only)
+            raise DataError(
+                f"{file} is not a {what} checkpoint ({_first_line(exc)}); delete it to retrain"
+            ) from None
+        try:
+            stored = cls.from_dict(blob["config"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DataError(
+                f"{file} is not a {what} checkpoint (no valid config: {type(exc).__name__}: {exc}); "
+                "delete it to retrain"
+            ) from None
+        if expected is not None and stored.hash() != expected.hash():
+            raise DataError(
+                f"{what} at {path} was trained with a different configuration; delete it to retrain"
+            )
+        model = build(stored)
+        try:
+            model.load_state_dict(blob["state"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise DataError(
+                f"{file} does not hold the {what}'s weights ({_first_line(exc)}); delete it to retrain"
+            ) from None
+        return model.eval()
+
     # -- options from text ---------------------------------------------------------------------------------
 
     @classmethod
@@ -206,3 +253,8 @@ class TrainSettings:
                     f"{cls.OPTION_LABEL} option {key}={value!r} is not a {type(default).__name__}"
                 ) from None
         return dataclasses.replace(defaults, **values)  # type: ignore[type-var]
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters of it) for a one-line error."""
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
