@@ -184,3 +184,37 @@ def test_a_checkpoint_loads_only_into_its_own_config(tmp_path):
     (folder / "model.pt").write_bytes(serialize({"config": cfg.as_dict(), "state": {}}))
     with pytest.raises(DataError, match="does not hold the JSCC model's weights"):
         load_model(folder)
+
+
+def _system_config(name, options, ctx_options):
+    import numpy as np
+
+    from kbsc.systems.base import Cell, EvalContext, get_system
+
+    ctx = EvalContext(Path("/d"), np.zeros((1, 32, 32, 3), np.uint8), *[None] * 5, options=ctx_options)
+    return get_system(name, **options).train_config(
+        Cell(name, "d", "e", "awgn", "perfect", 0.0, 1 / 8, 1), ctx
+    )
+
+
+def test_a_systems_training_settings_keep_their_keys():
+    """Options, the experiment's training block (where the options are silent) and the cell; the hashes
+    were computed at 0ce3f96."""
+    training = {"setting": None, "max_steps": 99, "patience": 2, "eval_every": None}
+    cfg = _system_config(
+        "kbsc-snr", {"max_steps": 50, "train_snrs": [0, 5], "train_seed": 3}, {"training": training}
+    )
+    assert (cfg.max_steps, cfg.patience, cfg.seed, cfg.train_snrs) == (50, 2, 3, (0.0, 5.0))
+    assert dataclasses.replace(cfg, grid={}).hash() == "98cd76b9a43275f1"
+    cfg = _system_config("swinjscc", {"cbr_range": [0.05, 0.25], "train_channel": "rayleigh"},
+                         {"grid": None, "training": {"max_steps": 10, "eval_every": 5}})  # fmt: skip
+    assert (cfg.k, cfg.channel, cfg.max_steps, cfg.eval_every) == (None, "rayleigh", 10, 5)
+    assert cfg.hash() == "55957c11c3be39f5"
+
+
+def test_a_bad_system_option_is_one_line_naming_the_system():
+    for options in ({"train_snrs": 5}, {"lr": "x"}):
+        with pytest.raises(ConfigError, match="bad option for system 'kbsc'"):
+            _system_config("kbsc", options, {})
+    with pytest.raises(ConfigError, match="option snr_range must be"):
+        _system_config("deepjscc", {"snr_range": [1]}, {})

@@ -16,7 +16,8 @@ What the base gives them:
   directory or the reference store, else training it (:func:`kbsc.training.store.train_or_load`); and
   :meth:`TrainSettings.load_checkpoint`, a finished ``model.pt`` rebuilt from the config stored in it;
 * **options from text** (:meth:`TrainSettings.from_options`): unknown names and values of the wrong type are
-  one-line :class:`~kbsc.errors.ConfigError`.
+  one-line :class:`~kbsc.errors.ConfigError`; and :meth:`TrainSettings.for_system`, the settings a learned
+  system of the grid trains with (its options, the experiment's ``training`` block, the cell).
 
 The hashes and manifests are exactly those the trainers wrote before this base existed: the committed
 reference models (``models/``) are found by them (``tests/unit/test_training_settings.py`` pins them).
@@ -25,7 +26,7 @@ reference models (``models/``) are found by them (``tests/unit/test_training_set
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -229,6 +230,31 @@ class TrainSettings:
                 f"{file} does not hold the {what}'s weights ({_first_line(exc)}); delete it to retrain"
             ) from None
         return model.eval()
+
+    @classmethod
+    def for_system(
+        cls,
+        system: str,
+        options: Mapping[str, Any],
+        training: Mapping[str, Any] | None,
+        keys: Iterable[str],
+        **fixed: Any,
+    ) -> Any:
+        """The resolved settings a learned system trains with: what the cell fixes (``fixed``: k, channel,
+        seed, …), the system's ``options`` and, where they are silent, the experiment's ``training`` block for
+        ``keys``. Options given as lists for tuple fields become tuples. A bad option is a one-line
+        :class:`ConfigError` naming ``system``."""
+        opts = dict(options)
+        for key in keys:
+            if (training or {}).get(key) is not None:
+                opts.setdefault(key, training[key])  # type: ignore[index]
+        try:
+            for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+                if isinstance(f.default, tuple) and f.name in opts:
+                    opts[f.name] = tuple(opts[f.name])
+            return cls(**fixed, **opts).resolved()  # type: ignore[attr-defined]
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad option for system {system!r}: {exc}") from None
 
     # -- options from text ---------------------------------------------------------------------------------
 
