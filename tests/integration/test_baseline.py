@@ -1,6 +1,5 @@
 """The conventional systems end to end on the toy world: failure modes, unsent images, caching, the CLI."""
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -123,15 +122,17 @@ def test_runner_rejects_unknown_options():
         BaselineRunner(codec="webp")
 
 
-def test_cli_prints_grid(ctx, monkeypatch, capsys):
-    from kbsc.baselines import commands
+def test_cli_prints_grid(tmp_path, capsys):
+    """``kbsc baseline`` runs its cells through the experiment runner: here on the toy world's context."""
     from kbsc.cli import main
 
-    ws = SimpleNamespace(clean=SimpleNamespace(top1=0.9))
-    monkeypatch.setattr(commands, "build_context", lambda args: (ctx, ws))
-    rc = main(["baseline", "--snr", "-5", "4", "--cbr", "1/4", "--n-images", "20", "--failure", "miss"])
+    rc = main(["baseline", "--dataset", "jscc-toy", "--snr", "-5", "4", "--cbr", "1/4", "--n-images", "20",
+               "--failure", "miss", "--data-dir", str(tmp_path)])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("-5", "4"))]
     assert len(rows) == 2
     assert float(rows[0][3]) == 0.0 and float(rows[1][3]) > 0.5  # the cliff: top-1 at -5 dB vs 4 dB
+    assert [r[2] for r in rows] == ["768", "768"]  # k = CBR 1/4 of 32·32·3
+    assert float(rows[0][6]) == 1.0 and float(rows[1][6]) == 0.0  # BLER over the sent images
+    assert "20 images" in out and not list(tmp_path.glob("**/results.parquet"))  # nothing kept

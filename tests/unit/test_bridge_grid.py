@@ -65,3 +65,24 @@ def test_grid_from_yaml_like_mapping():
 def test_bad_grid(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         GridConfig(**kw).build()
+
+
+def test_from_mapping_is_the_one_way_from_settings_to_a_grid():
+    default = GridConfig()
+    for empty in (None, {}, {"num_subcarriers": None}):
+        assert GridConfig.from_mapping(empty) == default and GridConfig.is_default_request(empty)
+    small = GridConfig.from_mapping({"num_subcarriers": 24, "pilot_ofdm_symbols": [2], "dc_null": None})
+    assert small == GridConfig(num_subcarriers=24, pilot_ofdm_symbols=(2,))
+    assert GridConfig.from_mapping(small) is small and not GridConfig.is_default_request(small)
+    with pytest.raises(ConfigError, match="grid settings not understood"):
+        GridConfig.from_mapping({"fft": 64})
+    with pytest.raises(ConfigError, match="mapping"):
+        GridConfig.from_mapping([("num_subcarriers", 24)])
+    # every opener goes through it: the bridge, the learned systems' opener and the channel check
+    from kbsc.bridge.channel_spec import check_channel
+    from kbsc.bridge.training_keys import open_bridge
+
+    settings = {"num_subcarriers": 24, "cyclic_prefix_length": None}
+    assert Bridge("awgn", grid=settings).grid == open_bridge("awgn", "perfect", 0, settings).grid
+    assert open_bridge("awgn", "perfect", 0, settings).grid.num_subcarriers == 24
+    assert check_channel("awgn", settings) == "awgn"

@@ -117,3 +117,28 @@ def test_grid_settings_are_checked_against_the_bridge(monkeypatch):
         "key 'grid': unknown grid setting(s) num_subcarrier; allowed: num_ofdm_symbols, num_subcarriers"
         in msg
     )
+
+
+def test_no_grid_block_is_kept_apart_from_an_empty_one():
+    """``grid: null`` (what ``kbsc baseline``/``evaluate`` run) reaches the systems as None, the trained
+    codecs' key of those commands; a config without the key keeps ``{}`` and its hash."""
+    import numpy as np
+
+    from kbsc.experiments.grid import context_spec, expand
+    from kbsc.semantic.system import KBSCSystem
+    from kbsc.systems.base import Cell, EvalContext
+
+    none, empty = parse_config({**BASE, "grid": None}), parse_config(BASE)
+    assert empty.grid == {} and none.grid is None
+    spec_none, spec_empty = context_spec(none, "/d"), context_spec(empty, "/d")
+    assert dict(spec_none.options)["grid"] is None and dict(spec_empty.options)["grid"] == {}
+    assert expand(none, spec_none)[0].cell_hash != expand(empty, spec_empty)[0].cell_hash
+    cell = Cell("kbsc", "synthetic100", "standin", "awgn", "perfect", 0.0, 1 / 24, 0)
+    images = np.zeros((1, 32, 32, 3), np.uint8)
+    grids = [
+        KBSCSystem()
+        .train_config(cell, EvalContext(Path("/d"), images, *[None] * 5, options=dict(s.options)))
+        .grid
+        for s in (spec_none, spec_empty)
+    ]
+    assert grids == [None, {}]

@@ -36,3 +36,21 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("KBSC_DATA", str(tmp_path / "env"))
     assert data_dir() == (tmp_path / "env").resolve()
     assert data_dir(tmp_path / "arg") == (tmp_path / "arg").resolve()
+
+
+def test_cbr_helpers_read_write_and_count_channel_uses():
+    from kbsc.experiments import config
+    from kbsc.util import cbr_label, cbr_to_k, cbr_value
+
+    assert cbr_value("1/24") == 1 / 24 and cbr_value(" 1/8 ") == 0.125 and cbr_value(0.5) == 0.5
+    for bad, msg in (
+        (True, "number or a fraction"),
+        ("1/0", "number or a fraction"),
+        (0, r"\(0, 4\]"),
+        (5, "got 5"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            cbr_value(bad)
+    assert [cbr_label(c) for c in (1 / 24, 0.25, 0.3, 2.0, 0.0123)] == ["1/24", "1/4", "3/10", "2", "0.0123"]
+    assert cbr_to_k(1 / 24, 3072) == 128 and cbr_to_k(1 / 8, 3072) == 384 and cbr_to_k(1e-5, 3072) == 0
+    assert config.cbr_label is cbr_label  # the old home keeps working

@@ -71,19 +71,6 @@ class BridgeOutput:
         return f"BridgeOutput(y={tuple(self.y.shape)}, num_slots={self.num_slots})"
 
 
-def _as_grid(grid: GridConfig | dict[str, Any] | None) -> GridConfig:
-    if grid is None:
-        return GridConfig()
-    if isinstance(grid, GridConfig):
-        return grid
-    if isinstance(grid, dict):
-        try:
-            return GridConfig(**grid)
-        except TypeError as exc:
-            raise ConfigError(f"grid settings not understood: {exc}") from None
-    raise ConfigError(f"grid must be a GridConfig or a mapping, got {type(grid).__name__}")
-
-
 class Bridge:
     """One channel service: (channel model, CSI mode, master seed, grid, equalizer).
 
@@ -111,7 +98,7 @@ class Bridge:
         self.channel = model_cls.name if isinstance(channel, type) else str(channel)
         self.csi = str(csi)
         self.equalizer = str(equalizer)
-        self.grid = _as_grid(grid)
+        self.grid = GridConfig.from_mapping(grid)
         self.rg: ResourceGrid = self.grid.build()
         try:
             self.model: ChannelModel = model_cls(self.rg, **channel_kwargs)

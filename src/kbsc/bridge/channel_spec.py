@@ -144,12 +144,7 @@ def check_channel(label: str, grid: Any = None, seeds: Any = None) -> str:
     from kbsc.bridge.grid import GridConfig
 
     spec = parse_channel(label)
-    if isinstance(grid, dict):
-        grid = {k: v for k, v in grid.items() if v is not None}
-    try:
-        rg = (grid if isinstance(grid, GridConfig) else GridConfig(**(grid or {}))).build()
-    except TypeError as exc:
-        raise ConfigError(f"grid settings not understood: {exc}") from None
+    rg = GridConfig.from_mapping(grid).build()
     if spec.import_path is not None:
         from kbsc.bridge.export import load_realizations
 

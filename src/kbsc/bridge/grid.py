@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -92,6 +93,28 @@ class GridConfig:
             raise ConfigError(f"pilot_subcarrier_step must be ≥ 1, got {self.pilot_subcarrier_step}")
         if self.cyclic_prefix_length < 0:
             raise ConfigError(f"cyclic_prefix_length must be ≥ 0, got {self.cyclic_prefix_length}")
+
+    @classmethod
+    def from_mapping(cls, grid: GridConfig | Mapping[str, Any] | None) -> GridConfig:
+        """The grid of an experiment's ``grid:`` mapping, the one way from settings to a grid: entries set to
+        None are left at their defaults, None or an empty mapping is the default grid, a ``GridConfig`` is
+        returned as it is. An unknown key or a bad value is a one-line :class:`ConfigError`."""
+        if isinstance(grid, GridConfig):
+            return grid
+        if grid is None:
+            return cls()
+        if not isinstance(grid, Mapping):
+            raise ConfigError(f"grid must be a GridConfig or a mapping, got {type(grid).__name__}")
+        try:
+            return cls(**{k: v for k, v in grid.items() if v is not None})
+        except TypeError as exc:
+            raise ConfigError(f"grid settings not understood: {exc}") from None
+
+    @staticmethod
+    def is_default_request(grid: GridConfig | Mapping[str, Any] | None) -> bool:
+        """True when ``grid`` asks for nothing (None, or a mapping whose entries are all None): the bridge's
+        default, or whatever grid an imported realization file brings."""
+        return grid is None or (isinstance(grid, Mapping) and all(v is None for v in grid.values()))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (tuples as lists)."""

@@ -34,6 +34,11 @@ class TrainingKeys:
     val_id_base: int
     id_stride: int = 1 << 24
 
+    def constants(self) -> tuple[int, int, int, int, int]:
+        """``(TRAIN_SEED_BASE, VAL_SEED_BASE, TRAIN_ID_BASE, VAL_ID_BASE, ID_STRIDE)``: the names each
+        family's ``channel`` module exports."""
+        return self.train_seed_base, self.val_seed_base, self.train_id_base, self.val_id_base, self.id_stride
+
 
 #: the semantic (KB) codecs, :mod:`kbsc.semantic.channel`
 SEMANTIC_KEYS = TrainingKeys(
@@ -65,21 +70,16 @@ def open_bridge(channel: str, csi: str, seed: int, grid: Any = None, cache_slots
     """
     from kbsc.bridge import Bridge
     from kbsc.bridge.channel_spec import parse_channel
+    from kbsc.bridge.grid import GridConfig
     from kbsc.errors import DataError
 
     kw: dict[str, Any] = {} if cache_slots is None else {"cache_slots": int(cache_slots)}
-    if isinstance(grid, dict):
-        grid = {k: v for k, v in grid.items() if v is not None} or None
     spec = parse_channel(channel)
     if spec.import_path is None:
         return Bridge(channel=spec.name, csi=csi, seed=int(seed), grid=grid, **spec.options, **kw)
     bridge = Bridge.from_export(spec.import_path, csi=csi)
-    if grid is not None:
-        from kbsc.bridge.grid import GridConfig
-
-        want = grid if isinstance(grid, GridConfig) else GridConfig(**grid)
-        if want != bridge.grid:
-            raise DataError(f"{spec.import_path}: its resource grid differs from the experiment's grid")
+    if not GridConfig.is_default_request(grid) and GridConfig.from_mapping(grid) != bridge.grid:
+        raise DataError(f"{spec.import_path}: its resource grid differs from the experiment's grid")
     if int(seed) == bridge.seed:
         return bridge
     if int(seed) < MIN_TRAINING_SEED:

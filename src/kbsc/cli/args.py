@@ -6,10 +6,10 @@ Kept apart from :mod:`kbsc.cli` so that command modules do not import the module
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 from typing import Any
 
 from kbsc.errors import ConfigError
+from kbsc.util.cbr import cbr_value
 
 __all__ = ["RETRAIN_HELP", "add_data_dir", "add_retrain", "cbr_arg", "parse_cbr"]
 
@@ -36,12 +36,9 @@ def add_retrain(parser: argparse.ArgumentParser) -> None:
 def parse_cbr(text: Any) -> float:
     """A CBR given as '1/24' or '0.0417' → float in (0, 4]; else a one-line :class:`ConfigError`."""
     try:
-        value = float(Fraction(str(text).strip()))
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"CBR must be a number or a fraction like 1/24, got {text!r}") from None
-    if not 0 < value <= 4:
-        raise ConfigError(f"CBR must be in (0, 4], got {text!r}")
-    return value
+        return cbr_value(text)
+    except ValueError as exc:
+        raise ConfigError(f"CBR {exc}") from None
 
 
 def cbr_arg(text: str) -> float:

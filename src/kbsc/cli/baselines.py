@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from kbsc.cli.args import cbr_arg
 from kbsc.errors import ConfigError
+
+NAN = float("nan")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -139,42 +142,45 @@ def run_calibrate_amc(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_context(args: argparse.Namespace):
-    """The sender images, features, extractor and knowledge base of the workspace (class-balanced subset)."""
-    import numpy as np
+def _experiment(args: argparse.Namespace, opts: dict[str, Any]) -> dict[str, Any]:
+    """The experiment config of the flags: one system over SNR × CBR on one channel and CSI. No grid block
+    (``grid: null``): the bridge's defaults, as this command has always run them."""
+    system: dict[str, Any] = {"name": args.system, "options": opts}
+    if args.system == "hevc+ldpc":
+        system["mcs"] = [args.mcs]
+    return {
+        "name": "baseline",
+        "dataset": {"name": args.dataset},
+        "extractor": {"name": args.extractor},
+        "n_images": args.n_images,
+        "seeds": [args.seed],
+        "snr_db": [float(s) for s in args.snr],
+        "cbr": [float(c) for c in args.cbr],
+        "channels": [args.channel],
+        "csi": [args.csi],
+        "grid": None,
+        "systems": [system],
+    }
 
-    from kbsc.data.splits import balanced_subset
-    from kbsc.systems.base import EvalContext
-    from kbsc.util import data_dir
-    from kbsc.workspace import prepare_workspace
 
-    root = data_dir(args.data_dir)
-    ws = prepare_workspace(dataset=args.dataset, extractor=args.extractor, data_dir=root)
-    idx = balanced_subset(ws.sender.labels, args.n_images)
-    return EvalContext(
-        data_dir=root,
-        images=ws.sender.images[idx],
-        labels=np.asarray(ws.sender.labels[idx], dtype=np.int64),
-        image_ids=np.asarray(ws.sender.ids[idx], dtype=np.int64),
-        features=np.asarray(ws.sender_features[idx], dtype=np.float32),
-        extractor=ws.extractor,
-        kb=ws.kb,
-        workspace=ws,
-    ), ws
+def _clean_top1(ctx: Any) -> float:
+    """Clean (no channel) top-1 retrieval of the workspace's sender half; of the context's images when the
+    dataset is no workspace (the toy sets)."""
+    clean = getattr(ctx.workspace, "clean", None)
+    if clean is not None:
+        return float(clean.top1)
+    return float((ctx.kb.retrieve_labels(ctx.features, k=1)[:, 0] == ctx.labels).mean())
 
 
 def run_baseline(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from kbsc.experiments.config import cbr_label
-    from kbsc.metrics.retrieval import wilson_interval
-    from kbsc.systems.base import Cell, get_system
-    from kbsc.util import progress
+    """One line per (CBR, SNR) cell, run through the experiment runner (:mod:`kbsc.cli.oneshot`)."""
+    from kbsc.cli.oneshot import context_of, run_one_shot
+    from kbsc.experiments.config import parse_config
+    from kbsc.util.cbr import cbr_label, cbr_to_k
 
     if args.n_images < 1:
         raise ConfigError(f"--n-images must be ≥ 1, got {args.n_images}")
-    ctx, ws = build_context(args)
-    opts = {
+    opts: dict[str, Any] = {
         "codec": args.codec,
         "failure": args.failure,
         "num_iter": args.num_iter,
@@ -184,51 +190,31 @@ def run_baseline(args: argparse.Namespace) -> int:
         opts["decoder"] = args.decoder
     if args.system == "hevc+ldpc":
         opts["mcs"] = args.mcs
-    system = get_system(args.system, **opts)
+    cfg = parse_config(_experiment(args, opts), source="kbsc baseline")
+    ctx = context_of(cfg, args.data_dir)
     mcs = f"MCS {args.mcs}" if args.system == "hevc+ldpc" else "MCS per image"
     print(
         f"{args.system} codec={args.codec} {mcs} (table {args.mcs_table}) "
         f"{args.channel}/{args.csi}, "
-        f"{len(ctx.images)} images; clean top-1 {ws.clean.top1:.3f}"
+        f"{len(ctx.images)} images; clean top-1 {_clean_top1(ctx):.3f}"
     )
+    shot = run_one_shot(cfg, args.data_dir, extras=("qp",))
     head = (
         f"{'snr_db':>6} {'cbr':>6} {'k':>5} {'top1':>6} {'[95% CI]':>15} {'top5':>6} {'bler':>6} "
         f"{'psnr':>6} {'bits':>6} {'qp':>5} {'sent':>5} {'wall_s':>7}"
     )
     rows = []
-    cells = [(c, s) for c in args.cbr for s in args.snr]
-    for cbr, snr in progress(cells, desc="baseline cells"):
-        cell = Cell(
-            system=args.system,
-            dataset=args.dataset,
-            extractor=args.extractor,
-            channel=args.channel,
-            csi=args.csi,
-            snr_db=float(snr),
-            cbr=float(cbr),
-            seed=args.seed,
-            mcs=args.mcs if args.system == "hevc+ldpc" else None,
-        )
-        t0 = time.perf_counter()
-        out = system.evaluate(cell, ctx)
-        wall = time.perf_counter() - t0
-        n = len(out.image_ids)
-        c1 = int(out.correct_top1.sum())
-        lo, hi = wilson_interval(c1, n)
-        ex = out.extras
-        sent = ex["sent"].astype(bool)
-        err = ex.get("tb_error")
-        bler = float(np.nanmean(err[sent])) if err is not None and sent.any() else float("nan")
-        psnr = float(np.nanmean(ex["psnr"])) if np.isfinite(ex["psnr"]).any() else float("nan")
-        bits = float(ex["bits"][sent].mean()) if sent.any() else float("nan")
-        qp = float(np.nanmean(ex["qp"])) if sent.any() else float("nan")
+    for cbr, snr in [(c, s) for c in args.cbr for s in args.snr]:
+        r = shot.row(snr_db=float(snr), cbr=float(cbr))
+        k = cbr_to_k(float(cbr), ctx.source_dim)
+        qp = shot.extra_means.get(r.cell_hash, {}).get("qp", NAN) if r.sent_frac > 0 else NAN
         rows.append(
-            f"{snr:>6g} {cbr_label(float(cbr)):>6} {cell.k(ctx.source_dim):>5d} {c1 / n:>6.3f} "
-            f"[{lo:.3f},{hi:.3f}] {out.correct_top5.mean():>6.3f} {bler:>6.3f} {psnr:>6.1f} "
-            f"{bits:>6.0f} {qp:>5.1f} {sent.mean():>5.2f} {wall:>7.2f}"
+            f"{snr:>6g} {cbr_label(float(cbr)):>6} {k:>5d} {r.acc_top1:>6.3f} "
+            f"[{r.acc_top1_lo:.3f},{r.acc_top1_hi:.3f}] {r.acc_top5:>6.3f} {r.bler:>6.3f} {r.psnr:>6.1f} "
+            f"{r.bits_per_sent_image:>6.0f} {qp:>5.1f} {r.sent_frac:>5.2f} {r.wall_s:>7.2f}"
         )
     print(head)
-    for r in rows:
-        print(r)
+    for line in rows:
+        print(line)
     sys.stdout.flush()
     return 0

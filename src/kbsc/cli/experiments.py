@@ -139,9 +139,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from kbsc.experiments.config import cbr_label
     from kbsc.experiments.results import load_outcomes
     from kbsc.experiments.stats import compare_systems
+    from kbsc.util.cbr import cbr_label
 
     cols = [
         "system",

@@ -18,6 +18,7 @@ from typing import Any
 
 from kbsc.cli.args import parse_cbr
 from kbsc.errors import ConfigError
+from kbsc.util.cbr import cbr_label, cbr_to_k
 
 MODEL_NAMES = ("deepjscc", "deepjscc-adaptive", "swinjscc")
 
@@ -86,14 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from kbsc.experiments.config import cbr_label
     from kbsc.jscc.cost import model_cost
     from kbsc.jscc.train import JSCCTrainConfig, build_model
 
     print(f"{'model':<18} {'cbr':>6} {'k':>5} {'params':>9} {'enc MFLOP':>10} {'dec MFLOP':>10}")
     for name in MODEL_NAMES:
         for text in args.cbr:
-            k = int(round(parse_cbr(text) * 3072))
+            k = cbr_to_k(parse_cbr(text), 3072)
             model = build_model(JSCCTrainConfig(model=name, k=k).resolved())
             c = model_cost(model, k)
             label = cbr_label(parse_cbr(text))
@@ -143,7 +143,7 @@ def _train(args: argparse.Namespace, ws: Any, k: int) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     t = time.perf_counter()
-    res = _train(args, ws, int(round(parse_cbr(args.cbr) * ws.sender.source_dim)))
+    res = _train(args, ws, cbr_to_k(parse_cbr(args.cbr), ws.sender.source_dim))
     state = "cached" if res.cached else f"trained in {time.perf_counter() - t:.0f} s"
     print(
         f"{args.model}: {state} (training wall time {res.wall_s:.0f} s, {res.steps} steps), "
@@ -173,7 +173,6 @@ def _sender_context(args: argparse.Namespace, ws: Any) -> Any:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from kbsc.experiments.config import cbr_label
     from kbsc.jscc.channel import open_bridge
     from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
     from kbsc.jscc.system import model_runner
@@ -186,7 +185,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{'model':<18} {'cbr':>6} {'snr':>6} {'psnr':>6} {'top1':>6} {'95% CI':>13} {'top5':>6} {'uses':>5}"
     )
     for text in args.cbr:
-        k = int(round(parse_cbr(text) * ctx.source_dim))
+        k = cbr_to_k(parse_cbr(text), ctx.source_dim)
         res = _train(args, ws, k)
         enc, dec = model_runner(res.model)
         bridge = open_bridge(args.channel, args.csi, args.seed)
@@ -230,7 +229,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     ws = _workspace(args)
     ctx = _sender_context(args, ws)
-    k = int(round(parse_cbr(args.cbr) * ctx.source_dim))
+    k = cbr_to_k(parse_cbr(args.cbr), ctx.source_dim)
     bridge = open_bridge(args.channel, args.csi, args.seed)
     path = export_realizations(bridge, args.out, ctx.image_ids, k)
     print(

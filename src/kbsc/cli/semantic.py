@@ -180,18 +180,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
-def _context(s: dict[str, Any], data_dir: Path, n_images: int) -> Any:
-    from kbsc.experiments.context import ContextSpec, build_context
+def _experiment(s: dict[str, Any], snrs: list[float], n_images: int) -> Any:
+    """The experiment config of the settings: the variants over channel × CSI × CBR × SNR. No grid block
+    (``grid: null``): the codecs keep the training keys these commands have always given them."""
+    from kbsc.experiments.config import parse_config
 
-    training = {k: s[k] for k in ("setting", "max_steps") if s.get(k) is not None}
-    spec = ContextSpec(
-        dataset=s["dataset"],
-        extractor=s["extractor"],
-        n_images=n_images,
-        data_dir=str(data_dir),
-        options=(("grid", None), ("training", training)),
-    )
-    return build_context(spec)
+    opts = {k: s[k] for k in _TRAIN_FIELDS if s.get(k) is not None}
+    data = {
+        "name": "evaluate",
+        "dataset": {"name": s["dataset"]},
+        "extractor": {"name": s["extractor"]},
+        "n_images": n_images,
+        "seeds": [s["seed"]],
+        "snr_db": snrs,
+        "cbr": s["cbr"],
+        "channels": s["channel"],
+        "csi": s["csi"],
+        "grid": None,
+        "training": {k: s[k] for k in ("setting", "max_steps") if s.get(k) is not None},
+        "systems": [{"name": v, "options": {} if v == "kbsc-no-codec" else opts} for v in s["variant"]],
+    }
+    return parse_config(data, source="settings")
+
+
+def _context(s: dict[str, Any], data_dir: str | None, n_images: int) -> Any:
+    """The context the experiment runner builds for these settings (once per process)."""
+    from kbsc.cli.oneshot import context_of
+
+    return context_of(_experiment(s, [0.0], n_images), data_dir)
 
 
 def _cells(s: dict[str, Any], snrs: list[float], ctx: Any) -> list[tuple[str, Any]]:
@@ -237,12 +253,11 @@ def _systems(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from kbsc.experiments.config import cbr_label
-    from kbsc.util import data_dir
+    from kbsc.util.cbr import cbr_label
 
     s = _settings(args)
     systems = _systems(s)
-    ctx = _context(s, data_dir(args.data_dir), 1)
+    ctx = _context(s, args.data_dir, 1)
     print(
         f"{'variant':<10} {'cbr':>6} {'k':>5} {'channel':<16} {'csi':<10} {'steps':>6} {'best':>6} "
         f"{'val_acc':>7} {'wall_s':>7} {'converged':>9}  checkpoint"
@@ -273,21 +288,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """One line per (variant, channel, CSI, CBR, SNR), run through the experiment runner."""
     import numpy as np
 
-    from kbsc.experiments.config import cbr_label
+    from kbsc.cli.oneshot import context_of, run_one_shot
     from kbsc.experiments.stats import wilson
-    from kbsc.util import data_dir
+    from kbsc.util.cbr import cbr_label
 
     s = _settings(args)
     n = int(s["n_images"])
     if n < 1:
         raise ConfigError(f"--n-images must be ≥ 1, got {n}")
-    systems = _systems(s)
-    ctx = _context(s, data_dir(args.data_dir), n)
-    cells = _cells(s, [float(x) for x in s["snr"]], ctx)
-    for variant, cell in cells:
-        systems[variant].prepare(ctx, [cell])
+    _systems(s)  # one-line errors for the variants and their training settings, before any data work
+    snrs = [float(x) for x in s["snr"]]
+    cfg = _experiment(s, snrs, n)
+    ctx = context_of(cfg, args.data_dir)
+    shot = run_one_shot(cfg, args.data_dir)
     clean = (
         np.asarray(ctx.kb.retrieve_labels(ctx.features, k=5)) if hasattr(ctx.kb, "retrieve_labels") else None
     )
@@ -299,13 +315,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"{'variant':<14} {'channel':<16} {'csi':<10} {'cbr':>6} {'k':>5} {'snr_db':>6} {'top1':>6} "
         f"{'95% CI':>15} {'top5':>6}  fingerprint"
     )
-    for variant, cell in cells:
-        out = systems[variant].evaluate(cell, ctx)
-        c1 = int(out.correct_top1.sum())
-        lo, hi = wilson(c1, n)
+    for variant, cell in _cells(s, snrs, ctx):
+        label = cfg.channels[s["channel"].index(cell.channel)]  # the runner's canonical channel label
+        r = shot.row(system=variant, channel=label, csi=cell.csi, cbr=cell.cbr, snr_db=cell.snr_db)
         print(
             f"{variant:<14} {cell.channel:<16} {cell.csi:<10} {cbr_label(cell.cbr):>6} "
-            f"{cell.k(ctx.source_dim):>5} {cell.snr_db:>6g} {c1 / n:>6.3f} [{lo:.3f}, {hi:.3f}] "
-            f"{out.correct_top5.mean():>6.3f}  {out.fingerprint[:12]}"
+            f"{cell.k(ctx.source_dim):>5} {cell.snr_db:>6g} {r.acc_top1:>6.3f} "
+            f"[{r.acc_top1_lo:.3f}, {r.acc_top1_hi:.3f}] {r.acc_top5:>6.3f}  {r.fingerprint[:12]}"
         )
     return 0

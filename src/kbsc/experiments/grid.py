@@ -63,7 +63,7 @@ class Plan:
 
 def context_spec(cfg: ExperimentConfig, data_dir: str) -> ContextSpec:
     options = {
-        "grid": dict(cfg.grid),
+        "grid": dict(cfg.grid) if cfg.grid is not None else None,
         "training": cfg.training.model_dump(mode="json"),
         "n_images": cfg.n_images,
     }

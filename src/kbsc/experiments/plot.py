@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kbsc.experiments.config import cbr_label
 from kbsc.experiments.stats import wilson
+from kbsc.util.cbr import cbr_label
 from kbsc.util.figstyle import FLOOR_MARKER, IEEE_COLUMN_IN, RC, channel_display, log_floor, series_style
 
 __all__ = ["FigureSpec", "aggregate", "figure_title", "make_figures", "series_name", "summary_table"]

@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from kbsc.features.registry import EXTRACTORS
 from kbsc.features.standin_net import CosineHead, StandinNet
 from kbsc.training import Budget, TrainingReport, TrainTask, run_training
 from kbsc.training.optim import sgd
+from kbsc.training.settings import TrainSettings
 from kbsc.training.store import derive_seed
 from kbsc.util import (
     atomic_write_bytes,
@@ -63,8 +64,16 @@ WEIGHTS_NAME = "weights.pt"
 
 
 @dataclass(frozen=True)
-class StandinConfig:
-    """Hyper-parameters of the stand-in CNN and its training (all of them enter the cache hash)."""
+class StandinConfig(TrainSettings):
+    """Hyper-parameters of the stand-in CNN and its training (all of them enter the cache hash).
+
+    One setting (these defaults); options from text through :meth:`TrainSettings.from_options`.
+    """
+
+    FORMAT_VERSION = STANDIN_VERSION
+    KIND = "standin"
+    HASH_EXCLUDE = ()  # the recipe (standin_recipe) holds every field, the thread count too
+    OPTION_LABEL = "standin"
 
     width: int = 32  # channels of the first conv stage (then 2×, 4×, 8×)
     convs: int = 1  # conv layers per stage
@@ -90,15 +99,9 @@ class StandinConfig:
     val_kb_images: int = 1000  # validation knowledge base: about this many training images (10–30 per class)
 
     def budget(self) -> Budget:
-        return Budget(
-            max_steps=self.max_steps,
-            min_steps=min(self.min_steps, self.max_steps),
-            eval_every=self.eval_every,
-            patience=self.patience,
-            schedule=self.schedule,
-            warmup_steps=min(self.warmup_steps, self.max_steps),
-            lr_floor=0.0,
-        ).validated()
+        return self.loop_budget(
+            schedule=self.schedule, warmup_steps=min(self.warmup_steps, self.max_steps), lr_floor=0.0
+        )
 
     def build(self) -> StandinNet:
         """A freshly initialised network with these settings."""
@@ -110,36 +113,6 @@ class StandinConfig:
             ) from None
         widths = tuple(self.width * 2**i for i in range(len(strides)))
         return StandinNet(widths, self.dim, self.convs, strides)
-
-    @classmethod
-    def from_options(cls, **options: Any) -> StandinConfig:
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"unknown standin option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        cfg = cls()
-        values = {}
-        for key, value in options.items():
-            default = getattr(cfg, key)
-            try:
-                values[key] = _coerce(value, type(default))
-            except ValueError:
-                raise ConfigError(
-                    f"standin option {key}={value!r} is not a {type(default).__name__}"
-                ) from None
-        return cls(**{**asdict(cfg), **values})
-
-
-def _coerce(value: Any, kind: type) -> Any:
-    if kind is bool and isinstance(value, str):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(value)
-    return kind(value)
 
 
 @contextmanager
@@ -373,8 +346,8 @@ def train_standin(
             key={
                 "train": train_set.fingerprint,
                 "seed": seed,
-                "config": asdict(cfg),
-                "version": STANDIN_VERSION,
+                "config": cfg.as_dict(),
+                "version": cfg.FORMAT_VERSION,
             },
             stop_after=stop_after,
             show_progress=show_progress,
@@ -399,7 +372,7 @@ def train_standin(
 
 def standin_recipe(train_set: ImageSet, seed: int, config: StandinConfig) -> str:
     """Hash of what makes a stand-in: training set fingerprint, seed, hyper-parameters, version."""
-    return _recipe(STANDIN_VERSION, train_set.fingerprint, seed, asdict(config))
+    return _recipe(config.FORMAT_VERSION, train_set.fingerprint, seed, config.as_dict())
 
 
 def _recipe(version: Any, train_fingerprint: Any, seed: Any, config: Any) -> str:

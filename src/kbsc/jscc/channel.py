@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from kbsc.bridge.grid import GridConfig
 from kbsc.bridge.training_keys import JSCC_KEYS
 from kbsc.bridge.training_keys import open_bridge as _open_bridge
-from kbsc.errors import ConfigError
 from kbsc.util import hash_obj
 
 __all__ = [
@@ -31,30 +31,17 @@ __all__ = [
     "open_bridge",
 ]
 
-TRAIN_SEED_BASE = JSCC_KEYS.train_seed_base
-VAL_SEED_BASE = JSCC_KEYS.val_seed_base
-TRAIN_ID_BASE = JSCC_KEYS.train_id_base
-VAL_ID_BASE = JSCC_KEYS.val_id_base
-ID_STRIDE = JSCC_KEYS.id_stride
+TRAIN_SEED_BASE, VAL_SEED_BASE, TRAIN_ID_BASE, VAL_ID_BASE, ID_STRIDE = JSCC_KEYS.constants()
 
-
-def grid_config(grid: dict[str, Any] | None) -> Any:
-    """The bridge's ``GridConfig`` from an experiment's ``grid`` mapping (None → the bridge default)."""
-    from kbsc.bridge import GridConfig
-
-    if not grid:
-        return GridConfig()
-    try:
-        return GridConfig(**{k: v for k, v in grid.items() if v is not None})
-    except TypeError as exc:
-        raise ConfigError(f"grid settings not understood by the bridge: {exc}") from None
+#: the bridge's ``GridConfig`` from an experiment's ``grid`` mapping (kept for callers of the old name)
+grid_config = GridConfig.from_mapping
 
 
 def open_bridge(channel: str, csi: str, seed: int, grid: dict[str, Any] | None = None) -> Any:
     """A :class:`kbsc.bridge.Bridge` for (channel, CSI, seed); ``"local-awgn"`` → :class:`LocalAWGN`."""
     if channel == "local-awgn":
         return LocalAWGN(seed)
-    return _open_bridge(channel, csi, seed, grid_config(grid))
+    return _open_bridge(channel, csi, seed, GridConfig.from_mapping(grid))
 
 
 class _Output:

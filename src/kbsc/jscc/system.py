@@ -57,6 +57,15 @@ _TRAIN_FIELDS = {
 _EXTRA = {"train_seed", "train_channel", "train_csi", "batch"}
 
 
+def _train_options(options: dict[str, Any], system: str) -> dict[str, Any]:
+    """The options that are training settings; ``snr_range``/``cbr_range`` must be ``[low, high]``."""
+    opts = {k: v for k, v in options.items() if k in _TRAIN_FIELDS}
+    for key in ("snr_range", "cbr_range"):
+        if key in opts and (not isinstance(opts[key], list | tuple) or len(opts[key]) != 2):
+            raise ConfigError(f"system {system!r}: option {key} must be [low, high]")
+    return opts
+
+
 def model_runner(model: JSCCModel) -> tuple[Any, Any]:
     """(encode, decode) callables for :func:`kbsc.jscc.evaluate.transmit_images` from a torch model."""
 
@@ -98,43 +107,23 @@ class PixelJSCCSystem(System):
         experiment's ``training.setting`` where the options are silent) for a k of 1: what training would
         refuse, refused before the run starts."""
         cls(**options)
-        opts = {k: v for k, v in options.items() if k in _TRAIN_FIELDS}
-        if (training or {}).get("setting") is not None:
-            opts.setdefault("setting", training["setting"])
-        for key in ("snr_range", "cbr_range"):
-            if key in opts:
-                if not isinstance(opts[key], list | tuple) or len(opts[key]) != 2:
-                    raise ConfigError(f"system {cls.model!r}: option {key} must be [low, high]")
-                opts[key] = tuple(opts[key])
-        try:
-            JSCCTrainConfig(model=cls.model, k=1, **opts).resolved()
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bad option for system {cls.model!r}: {exc}") from None
+        opts = _train_options(options, cls.model)
+        JSCCTrainConfig.for_system(cls.model, opts, training, ("setting",), model=cls.model, k=1)
 
     def train_config(self, cell: Cell, ctx: EvalContext) -> JSCCTrainConfig:
-        opts = {k: v for k, v in self.options.items() if k in _TRAIN_FIELDS}
-        training = dict(ctx.options.get("training") or {})
-        for key in TRAINING_KEYS:
-            if training.get(key) is not None:
-                opts.setdefault(key, training[key])
-        for key in ("snr_range", "cbr_range"):
-            if key in opts:
-                if not isinstance(opts[key], list | tuple) or len(opts[key]) != 2:
-                    raise ConfigError(f"system {self.name!r}: option {key} must be [low, high]")
-                opts[key] = tuple(float(v) for v in opts[key])
-        try:
-            return JSCCTrainConfig(
-                model=self.model,
-                k=cell.k(ctx.source_dim),
-                channel=str(self.options.get("train_channel", cell.channel)),
-                csi=str(self.options.get("train_csi", cell.csi)),
-                seed=int(self.options.get("train_seed", cell.seed)),
-                grid=ctx.options.get("grid"),
-                source_dim=ctx.source_dim,
-                **opts,
-            ).resolved()
-        except TypeError as exc:
-            raise ConfigError(f"bad option for system {self.name!r}: {exc}") from None
+        return JSCCTrainConfig.for_system(
+            self.name,
+            _train_options(self.options, self.name),
+            ctx.options.get("training"),
+            TRAINING_KEYS,
+            model=self.model,
+            k=cell.k(ctx.source_dim),
+            channel=str(self.options.get("train_channel", cell.channel)),
+            csi=str(self.options.get("train_csi", cell.csi)),
+            seed=int(self.options.get("train_seed", cell.seed)),
+            grid=ctx.options.get("grid"),
+            source_dim=ctx.source_dim,
+        )
 
     def _train_data(self, ctx: EvalContext) -> TrainImages:
         if ctx.workspace is None:

@@ -64,8 +64,10 @@ from kbsc.jscc.metrics import to_tensor
 from kbsc.jscc.registry import MODELS
 from kbsc.training import Budget, TrainingReport, TrainTask
 from kbsc.training.optim import adam
-from kbsc.training.store import derive_seed, train_or_load
-from kbsc.util import hash_array, hash_obj
+from kbsc.training.settings import TrainSettings
+from kbsc.training.store import derive_seed
+from kbsc.util import hash_array
+from kbsc.util.cbr import cbr_to_k
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -127,7 +129,6 @@ SETTINGS.add(  # tests
         "schedule": "cosine",
     },
 )
-_BUDGET_KEYS = ("max_steps", "min_steps", "eval_every", "patience", "batch_size", "lr")
 #: a validation that gains less than this (dB) counts as no gain for the plateau schedule and patience
 PLATEAU_MIN_DELTA_DB = 0.05
 
@@ -137,13 +138,29 @@ FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
-class JSCCTrainConfig:
+class JSCCTrainConfig(TrainSettings):
     """Everything that determines a trained model (its hash names the checkpoint).
 
     k: channel uses for a fixed-rate model (``deepjscc``…); None for a rate-adaptive one, which trains on
     ``cbr_range``. source_dim: n = H·W·3 of the images (CBR → k). model_options: constructor arguments
     (``width``, ``c1``, ``latent_channels``, …).
     """
+
+    SETTINGS = SETTINGS
+    BUDGET_KEYS = ("max_steps", "min_steps", "eval_every", "patience", "batch_size", "lr", "schedule")
+    BUDGET_TYPES = {
+        "max_steps": int,
+        "min_steps": int,
+        "eval_every": int,
+        "patience": int,
+        "batch_size": int,
+        "lr": float,
+        "schedule": str,
+    }
+    SETTING_DEFAULTS = {"schedule": "cosine"}
+    FORMAT_VERSION = FORMAT_VERSION
+    KIND = "kbsc-jscc-model"
+    OPTION_LABEL = "JSCC training"
 
     model: str = "deepjscc"
     k: int | None = None
@@ -169,13 +186,10 @@ class JSCCTrainConfig:
 
     def resolved(self) -> JSCCTrainConfig:
         """Fill the budget, ``batch_size`` and ``lr`` from the setting and validate (one-line ConfigError)."""
-        base = SETTINGS.get(self.setting)
+        filled = self.filled()
         cls = MODELS.get(self.model)
-        filled = {k: getattr(self, k) if getattr(self, k) is not None else base[k] for k in _BUDGET_KEYS}
         cfg = dataclasses.replace(
-            self,
-            **{k: (float(v) if k == "lr" else int(v)) for k, v in filled.items()},
-            schedule=str(self.schedule if self.schedule is not None else base.get("schedule", "cosine")),
+            filled,
             snr_range=(float(self.snr_range[0]), float(self.snr_range[-1])),
             cbr_range=(float(self.cbr_range[0]), float(self.cbr_range[-1])),
             model_options=dict(self.model_options),
@@ -205,38 +219,17 @@ class JSCCTrainConfig:
         ceiling; ``plateau`` halves it after two validations that gain less than
         :data:`PLATEAU_MIN_DELTA_DB`, and patience counts such validations."""
         plateau = self.schedule == "plateau"
-        return Budget(
-            max_steps=int(self.max_steps),
-            min_steps=min(int(self.min_steps), int(self.max_steps)),
-            eval_every=int(self.eval_every),
-            patience=int(self.patience),
+        return self.loop_budget(
             schedule=str(self.schedule),
             lr_floor=0.1,
             min_delta=PLATEAU_MIN_DELTA_DB if plateau else 0.0,
             tolerance=0.1,  # dB of validation PSNR
-        ).validated()
+        )
 
     def k_range(self) -> tuple[int, int]:
         """Channel uses per image a rate-adaptive model trains on: round(cbr_range · n), at least 1."""
-        lo, hi = (max(1, int(round(c * self.source_dim))) for c in self.cbr_range)
+        lo, hi = (max(1, cbr_to_k(c, self.source_dim)) for c in self.cbr_range)
         return lo, hi
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["snr_range"], d["cbr_range"] = list(self.snr_range), list(self.cbr_range)
-        return d
-
-    def hash(self) -> str:
-        d = self.as_dict()
-        d.pop("threads")
-        return hash_obj(d)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> JSCCTrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
-        d["snr_range"], d["cbr_range"] = tuple(d["snr_range"]), tuple(d["cbr_range"])
-        return cls(**d)
 
 
 @dataclass
@@ -317,36 +310,15 @@ def model_dir(root: Path, cfg: JSCCTrainConfig) -> Path:
     )
 
 
-def _expected_manifest(cfg: JSCCTrainConfig, data: TrainImages) -> dict[str, Any]:
-    return {
-        "kind": "kbsc-jscc-model",
-        "format": FORMAT_VERSION,
-        "config_hash": cfg.hash(),
-        "train_images": data.fingerprint,
-    }
+def _data_keys(data: TrainImages) -> dict[str, Any]:
+    """What of the training data a finished model's manifest must match."""
+    return {"train_images": data.fingerprint}
 
 
 def load_model(path: Path, cfg: JSCCTrainConfig | None = None) -> JSCCModel:
     """Load ``path/model.pt`` (weights only) into a model built from its stored config."""
-    path = Path(path)
-    try:
-        blob = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        stored = JSCCTrainConfig.from_dict(blob["config"])
-    except FileNotFoundError:
-        raise DataError(
-            f"no trained JSCC model at {path}; run the grid (or `kbsc jscc train`) to train it"
-        ) from None
-    except Exception as exc:  # corrupt or foreign file
-        raise DataError(
-            f"{path / 'model.pt'} is not a JSCC checkpoint ({exc}); delete it to retrain"
-        ) from None
-    if cfg is not None and stored.hash() != cfg.hash():
-        raise DataError(
-            f"JSCC model at {path} was trained with a different configuration; delete it to retrain"
-        )
-    model = build_model(stored)
-    model.load_state_dict(blob["state"])
-    return model.eval()
+    hint = "run the grid (or `kbsc jscc train`) to train it"
+    return JSCCTrainConfig.load_checkpoint(path, cfg, build_model, what="JSCC model", hint=hint)
 
 
 def step_draws(cfg: JSCCTrainConfig, step: int, batch: int) -> tuple[np.ndarray, int]:
@@ -412,14 +384,11 @@ def train_model(
     """
     cfg = cfg.resolved()
     path = model_dir(root, cfg) if root is not None else None
-    model, report, cached, path = train_or_load(
+    model, report, cached, path = cfg.train_or_load(
         path,
-        _expected_manifest(cfg, data),
-        cfg.as_dict(),
+        _data_keys(data),
         lambda p: load_model(p, cfg),
         lambda: _JSCCTraining(cfg, data),
-        cfg.budget(),
-        threads=cfg.threads,
         resume=resume,
         stop_after=stop_after,
         show_progress=show_progress,

@@ -24,8 +24,4 @@ __all__ = [
     "open_bridge",
 ]
 
-TRAIN_SEED_BASE = SEMANTIC_KEYS.train_seed_base
-VAL_SEED_BASE = SEMANTIC_KEYS.val_seed_base
-TRAIN_ID_BASE = SEMANTIC_KEYS.train_id_base
-VAL_ID_BASE = SEMANTIC_KEYS.val_id_base
-ID_STRIDE = SEMANTIC_KEYS.id_stride
+TRAIN_SEED_BASE, VAL_SEED_BASE, TRAIN_ID_BASE, VAL_ID_BASE, ID_STRIDE = SEMANTIC_KEYS.constants()

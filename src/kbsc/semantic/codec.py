@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from kbsc.errors import ConfigError
+from kbsc.util.cbr import cbr_to_k as channel_uses
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -196,8 +197,8 @@ def n_parameters(model: nn.Module) -> int:
 
 
 def cbr_to_k(cbr: float, source_dim: int = 3072) -> int:
-    """k = round(ρ·n) (docs/design.md §2)."""
-    k = int(round(cbr * source_dim))
+    """k = round(ρ·n) (docs/design.md §2), at least 1 (else a one-line ConfigError)."""
+    k = channel_uses(cbr, source_dim)
     if k < 1 or not math.isfinite(cbr):
         raise ConfigError(f"CBR {cbr:g} gives {k} channel uses per image for n={source_dim}; raise it")
     return k

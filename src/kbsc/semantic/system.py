@@ -56,38 +56,21 @@ class SemanticSystem(System):
         would refuse, refused before the run starts."""
         cls(**options)
         opts = {k: v for k, v in options.items() if k != "train_seed"}
-        if (training or {}).get("setting") is not None:
-            opts.setdefault("setting", training["setting"])
-        for key in ("train_snrs", "val_snrs"):
-            if isinstance(opts.get(key), list | tuple):
-                opts[key] = tuple(opts[key])
-        try:
-            TrainConfig(variant=cls.variant, **opts).resolved()
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bad option for system {cls.variant!r}: {exc}") from None
+        TrainConfig.for_system(cls.variant, opts, training, ("setting",), variant=cls.variant)
 
     def train_config(self, cell: Cell, ctx: EvalContext) -> TrainConfig:
-        training = dict(ctx.options.get("training") or {})
-        opts = {k: v for k, v in self.options.items() if k != "train_seed"}
-        for key in TRAINING_KEYS:
-            if training.get(key) is not None:
-                opts.setdefault(key, training[key])
-        for key in ("train_snrs", "val_snrs"):
-            if key in opts:
-                opts[key] = tuple(opts[key])
-        seed = self.options.get("train_seed", cell.seed)
-        try:
-            return TrainConfig(
-                variant=self.variant,
-                k=cell.k(ctx.source_dim),
-                channel=cell.channel,
-                csi=cell.csi,
-                seed=int(seed),
-                grid=ctx.options.get("grid"),
-                **opts,
-            ).resolved()
-        except TypeError as exc:
-            raise ConfigError(f"bad option for system {self.variant!r}: {exc}") from None
+        return TrainConfig.for_system(
+            self.variant,
+            {k: v for k, v in self.options.items() if k != "train_seed"},
+            ctx.options.get("training"),
+            TRAINING_KEYS,
+            variant=self.variant,
+            k=cell.k(ctx.source_dim),
+            channel=cell.channel,
+            csi=cell.csi,
+            seed=int(self.options.get("train_seed", cell.seed)),
+            grid=ctx.options.get("grid"),
+        )
 
     def _codec(self, cell: Cell, ctx: EvalContext) -> SemanticCodec:
         cfg = self.train_config(cell, ctx)

@@ -56,8 +56,9 @@ from kbsc.semantic.codec import CODECS, POWER_NORMS, SemanticCodec
 from kbsc.semantic.transmit import top1_inner, transmit
 from kbsc.training import Budget, TrainingReport, TrainTask
 from kbsc.training.optim import adam
-from kbsc.training.store import derive_seed, train_or_load
-from kbsc.util import hash_array, hash_obj
+from kbsc.training.settings import TrainSettings
+from kbsc.training.store import derive_seed
+from kbsc.util import hash_array
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -97,15 +98,20 @@ SETTINGS.add(
 
 FORMAT_VERSION = 2  # 2: step budgets and the shared training loop (training report in the manifest)
 
-_BUDGET_KEYS = ("lr", "max_steps", "min_steps", "eval_every", "patience")
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(TrainSettings):
     """Everything that determines a trained codec (its hash names the checkpoint).
 
-    ``lr``, ``max_steps``, ``min_steps``, ``eval_every``, ``patience``: None = the setting's value.
+    ``lr``, ``max_steps``, ``min_steps``, ``eval_every``, ``patience``: None = the setting's value (filled
+    as written, unconverted: the hashes of existing codecs depend on it).
     """
+
+    SETTINGS = SETTINGS
+    BUDGET_KEYS = ("lr", "max_steps", "min_steps", "eval_every", "patience")
+    FORMAT_VERSION = FORMAT_VERSION
+    KIND = "kbsc-semantic-codec"
+    OPTION_LABEL = "codec training"
 
     variant: str = "kbsc"
     k: int = 128
@@ -132,11 +138,8 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Fill the budget from the setting and validate (one-line ConfigError)."""
-        base = SETTINGS.get(self.setting)
-        filled = {k: getattr(self, k) if getattr(self, k) is not None else base[k] for k in _BUDGET_KEYS}
         cfg = dataclasses.replace(
-            self,
-            **filled,
+            self.filled(),
             train_snrs=tuple(float(s) for s in self.train_snrs),
             val_snrs=tuple(float(s) for s in self.val_snrs),
         )
@@ -162,25 +165,9 @@ class TrainConfig:
 
     def budget(self) -> Budget:
         """The loop's budget (call on a resolved config)."""
-        return Budget(
-            max_steps=int(self.max_steps),
-            min_steps=min(int(self.min_steps), int(self.max_steps)),
-            eval_every=int(self.eval_every),
-            patience=int(self.patience),
-            schedule="plateau",
-            plateau_factor=float(SETTINGS.get(self.setting)["plateau_factor"]),
-        ).validated()
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["train_snrs"] = list(self.train_snrs)
-        d["val_snrs"] = list(self.val_snrs)
-        return d
-
-    def hash(self) -> str:
-        d = self.as_dict()
-        d.pop("threads")
-        return hash_obj(d)
+        return self.loop_budget(
+            schedule="plateau", plateau_factor=float(self.setting_values()["plateau_factor"])
+        )
 
 
 @dataclass
@@ -273,54 +260,14 @@ def model_dir(root: Path, cfg: TrainConfig) -> Path:
     )
 
 
-def _expected_manifest(cfg: TrainConfig, data: TrainData) -> dict[str, Any]:
-    return {
-        "kind": "kbsc-semantic-codec",
-        "format": FORMAT_VERSION,
-        "config_hash": cfg.hash(),
-        "extractor": data.extractor,
-        "train_features": data.feature_hash,
-    }
-
-
-def _config_from_dict(d: dict[str, Any]) -> TrainConfig:
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    d = {k: v for k, v in d.items() if k in names}
-    return TrainConfig(**{**d, "train_snrs": tuple(d["train_snrs"]), "val_snrs": tuple(d["val_snrs"])})
+def _data_keys(data: TrainData) -> dict[str, Any]:
+    """What of the training data a finished codec's manifest must match."""
+    return {"extractor": data.extractor, "train_features": data.feature_hash}
 
 
 def load_codec(path: Path, cfg: TrainConfig | None = None) -> SemanticCodec:
     """Load ``path/model.pt`` (weights only) into a codec built from its stored config."""
-    path = Path(path)
-    try:
-        blob = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(f"no trained codec at {path}; run `kbsc train`") from None
-    except Exception as exc:  # corrupt or foreign file (a pickle payload is refused by weights_only)
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(
-            f"{path / 'model.pt'} is not a codec checkpoint ({type(exc).__name__}: {first}); "
-            "delete it to retrain"
-        ) from None
-    try:
-        stored = _config_from_dict(blob["config"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(
-            f"{path / 'model.pt'} is not a codec checkpoint (no valid config: {type(exc).__name__}: {exc}); "
-            "delete it to retrain"
-        ) from None
-    if cfg is not None and stored.hash() != cfg.hash():
-        raise DataError(f"codec at {path} was trained with a different configuration; delete it to retrain")
-    codec = build_codec(stored)
-    try:
-        codec.load_state_dict(blob["state"])
-    except (KeyError, TypeError, RuntimeError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(
-            f"{path / 'model.pt'} does not hold the codec's weights ({type(exc).__name__}: {first}); "
-            "delete it to retrain"
-        ) from None
-    return codec.eval()
+    return TrainConfig.load_checkpoint(path, cfg, build_codec, what="codec", hint="run `kbsc train`")
 
 
 def _info_nce(f_hat: torch.Tensor, f: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -370,14 +317,11 @@ def train_codec(
     if not codec.trainable:
         return TrainResult(codec.eval(), None)
     path = model_dir(root, cfg) if root is not None else None
-    model, report, cached, path = train_or_load(
+    model, report, cached, path = cfg.train_or_load(
         path,
-        _expected_manifest(cfg, data),
-        cfg.as_dict(),
+        _data_keys(data),
         lambda p: load_codec(p, cfg),
         lambda: _CodecTraining(cfg, data, codec),
-        cfg.budget(),
-        threads=cfg.threads,
         resume=resume,
         stop_after=stop_after,
         show_progress=show_progress,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from kbsc.errors import ConfigError
+from kbsc.util.cbr import cbr_to_k
 from kbsc.util.registry import Registry
 
 
@@ -33,7 +34,7 @@ class Cell:
 
     def k(self, source_dim: int) -> int:
         """Channel uses (data REs) per image at this CBR."""
-        return int(round(self.cbr * source_dim))
+        return cbr_to_k(self.cbr, source_dim)
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from kbsc.errors import DataError
+from kbsc.util.cbr import cbr_label
 from kbsc.util.figstyle import channel_display
 
 __all__ = [
@@ -65,8 +66,6 @@ NOT_CONVERGED = "†"
 
 
 def _cbr_label(x: float) -> str:
-    from kbsc.experiments.config import cbr_label
-
     return cbr_label(float(x))
 
 
