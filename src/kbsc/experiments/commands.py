@@ -20,6 +20,15 @@ def _add_override_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default=None, help="override seeds: a comma list (0,1,2)")
 
 
+def _add_allow_code(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="allow a config that imports code or runs programs (plugins, module, bpgenc/bpgdec paths; "
+        "docs/security.md); use only with configs you trust",
+    )
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     from kbsc.cli_args import add_data_dir, add_retrain
 
@@ -32,12 +41,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force", action="store_true", help="run into DIR even if it holds another config's results"
     )
-    p.add_argument(
-        "--allow-code",
-        action="store_true",
-        help="allow a config that imports code (plugins, plug-in systems' module) to run it; "
-        "use only with configs you trust",
-    )
+    _add_allow_code(p)
     add_retrain(p)
     add_data_dir(p)
 
@@ -87,7 +91,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from kbsc.util.gitstate import guard_results_path
 
     guard_results_path([args.out], args.allow_dirty)
-    cfg = load_config(args.config, _overrides(args))
+    cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,
@@ -116,7 +120,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
     from kbsc.experiments.estimate import done_cells, estimate_grid, format_estimate, load_bench
 
-    cfg = load_config(args.config, _overrides(args))
+    cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
@@ -183,7 +187,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from kbsc.util.gitstate import guard_results_path
 
     guard_results_path([args.out], args.allow_dirty)
-    cfg = load_config(args.config, _overrides(args))
+    cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,
@@ -252,6 +256,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--bench", default=None, help="bench JSON of `kbsc bench --json` (default: results/bench.json)"
     )
+    _add_allow_code(p)
     p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("plot", help="figures and a summary table from a results directory")

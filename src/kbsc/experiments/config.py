@@ -24,7 +24,8 @@ Example::
 A channel entry is a name, a label ``tdl-a[speed=30]``, a mapping with the model's options, or
 ``{import: PATH}`` (exported realizations); each becomes its canonical label
 (:mod:`kbsc.bridge.channel_spec`), which is the results' ``channel`` column. ``plugins:`` are imported
-before validation (:func:`import_config_plugins`), so plug-in channels and systems validate.
+before validation (:func:`import_config_plugins`), so plug-in channels and systems validate, and only
+after the code opt-in (:mod:`kbsc.experiments.trust`) has been checked on the raw mapping.
 """
 
 from __future__ import annotations
@@ -287,13 +288,11 @@ def code_modules(cfg: ExperimentConfig) -> list[str]:
 
 
 def check_code_allowed(cfg: ExperimentConfig, allow_code: bool) -> None:
-    """Refuse (one line) a config that imports code unless the caller opted in."""
-    mods = code_modules(cfg)
-    if mods and not allow_code:
-        raise ConfigError(
-            f"this config imports and runs code ({', '.join(mods)}); run it only if you trust it, "
-            "with `kbsc run CONFIG --allow-code` (Python: run_experiment(..., allow_code=True))"
-        )
+    """Refuse (one line) a config that imports code or runs executables unless the caller opted in
+    (:mod:`kbsc.experiments.trust` lists the keys)."""
+    from kbsc.experiments.trust import check_code_allowed as _check
+
+    _check(cfg.model_dump(), allow_code)
 
 
 def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
@@ -408,10 +407,16 @@ def import_config_plugins(data: dict[str, Any], source: str = "config") -> None:
     import_plugins(plugins)
 
 
-def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
-    """Validate a mapping into an :class:`ExperimentConfig` (one-line :class:`ConfigError` otherwise)."""
+def parse_config(data: Any, source: str = "config", *, allow_code: bool = False) -> ExperimentConfig:
+    """Validate a mapping into an :class:`ExperimentConfig` (one-line :class:`ConfigError` otherwise).
+
+    allow_code: a mapping that names code (``plugins``, ``module``, executables; see
+    :mod:`kbsc.experiments.trust`) is refused unless True; the check comes before anything is imported."""
+    from kbsc.experiments.trust import check_code_allowed as _check
+
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    _check(data, allow_code, source)
     import_config_plugins(data, source)
     try:
         return ExperimentConfig.model_validate(data)
@@ -448,15 +453,18 @@ def resolve_config_path(name: str | os.PathLike[str]) -> Path:
     raise ConfigError(f"config {str(name)!r} not found (give a YAML path or a preset: quick, paper)")
 
 
-def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a YAML config (or preset name), apply ``key=value`` overrides, validate."""
+def load_config(
+    path: str | os.PathLike[str], overrides: list[str] | None = None, *, allow_code: bool = False
+) -> ExperimentConfig:
+    """Read a YAML config (or preset name), apply ``key=value`` overrides, validate; a config that names
+    code is refused before anything is imported unless ``allow_code`` (``--allow-code``)."""
     p = resolve_config_path(path)
     data = _read_yaml(p)
     if data is None:
         data = {}
     if overrides:
         data = apply_overrides(data, overrides)
-    return parse_config(data, source=str(p))
+    return parse_config(data, source=str(p), allow_code=allow_code)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
