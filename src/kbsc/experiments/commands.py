@@ -87,11 +87,11 @@ def _print_banner(cfg, args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
-    from kbsc.experiments.runner import run_experiment
     from kbsc.util.gitstate import guard_results_path
 
     guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
+    from kbsc.experiments.runner import run_experiment  # after the config: a bad one is refused at once
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,
@@ -182,12 +182,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
-    from kbsc.experiments.plot import make_figures, summary_table
-    from kbsc.experiments.runner import run_experiment
     from kbsc.util.gitstate import guard_results_path
 
     guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
+    from kbsc.experiments.plot import make_figures, summary_table
+    from kbsc.experiments.runner import run_experiment
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,

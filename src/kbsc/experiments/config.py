@@ -36,7 +36,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -425,19 +424,10 @@ def parse_config(data: Any, source: str = "config", *, allow_code: bool = False)
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    """The file's YAML, bounded (size, depth, alias expansion, duplicate keys: :mod:`kbsc.util.safe_yaml`)."""
+    from kbsc.util.safe_yaml import load_yaml_file
+
+    return load_yaml_file(path)
 
 
 def resolve_config_path(name: str | os.PathLike[str]) -> Path:
@@ -473,6 +463,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     Values are parsed as YAML (``[0, 10]``, ``1/24`` stays a string, ``null``).
     ``systems[i]`` or ``systems.i`` index into lists.
     """
+    from kbsc.util.safe_yaml import load_yaml
+
     out = copy.deepcopy(data) if isinstance(data, dict) else {}
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -480,9 +472,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. snr_db=[0,10])")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML") from None
+            value = load_yaml(raw, "value") if raw.strip() else None
+        except ConfigError as exc:
+            raise ConfigError(f"override {key!r}: {exc}") from None
         parts = [p for p in key.replace("[", ".").replace("]", "").split(".") if p]
         node: Any = out
         for i, part in enumerate(parts):

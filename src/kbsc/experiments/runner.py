@@ -99,9 +99,11 @@ def _check_config(out_dir: Path, cfg: ExperimentConfig, force: bool) -> None:
     canon = cfg.canonical()
     has_results = any((out_dir / "cells").glob("*.parquet"))
     if stored_path.exists() and has_results and not force:
+        from kbsc.util.safe_yaml import load_yaml_file
+
         try:
-            stored = yaml.safe_load(stored_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
+            stored = load_yaml_file(stored_path)
+        except ConfigError:  # damaged or hostile: treated as a different configuration
             stored = None
         if stored != canon:
             diff = sorted(k for k in set(canon) | set(stored or {}) if (stored or {}).get(k) != canon.get(k))
