@@ -180,3 +180,43 @@ def test_truncated_file(tmp_path):
 
 def test_expected_file_names():
     assert CIFAR_FILES == ("train", "test", "meta")
+
+
+class _SubarrayPlaceholder:
+    """The issue's 1.8 KB pickle: an allowed one-element placeholder whose dtype is a 2**27-object subarray
+    (1 GiB for its single element)."""
+
+    def __reduce__(self):
+        return (np._core.multiarray._reconstruct, (np.ndarray, (1,), np.dtype(("O", (2**27,)))))
+
+
+class _ObjectStateTooBig:
+    """A placeholder whose BUILD asks for 2**27 object elements with two in the data."""
+
+    def __reduce__(self):
+        return (
+            np._core.multiarray._reconstruct,
+            (np.ndarray, (0,), b"b"),
+            (1, (2**27,), np.dtype("O"), False, [1, 2]),
+        )
+
+
+@pytest.mark.parametrize(
+    "obj", [_SubarrayPlaceholder(), _ObjectStateTooBig()], ids=["subarray", "object state"]
+)
+def test_subarray_dtypes_and_oversized_states_are_refused_before_allocating(obj):
+    import resource
+
+    payload = pickle.dumps({b"data": obj, b"fine_labels": []}, protocol=2)
+    assert len(payload) < 2000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match="subarray|does not hold"):
+        safe_loads(payload)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
+
+
+def test_plain_arrays_still_load():
+    arrs = {b"u8": np.arange(12, dtype=np.uint8).reshape(3, 4), b"obj": np.array([b"a", 1], dtype=object)}
+    for protocol in (2, 4, 5):
+        out = safe_loads(pickle.dumps(arrs, protocol=protocol))
+        assert np.array_equal(out[b"u8"], arrs[b"u8"]) and list(out[b"obj"]) == [b"a", 1]
