@@ -22,7 +22,7 @@ def fabricate(folder, n_train=12, n_test=8, protocol=2, seed=0):
     truth = {}
     for split, n in (("train", n_train), ("test", n_test)):
         data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        fine = [int(x) for x in rng.integers(0, len(FINE), n)]
+        fine = [int(x) for x in rng.permutation(np.arange(n) % len(FINE))]  # every class twice at least
         coarse = [0 if f == 0 else 1 for f in fine]
         record = {
             b"filenames": [f"img_{i}.png".encode() for i in range(n)],
@@ -220,3 +220,28 @@ def test_plain_arrays_still_load():
     for protocol in (2, 4, 5):
         out = safe_loads(pickle.dumps(arrs, protocol=protocol))
         assert np.array_equal(out[b"u8"], arrs[b"u8"]) and list(out[b"obj"]) == [b"a", 1]
+
+
+@pytest.mark.parametrize(
+    ("split", "labels", "message"),
+    [
+        ("test", [0, 1, 2, 3], "class b?'apple' has 1 image"),
+        ("test", [0, 0, 0, 0, 1, 1, 1, 2], "has 1 image"),
+        ("train", [0] * 12, "1 class"),
+    ],
+    ids=["one test image per class", "a class with one test image", "single class"],
+)
+def test_too_few_images_per_class_is_refused_before_anything_is_built(tmp_path, split, labels, message):
+    root = tmp_path / "c"
+    fabricate(root)
+    with open(root / split, "rb") as fh:
+        record = pickle.load(fh)
+    record[b"fine_labels"] = labels
+    record[b"data"] = record[b"data"][: len(labels)]
+    record[b"coarse_labels"] = [0] * len(labels)
+    with open(root / split, "wb") as fh:
+        pickle.dump(record, fh, protocol=2)
+    ds = get_dataset("cifar100", tmp_path / "data", root=root)
+    with pytest.raises(DataError, match=message) as err:
+        ds.load("train")  # the first load checks both splits
+    assert "\n" not in str(err.value)
