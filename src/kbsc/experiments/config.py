@@ -86,10 +86,18 @@ def _parse_cbr(value: Any) -> float:
     return value
 
 
+def _not_bool(value: Any) -> Any:
+    """YAML's true/false are not counts or indices (pydantic would read true as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not true/false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
 Cbr = Annotated[float, BeforeValidator(_parse_cbr)]
-Snr = Annotated[float, Field(ge=-50.0, le=80.0)]
-Seed = Annotated[int, Field(ge=0, lt=2**31)]
-Mcs = Annotated[int, Field(ge=0, le=31)]
+Snr = Annotated[float, BeforeValidator(_not_bool), Field(ge=-50.0, le=80.0)]
+Seed = Annotated[int, BeforeValidator(_not_bool), Field(ge=0, lt=2**31)]
+Mcs = Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=31)]
 Name = Annotated[str, Field(min_length=1)]
 
 
@@ -179,9 +187,9 @@ class TrainingSpec(_Strict):
     """Training settings for learned systems (None = the system's own default)."""
 
     setting: str | None = None
-    max_steps: int | None = Field(None, ge=1, le=10_000_000)  # ceiling in optimizer steps
-    patience: int | None = Field(None, ge=1, le=10_000)  # validations without gain that end training
-    eval_every: int | None = Field(None, ge=1, le=1_000_000)  # optimizer steps between validations
+    max_steps: Int | None = Field(None, ge=1, le=10_000_000)  # ceiling in optimizer steps
+    patience: Int | None = Field(None, ge=1, le=10_000)  # validations without gain that end training
+    eval_every: Int | None = Field(None, ge=1, le=1_000_000)  # optimizer steps between validations
 
 
 class SystemSpec(_Strict):
@@ -218,7 +226,7 @@ class ExperimentConfig(_Strict):
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     extractor: ExtractorSpec = Field(default_factory=ExtractorSpec)
     index: str = "flat"
-    n_images: int = Field(1000, ge=1, le=10_000_000)
+    n_images: Int = Field(1000, ge=1, le=10_000_000)
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     snr_db: list[Snr] = Field(min_length=1)
     cbr: list[Cbr] = Field(min_length=1)
@@ -306,6 +314,11 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
     for i, s in enumerate(cfg.systems):
         try:
             cls = system_class(s.name)
+            names = cls.option_names()
+            if s.mcs is not None and names is not None and "mcs" not in names:
+                raise ConfigError(
+                    "takes no 'mcs' list: it does not use an NR MCS (hevc+ldpc and kbsc-digital do)"
+                )
             cls.validate_options(
                 dict(s.options),
                 mcs=list(s.mcs) if s.mcs is not None else None,

@@ -161,9 +161,10 @@ def run_experiment(
     t_start = time.perf_counter()
     validate_config(cfg, allow_code=allow_code)
     BACKENDS.get(backend)  # an unknown backend fails here, before any file exists
-    out_dir = Path(out_dir)
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"--workers must be a positive integer, got {workers!r}")
+    out_dir, made = make_out_dir(out_dir)
+    created = bool(made)
     lock = FileLock(str(out_dir / ".lock"))
     try:
         lock.acquire(timeout=0)
@@ -184,6 +185,49 @@ def run_experiment(
         lock.release()
         if not ok and created and not any((out_dir / "cells").glob("*.parquet")):
             shutil.rmtree(out_dir, ignore_errors=True)
+            for parent in made[1:]:  # the parents this run created, deepest first, if still empty
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+
+
+def make_out_dir(out_dir: str | Path) -> tuple[Path, list[Path]]:
+    """Create the results directory ``out_dir`` (and missing parents); return it and the folders created,
+    deepest first (so that a failed run removes only what it made). One-line :class:`ConfigError` for an
+    empty name, a path that exists and is not a directory (a file, a dangling link) and a place where it
+    cannot be created."""
+    if not str(out_dir).strip():
+        raise ConfigError("--out must name a results directory, got an empty name")
+    out = Path(out_dir)
+    if out.is_symlink() and not out.exists():
+        raise ConfigError(f"--out {out} is a dangling symbolic link; give a directory")
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"--out {out} exists and is not a directory")
+        return out, []
+    missing: list[Path] = []
+    p = out
+    while not p.exists() and not p.is_symlink() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    if (p.exists() and not p.is_dir()) or (p.is_symlink() and not p.exists()):
+        raise ConfigError(f"cannot create results directory {out}: {p} is not a directory")
+    made: list[Path] = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            made.append(d)
+    except OSError as exc:
+        for d in reversed(made):
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise ConfigError(
+            f"cannot create results directory {out}: {exc.strerror or type(exc).__name__} ({exc.filename})"
+        ) from None
+    return out, list(reversed(made))
 
 
 def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start):
