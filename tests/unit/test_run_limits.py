@@ -94,3 +94,23 @@ def test_failed_run_removes_the_parents_it_created(tmp_path, capsys, monkeypatch
 def test_stated_limits_are_enforced(data, words, tmp_path, capsys):
     _one_line(*_run(tmp_path, capsys, data, tmp_path / "out"), *words)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_bug_is_one_line_with_its_traceback_in_a_file(capsys):
+    from types import SimpleNamespace
+
+    from kbsc.errors import KbscError
+    from kbsc.experiments.runner import _raise_worker_error
+
+    res = SimpleNamespace(
+        error="IndexError: index 5 is out\nTraceback (most recent call last):\n  File x\nIndexError: 5",
+        user_error=None,
+    )
+    with pytest.raises(KbscError) as err:
+        _raise_worker_error(res, lambda head: f"cell failed: {head}")
+    assert capsys.readouterr().err == ""  # nothing printed here; the CLI prints the one line
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("cell failed: IndexError") and "traceback in " in msg
+    path = msg.rsplit("traceback in ", 1)[1].rstrip("]")
+    assert "Traceback (most recent call last)" in open(path).read()
+    os.unlink(path)

@@ -19,8 +19,8 @@ a ``kill -9`` at any moment followed by a rerun gives the same tables as an unin
 
 from __future__ import annotations
 
+import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -307,12 +307,27 @@ _USER_ERRORS: dict[str, type[KbscError]] = {"ConfigError": ConfigError, "DataErr
 
 def _raise_worker_error(res, message: Callable[[str], str]) -> None:
     """Re-raise a worker's error here. A user error (a :class:`KbscError` in the worker) is its one line;
-    anything else is a bug: its traceback goes to stderr, then a one-line summary."""
+    anything else is a bug: its traceback goes to a file (for a bug report), and the one line names it."""
     head, _, tb = res.error.partition("\n")
     if res.user_error is not None:
         raise _USER_ERRORS.get(res.user_error, KbscError)(message(head))
-    print(tb, file=sys.stderr)
-    raise KbscError(message(head))
+    where = _save_traceback(tb)
+    raise KbscError(message(head) + (f" [traceback in {where}]" if where else ""))
+
+
+def _save_traceback(tb: str) -> str | None:
+    """Write a worker's traceback to a temporary file (kept: it is for a bug report); its path, or None."""
+    import tempfile
+
+    if not tb.strip():
+        return None
+    try:
+        fd, path = tempfile.mkstemp(prefix="kbsc-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(tb)
+        return path
+    except OSError:
+        return None
 
 
 def _log_run(out_dir: Path, s: RunSummary, backend: str, workers: int | None, chash: str) -> None:
