@@ -336,9 +336,11 @@ def load_model(path: Path, cfg: JSCCTrainConfig | None = None) -> JSCCModel:
         raise DataError(
             f"no trained JSCC model at {path}; run the grid (or `kbsc jscc train`) to train it"
         ) from None
-    except Exception as exc:  # corrupt or foreign file
+    except Exception as exc:  # corrupt or foreign file (torch's weights_only refusal runs over many lines)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise DataError(
-            f"{path / 'model.pt'} is not a JSCC checkpoint ({exc}); delete it to retrain"
+            f"{path / 'model.pt'} is not a JSCC checkpoint ({type(exc).__name__}: {first}); "
+            "delete it to retrain"
         ) from None
     if cfg is not None and stored.hash() != cfg.hash():
         raise DataError(
