@@ -111,3 +111,23 @@ def test_intact_resume_checkpoint_resumes_silently(tmp_path, capsys, monkeypatch
     capsys.readouterr()
     _train(path)
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_signed_reference_folder_is_verified_by_its_file_table(tmp_path, capsys, monkeypatch):
+    """Store folders signed by `kbsc models build` before manifests carried weights_sha256 are verified by
+    their reference.files table (so a build does not retrain the committed models), and refused if altered."""
+    from kbsc.util import hash_file
+
+    monkeypatch.setenv("KBSC_MODELS", "")
+    path = tmp_path / "store-model"
+    _train(path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["weights_sha256"]
+    manifest["reference"] = {"files": {"model.pt": {"sha256": hash_file(path / "model.pt", 64), "bytes": 1}}}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert _train(path)[2]  # cached: verified by the table
+    data = bytearray((path / "model.pt").read_bytes())
+    data[-100] ^= 0xFF
+    (path / "model.pt").write_bytes(bytes(data))
+    assert not _train(path)[2] and "does not match the digest" in capsys.readouterr().err

@@ -77,7 +77,7 @@ def finished_manifest(path: Path | None, expected: dict[str, Any]) -> dict[str, 
         and all(stored.get(k) == v for k, v in expected.items())
     ):
         return None
-    digest = stored.get(WEIGHTS_DIGEST)
+    digest = stored.get(WEIGHTS_DIGEST) or _reference_digest(stored)
     try:
         actual = hash_file(Path(path) / "model.pt", 64)
     except OSError as exc:
@@ -90,6 +90,16 @@ def finished_manifest(path: Path | None, expected: dict[str, Any]) -> dict[str, 
              key=f"digest:{path}")  # fmt: skip
         return None
     return stored
+
+
+def _reference_digest(manifest: dict[str, Any]) -> str | None:
+    """The SHA-256 of ``model.pt`` in a reference-store manifest's ``reference.files`` table (models signed by
+    `kbsc models build` before the manifests carried ``weights_sha256``), else None."""
+    ref = manifest.get("reference")
+    files = ref.get("files") if isinstance(ref, dict) else None
+    entry = files.get("model.pt") if isinstance(files, dict) else None
+    digest = entry.get("sha256") if isinstance(entry, dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 def save_finished(
