@@ -71,7 +71,9 @@ def _load_dict(path: Path, folder: Path) -> dict[str, Any]:
         with open(path, "rb") as fh:
             obj = safe_load(fh, source=str(path))
     except OSError as exc:
-        raise DataError(f"cannot read {path} ({exc.strerror or type(exc).__name__}); {_expected(folder)}") from None
+        raise DataError(
+            f"cannot read {path} ({exc.strerror or type(exc).__name__}); {_expected(folder)}"
+        ) from None
     if not isinstance(obj, dict):
         raise DataError(f"{path} holds a {type(obj).__name__}, not a dict; {_expected(folder)}")
     return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
