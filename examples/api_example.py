@@ -40,7 +40,7 @@ def api_demo(
 ) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Run ``config`` with ``overrides`` into ``out``; return (results, paired comparison, figure path)."""
     # 1. Run (or resume) a grid: a preset name or a YAML path, with `kbsc run --set`-style overrides.
-    cfg = load_config(config, TINY if overrides is None else overrides)
+    cfg = load_config(config, TINY if overrides is None else overrides, allow_code=allow_code)
     run_experiment(cfg, out, backend="serial", data_dir=data_dir, show_progress=False, allow_code=allow_code)
 
     # 2. The tidy table: one row per cell (system, channel, csi, snr_db, cbr, mcs, seed) with the metrics.

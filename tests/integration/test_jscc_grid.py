@@ -55,7 +55,8 @@ def grid(tmp_path_factory):
                     "options": {"module": f"{EXAMPLE}:SoftCastJSCC", "checkpoint": str(ckpt)},
                 },
             ],
-        }
+        },
+        allow_code=True,  # the plug-in system imports the example module
     )
     run_experiment(
         cfg, root / "run", backend="serial", data_dir=root / "data", show_progress=False, allow_code=True

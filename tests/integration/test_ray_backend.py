@@ -30,7 +30,8 @@ def test_ray_backend_equals_serial(tmp_path):
             "cbr": ["1/8", "1/4"],
             "channels": ["awgn", "rayleigh"],
             "systems": [{"name": "toy-analog"}, {"name": "toy-analog-2"}],
-        }
+        },
+        allow_code=True,
     )
     kw = {"data_dir": tmp_path / "data", "show_progress": False, "allow_code": True}
     ref = run_experiment(cfg, tmp_path / "serial", backend="serial", **kw)

@@ -33,7 +33,8 @@ def toy_config():
             "cbr": ["1/8", "1/4"],
             "channels": ["awgn", "rayleigh"],
             "systems": [{"name": "toy-analog"}, {"name": "toy-analog-2"}],
-        }
+        },
+        allow_code=True,
     )
 
 

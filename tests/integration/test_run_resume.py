@@ -68,7 +68,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     n_before = len(list((out / "cells").glob("*.parquet")))
     assert 5 <= n_before < 40 and not (out / "results.parquet").exists()
 
-    cfg = load_config(cfg_path)
+    cfg = load_config(cfg_path, allow_code=True)
     kw = {"backend": "serial", "data_dir": tmp_path / "data", "show_progress": False, "allow_code": True}
     resumed = run_experiment(cfg, out, **kw)
     assert resumed.n_done_before == n_before and resumed.n_computed == 40 - n_before

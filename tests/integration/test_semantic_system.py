@@ -82,7 +82,7 @@ def _config() -> dict:
 def test_semantic_systems_in_the_runner(tmp_path: Path) -> None:
     data = tmp_path / "data"
     run_experiment(
-        parse_config(_config()),
+        parse_config(_config(), allow_code=True),
         tmp_path / "run",
         backend="serial",
         data_dir=data,

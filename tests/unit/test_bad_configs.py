@@ -147,9 +147,11 @@ def test_a_config_that_imports_code_needs_the_opt_in(tmp_path, capsys):
     assert str(plugin) in err[0] and "--allow-code" in err[0]
     assert not plugin.with_suffix(".ran").exists()  # the file was never imported
 
-    cfg = parse_config(data)
+    with pytest.raises(ConfigError, match=r"imports or runs code .*allow_code=True"):
+        parse_config(data)  # refused before anything is imported
+    cfg = parse_config(data, allow_code=True)
     assert code_modules(cfg) == [str(plugin)]
-    with pytest.raises(ConfigError, match=r"imports and runs code .*allow_code=True"):
+    with pytest.raises(ConfigError, match=r"imports or runs code .*allow_code=True"):
         run_experiment(cfg, tmp_path / "api", data_dir=tmp_path / "data", show_progress=False)
     assert not (tmp_path / "api").exists() and not plugin.with_suffix(".ran").exists()
 

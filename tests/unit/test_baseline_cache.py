@@ -105,3 +105,27 @@ def test_manifest_mismatch_names_the_folder_to_delete(tmp_path):
     write_manifest(store.dir, m)
     with pytest.raises(DataError, match=rf"delete {store.dir} \(it is rebuilt on the next run\)$"):
         PayloadStore(get_codec("jpeg"), tmp_path)
+
+
+def test_many_damaged_files_are_named_then_summarised(tmp_path, capsys):
+    """40 damaged files: the first three by name, then one line with the count (not one warning per store)."""
+    codec = get_codec("jpeg")
+    store = PayloadStore(codec, tmp_path)
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8) for _ in range(40)]
+    for im in images:
+        store.encode(im, 40)
+    store.flush()
+    files = [p for p in store.dir.rglob("*") if p.is_file() and p.name != "manifest.json"]
+    files = [p for p in files if p.suffix != ".lock"]
+    assert len(files) == 40
+    for p in files:
+        p.write_bytes(p.read_bytes()[:-3] + b"xyz")
+    capsys.readouterr()
+    again = PayloadStore(codec, tmp_path)
+    assert all(again.get(image_key(im), 40) is None for im in images)
+    again.flush()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4, err
+    assert all("content check" in line for line in err)
+    assert "37 more" in err[-1] and "40 in all" in err[-1]

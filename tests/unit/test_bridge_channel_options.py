@@ -62,7 +62,7 @@ def toy_config(**changes):
         "systems": [{"name": "toy-bridge"}],
     }
     data.update(changes)
-    return parse_config(data)
+    return parse_config(data, allow_code=True)  # a test plug-in module
 
 
 def run(cfg, out) -> pd.DataFrame:

@@ -22,7 +22,7 @@ def fabricate(folder, n_train=12, n_test=8, protocol=2, seed=0):
     truth = {}
     for split, n in (("train", n_train), ("test", n_test)):
         data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        fine = [int(x) for x in rng.integers(0, len(FINE), n)]
+        fine = [int(x) for x in rng.permutation(np.arange(n) % len(FINE))]  # every class twice at least
         coarse = [0 if f == 0 else 1 for f in fine]
         record = {
             b"filenames": [f"img_{i}.png".encode() for i in range(n)],
@@ -180,3 +180,68 @@ def test_truncated_file(tmp_path):
 
 def test_expected_file_names():
     assert CIFAR_FILES == ("train", "test", "meta")
+
+
+class _SubarrayPlaceholder:
+    """The issue's 1.8 KB pickle: an allowed one-element placeholder whose dtype is a 2**27-object subarray
+    (1 GiB for its single element)."""
+
+    def __reduce__(self):
+        return (np._core.multiarray._reconstruct, (np.ndarray, (1,), np.dtype(("O", (2**27,)))))
+
+
+class _ObjectStateTooBig:
+    """A placeholder whose BUILD asks for 2**27 object elements with two in the data."""
+
+    def __reduce__(self):
+        return (
+            np._core.multiarray._reconstruct,
+            (np.ndarray, (0,), b"b"),
+            (1, (2**27,), np.dtype("O"), False, [1, 2]),
+        )
+
+
+@pytest.mark.parametrize(
+    "obj", [_SubarrayPlaceholder(), _ObjectStateTooBig()], ids=["subarray", "object state"]
+)
+def test_subarray_dtypes_and_oversized_states_are_refused_before_allocating(obj):
+    import resource
+
+    payload = pickle.dumps({b"data": obj, b"fine_labels": []}, protocol=2)
+    assert len(payload) < 2000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match="subarray|does not hold"):
+        safe_loads(payload)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
+
+
+def test_plain_arrays_still_load():
+    arrs = {b"u8": np.arange(12, dtype=np.uint8).reshape(3, 4), b"obj": np.array([b"a", 1], dtype=object)}
+    for protocol in (2, 4, 5):
+        out = safe_loads(pickle.dumps(arrs, protocol=protocol))
+        assert np.array_equal(out[b"u8"], arrs[b"u8"]) and list(out[b"obj"]) == [b"a", 1]
+
+
+@pytest.mark.parametrize(
+    ("split", "labels", "message"),
+    [
+        ("test", [0, 1, 2, 3], "class b?'apple' has 1 image"),
+        ("test", [0, 0, 0, 0, 1, 1, 1, 2], "has 1 image"),
+        ("train", [0] * 12, "1 class"),
+    ],
+    ids=["one test image per class", "a class with one test image", "single class"],
+)
+def test_too_few_images_per_class_is_refused_before_anything_is_built(tmp_path, split, labels, message):
+    root = tmp_path / "c"
+    fabricate(root)
+    with open(root / split, "rb") as fh:
+        record = pickle.load(fh)
+    record[b"fine_labels"] = labels
+    record[b"data"] = record[b"data"][: len(labels)]
+    record[b"coarse_labels"] = [0] * len(labels)
+    with open(root / split, "wb") as fh:
+        pickle.dump(record, fh, protocol=2)
+    ds = get_dataset("cifar100", tmp_path / "data", root=root)
+    with pytest.raises(DataError, match=message) as err:
+        ds.load("train")  # the first load checks both splits
+    assert "\n" not in str(err.value)

@@ -27,6 +27,9 @@ def image_root(tmp_path):
     save(root / "train" / "apple" / "y.png", rgba)
     (root / "train" / "apple" / "notes.txt").write_text("not an image")
     save(root / "test" / "apple" / "t.png", np.full((32, 32, 3), 10, np.uint8))
+    save(root / "test" / "apple" / "u.png", np.full((32, 32, 3), 11, np.uint8))
+    save(root / "test" / "zebra" / "t.png", np.full((32, 32, 3), 12, np.uint8))
+    save(root / "test" / "zebra" / "u.png", np.full((32, 32, 3), 13, np.uint8))
     return root
 
 
@@ -41,7 +44,7 @@ def test_loads_sorted_classes_rgb_32(image_root, tmp_path):
     assert (train.images[0] == 77).all()  # grey → equal RGB channels
     assert (train.images[1, :, :, 0] == 200).all() and (train.images[1, :, :, 1:] == 0).all()  # RGBA → RGB
     test = ds.load("test")
-    assert test.labels.tolist() == [0] and test.class_names == train.class_names
+    assert test.labels.tolist() == [0, 0, 1, 1] and test.class_names == train.class_names
 
 
 def test_folder_errors(image_root, tmp_path):
@@ -54,8 +57,8 @@ def test_folder_errors(image_root, tmp_path):
     with pytest.raises(DataError, match="no class sub-folders"):
         get_dataset("folder", tmp_path, root=empty)
     no_test = tmp_path / "no_test"
-    save(no_test / "train" / "a" / "1.png", np.zeros((8, 8, 3), np.uint8))
-    save(no_test / "train" / "b" / "1.png", np.zeros((8, 8, 3), np.uint8))
+    for name in ("a/1.png", "a/2.png", "b/1.png", "b/2.png"):
+        save(no_test / "train" / name, np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(DataError, match="no 'test' sub-folder"):
         get_dataset("folder", tmp_path, root=no_test).load("test")
     (no_test / "test" / "a").mkdir(parents=True)
@@ -68,6 +71,8 @@ def test_unknown_test_class_and_unreadable_image(image_root, tmp_path):
     save(image_root / "test" / "kiwi" / "k.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(DataError, match="kiwi.*does not have"):
         get_dataset("folder", tmp_path, root=image_root).load("test")
+    (image_root / "test" / "kiwi" / "k.png").unlink()
+    (image_root / "test" / "kiwi").rmdir()
     bad = image_root / "train" / "zebra" / "c.png"
     bad.write_bytes(b"\x89PNG garbage")
     with pytest.raises(DataError, match=r"cannot read image .*c\.png"):
@@ -124,3 +129,61 @@ def test_folder_needs_two_classes_and_enough_images_per_class(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="test_fraction"):
         get_dataset("folder", tmp_path, root=small, test_fraction=1.5)
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ({"train": {"a": 1, "b": 2}, "test": {"a": 2, "b": 2}}, "class 'a' has 1 image.* at least 2 train"),
+        ({"train": {"a": 2, "b": 2}, "test": {"a": 2, "b": 1}}, "class 'b' has 1 image.* at least 2 test"),
+        ({"train": {"a": 2, "b": 2}, "test": {"a": 2}}, "class 'b' has 0 image.* at least 2 test"),
+    ],
+    ids=["one training image", "one test image", "class without test images"],
+)
+def test_own_split_needs_two_images_per_class_and_split(layout, message, tmp_path):
+    """Refused when the dataset is opened (before features or a knowledge base are written), one line."""
+    root = tmp_path / "own"
+    for split, classes in layout.items():
+        for cls, n in classes.items():
+            for i in range(n):
+                save(root / split / cls / f"{i}.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(DataError, match=message) as err:
+        get_dataset("folder", tmp_path, root=root)
+    assert "\n" not in str(err.value)
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
+    from kbsc.data.folder import load_image
+
+    ramp = (np.arange(32 * 32).reshape(32, 32) * 60).astype(np.uint16)  # 0 … 61380
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    out = load_image(tmp_path / "g16.png")
+    expected = np.rint(ramp / 65535 * 255).astype(np.uint8)
+    assert np.array_equal(out[..., 0], expected) and len(np.unique(out)) > 200
+
+
+def test_pixel_limit_is_one_line_without_pillow_warning(tmp_path, monkeypatch, recwarn):
+    import kbsc.data.folder as folder
+
+    save(tmp_path / "big.png", np.zeros((300, 200, 3), np.uint8))
+    monkeypatch.setattr(folder, "MAX_PIXELS", 50_000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40_000)  # Pillow would warn (and above 80,000 refuse)
+    with pytest.raises(DataError, match="60,000 pixels, above the limit of 50,000") as err:
+        folder.load_image(tmp_path / "big.png")
+    assert "\n" not in str(err.value)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # past Pillow's own error threshold
+    with pytest.raises(DataError, match="more than 50,000 pixels"):
+        folder.load_image(tmp_path / "big.png")
+    assert not [w for w in recwarn if "DecompressionBomb" in type(w.message).__name__]
+
+
+def test_entries_that_are_not_regular_files_are_reported_once(tmp_path, capsys):
+    import os
+
+    root = _flat(tmp_path / "flat", [8, 8])
+    os.mkfifo(root / "class0" / "zz-fifo.png")
+    (root / "class1" / "zz-zero.png").symlink_to("/dev/zero")
+    ds = get_dataset("folder", tmp_path / "data", root=root)
+    assert len(ds.load("train")) + len(ds.load("test")) == 16
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("not regular files" in line for line in err), err

@@ -31,7 +31,7 @@ def toy_config(**changes):
         "systems": [{"name": "toy-analog"}, {"name": "toy-analog-2", "mcs": [1, 2], "channels": ["awgn"]}],
     }
     data.update(changes)
-    return parse_config(data)
+    return parse_config(data, allow_code=True)  # a test plug-in module
 
 
 def run(cfg, out, **kw):

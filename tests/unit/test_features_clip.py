@@ -126,3 +126,21 @@ def test_clip_errors(tmp_path):
     torch.jit.save(torch.jit.script(nn.Linear(2, 2)), str(other))
     with pytest.raises(DataError, match="without encode_image"):
         get_extractor("clip-vit-b32", tmp_path, checkpoint=other)
+
+
+def test_full_clip_folder_reports_unused_text_tower_in_one_line(tmp_path, capfd, monkeypatch):
+    transformers = pytest.importorskip("transformers")
+    from kbsc.features.clip import load_huggingface
+
+    monkeypatch.delenv("KBSC_QUIET", raising=False)
+    torch.manual_seed(0)
+    vision = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
+                  image_size=64, patch_size=32)  # fmt: skip
+    text = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2)
+    cfg = transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=512)
+    transformers.CLIPModel(cfg).eval().save_pretrained(tmp_path / "full")
+    capfd.readouterr()
+    ext = load_huggingface(tmp_path / "full")
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert ext.kind == "huggingface"
+    assert len(err) == 1 and "of the text tower" in err[0] and err[0].startswith("kbsc: note:"), err

@@ -140,7 +140,7 @@ def test_standin_errors(tmp_path):
         get_extractor("resnet", tmp_path)
 
 
-def test_feature_cache_reuse_and_rebuild(tmp_path, train_set):
+def test_feature_cache_reuse_and_rebuild(tmp_path, train_set, capsys):
     ext = train_standin(
         train_set.subset(np.arange(64)), seed=0, show_progress=False, **{**TINY, "max_steps": 2}
     )
@@ -153,8 +153,11 @@ def test_feature_cache_reuse_and_rebuild(tmp_path, train_set):
     np.testing.assert_array_equal(features_for(ext, images, tmp_path, show_progress=False), feats)
     assert path.stat().st_mtime_ns == mtime  # reused, not recomputed
     # Tampered content (manifest hash mismatch) → rebuilt with the right values.
+    capsys.readouterr()
     np.save(path, np.zeros_like(feats))
     np.testing.assert_array_equal(features_for(ext, images, tmp_path, show_progress=False), feats)
+    err = capsys.readouterr().err.strip().splitlines()  # said, not silent (one line)
+    assert len(err) == 1 and "feature cache" in err[0] and "damaged or altered" in err[0], err
     # A manifest from other inputs → rebuilt.
     manifest = path.with_suffix(".json")
     manifest.write_text(manifest.read_text().replace(images.fingerprint, "someotherset"))

@@ -147,3 +147,44 @@ def test_protocol_violations_are_one_line_errors(tmp_path, checkpoint):
         model.encode(np.zeros((2, 32, 32, 3), np.uint8), 0.0, 8)
     with pytest.raises(ConfigError, match="needs options.module"):
         PluginSystem(checkpoint="x")
+
+
+def _big_header_npz(path):
+    """An .npz whose member header declares shape (2**45,) uint8 over a few bytes of data."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": (2**45,)})
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("image_ids.npy", buf.getvalue() + b"\0" * 16)  # the header writer adds the magic
+        zf.writestr("retrieved.npy", _npy_bytes(np.zeros(3, np.int64)))
+
+
+def _npy_bytes(arr):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["string ids", "wrong-length channel_uses", "2**45 header"])
+def test_bad_import_files_are_one_line_data_errors(tmp_path, kind):
+    import resource
+
+    ctx = toy_context(6)
+    path = tmp_path / "out.npz"
+    if kind == "string ids":
+        np.savez(path, image_ids=np.array(["a", "b"]), retrieved=np.zeros(2, np.int64))
+    elif kind == "wrong-length channel_uses":
+        np.savez(
+            path, image_ids=ctx.image_ids, retrieved=np.zeros(6, np.int64), channel_uses=np.ones(2, np.int64)
+        )
+    else:
+        _big_header_npz(path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError) as err:
+        import_outcomes(path, ctx)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024

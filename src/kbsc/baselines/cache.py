@@ -24,7 +24,6 @@ rewritten, with one warning line per store.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import sys
@@ -40,6 +39,7 @@ from filelock import FileLock
 from kbsc.baselines.codecs import Encoded, ImageCodec
 from kbsc.util import atomic_write_bytes, check_manifest, hash_array, write_manifest
 from kbsc.util.manifest import MANIFEST_NAME
+from kbsc.util.signed import sign, verified
 
 __all__ = ["DecodedStore", "PayloadStore", "image_key"]
 
@@ -63,6 +63,7 @@ class _FileStore:
         self.mem: dict[str, dict[int, Any]] = {}
         self.dirty: set[str] = set()
         self.n_rejected = 0
+        self._n_reported = 0
         self._locks: dict[str, FileLock] = {}
         #: (inode, size, mtime) of each key's file when it was last read or written here
         self._stamps: dict[str, tuple[int, int, int] | None] = {}
@@ -135,15 +136,29 @@ class _FileStore:
         self._stamps[key] = self._stamp(key)
         self.dirty.discard(key)
 
+    #: damaged files named one by one; past these, one summary line at the next flush
+    WARN_EACH = 3
+
     def _reject(self, path: Path) -> None:
         self.n_rejected += 1
         self.dirty.add(path.stem)  # rewritten (with what is recomputed) on the next flush
-        if self.n_rejected == 1:
+        if self.n_rejected <= self.WARN_EACH:
             print(
                 f"kbsc: warning: {self.what} file {path} failed its content check (damaged, altered or "
                 "written by an older kbsc); its entries are recomputed",
                 file=sys.stderr,
             )
+
+    def _summarise_rejects(self) -> None:
+        """One line for the damaged files not named one by one (each flush reports the new ones)."""
+        unreported = self.n_rejected - max(self.WARN_EACH, self._n_reported)
+        if unreported > 0:
+            print(
+                f"kbsc: warning: {unreported} more {self.what} file(s) under {self.dir} failed their content "
+                f"check ({self.n_rejected} in all); their entries are recomputed",
+                file=sys.stderr,
+            )
+        self._n_reported = max(self.n_rejected, self.WARN_EACH)
 
     def get(self, key: str, quality: int) -> Any:
         return self._load(key).get(int(quality))
@@ -153,6 +168,7 @@ class _FileStore:
         self.dirty.add(key)
 
     def flush(self) -> None:
+        self._summarise_rejects()
         if self.dir is not None:
             for key in sorted(self.dirty):
                 with self.locked(key):
@@ -166,22 +182,9 @@ class _FileStore:
         raise NotImplementedError
 
 
-_MAGIC = b"kbsc-sha256:"
-
-
-def _signed(body: bytes) -> bytes:
-    """``kbsc-sha256:<hex digest of body>\\n`` + body: what a cache file holds."""
-    return _MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
-
-
-def _verified(data: bytes) -> bytes:
-    """The body of a cache file whose digest matches it; ValueError otherwise."""
-    head, sep, body = data.partition(b"\n")
-    if not sep or not head.startswith(_MAGIC):
-        raise ValueError("no content digest")
-    if head[len(_MAGIC) :].decode("ascii", "replace") != hashlib.sha256(body).hexdigest():
-        raise ValueError("content digest mismatch")
-    return body
+# the signed-file format moved to kbsc.util.signed (training checkpoints use it too)
+_signed = sign
+_verified = verified
 
 
 class PayloadStore(_FileStore):

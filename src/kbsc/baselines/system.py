@@ -59,6 +59,10 @@ class ConventionalSystem(System):
 
     allowed: set[str] = set(_RUNNER_OPTIONS)
 
+    @classmethod
+    def option_names(cls) -> set[str]:
+        return set(cls.allowed)
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.check_option_names(self.allowed)

@@ -20,6 +20,15 @@ def _add_override_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default=None, help="override seeds: a comma list (0,1,2)")
 
 
+def _add_allow_code(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="allow a config that imports code or runs programs (plugins, module, bpgenc/bpgdec paths; "
+        "docs/security.md); use only with configs you trust",
+    )
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     from kbsc.cli.args import add_data_dir, add_retrain
 
@@ -32,12 +41,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force", action="store_true", help="run into DIR even if it holds another config's results"
     )
-    p.add_argument(
-        "--allow-code",
-        action="store_true",
-        help="allow a config that imports code (plugins, plug-in systems' module) to run it; "
-        "use only with configs you trust",
-    )
+    _add_allow_code(p)
     add_retrain(p)
     add_data_dir(p)
 
@@ -83,11 +87,11 @@ def _print_banner(cfg, args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
-    from kbsc.experiments.runner import run_experiment
     from kbsc.util.gitstate import guard_results_path
 
     guard_results_path([args.out], args.allow_dirty)
-    cfg = load_config(args.config, _overrides(args))
+    cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
+    from kbsc.experiments.runner import run_experiment  # after the config: a bad one is refused at once
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,
@@ -116,7 +120,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
     from kbsc.tools.estimate import done_cells, estimate_grid, format_estimate, load_bench
 
-    cfg = load_config(args.config, _overrides(args))
+    cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
@@ -178,12 +182,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from kbsc.experiments.config import load_config
-    from kbsc.experiments.plot import make_figures, summary_table
-    from kbsc.experiments.runner import run_experiment
     from kbsc.util.gitstate import guard_results_path
 
     guard_results_path([args.out], args.allow_dirty)
-    cfg = load_config(args.config, _overrides(args))
+    cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
+    from kbsc.experiments.plot import make_figures, summary_table
+    from kbsc.experiments.runner import run_experiment
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,
@@ -254,6 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="bench JSON of `kbsc bench --json` (default: $KBSC_BENCH, else results/bench.json here/above)",
     )
+    _add_allow_code(p)
     p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("plot", help="figures and a summary table from a results directory")

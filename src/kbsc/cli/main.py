@@ -54,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except KbscError as exc:
-        print(f"kbsc: error: {exc}", file=sys.stderr)
+        # one line, always: a message that quotes a library's multi-line text is folded onto it
+        text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+        print(f"kbsc: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kbsc: interrupted; finished results are kept, rerun to resume", file=sys.stderr)

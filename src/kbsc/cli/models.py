@@ -34,13 +34,16 @@ def _row(name: str, folder: Path) -> dict[str, Any]:
         m = read_manifest(folder)
     except Exception:
         m = {}
-    report = m.get("training") or {}
-    files = (m.get("reference") or {}).get("files") or {}
+    report = m.get("training") if isinstance(m.get("training"), dict) else {}
+    ref = m.get("reference") if isinstance(m.get("reference"), dict) else {}
+    files = ref.get("files") if isinstance(ref.get("files"), dict) else {}
     best = report.get("best")
     return {
         "name": name,
         "kind": m.get("kind", "?"),
-        "size": _size(sum(int(v.get("bytes", 0)) for v in files.values() if isinstance(v, dict))),
+        "size": _size(
+            sum(v["bytes"] for v in files.values() if isinstance(v, dict) and _is_int(v.get("bytes")))
+        ),
         "converged": {True: "yes", False: "NO"}.get(report.get("converged"), "?"),
         "best": f"{report.get('metric', '?')} {best:.4g}" if isinstance(best, int | float) else "?",
         "steps": str(report.get("steps", "?")),
@@ -49,10 +52,15 @@ def _row(name: str, folder: Path) -> dict[str, Any]:
     }
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _options(manifest: dict[str, Any]) -> str:
     """The model options of a manifest's training config, ``key=value`` comma-joined (``-`` for none): what
     tells two models of the same name and rate apart (e.g. ``linear_path=spectral``)."""
-    opts = (manifest.get("config") or {}).get("model_options") or {}
+    config = manifest.get("config")
+    opts = config.get("model_options") if isinstance(config, dict) else None
     if not isinstance(opts, dict) or not opts:
         return "-"
     return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(opts.items()))

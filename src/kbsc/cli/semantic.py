@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 from kbsc.cli.args import parse_cbr
@@ -66,14 +65,9 @@ _TRAIN_FIELDS = (
 
 def load_yaml(path: str) -> dict[str, Any]:
     """Read a train/evaluate YAML file; unknown keys and wrong types are one-line :class:`ConfigError`."""
-    import yaml
+    from kbsc.util.safe_yaml import load_yaml_file
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = load_yaml_file(path)
     if data is None:
         return {}
     if not isinstance(data, dict):

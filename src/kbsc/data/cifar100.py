@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kbsc.data.base import Dataset, ImageSet
 from kbsc.data.cifar_format import CIFAR_FILES, check_cifar_folder, read_cifar_split
+from kbsc.data.folder import MIN_PER_SPLIT
 from kbsc.data.registry import DATASETS
-from kbsc.errors import ConfigError
+from kbsc.errors import ConfigError, DataError
 
 __all__ = ["Cifar100Dataset"]
 
@@ -27,9 +30,34 @@ class Cifar100Dataset(Dataset):
         return self._root
 
     def load(self, split: str) -> ImageSet:
-        if split not in self._cache:
-            self._cache[split] = read_cifar_split(self._root, split, name=self.name)
+        """Split ``train`` or ``test``. The first call reads and checks both (the testbed always needs both,
+        and a test split too small for it must be refused before the training split's features exist)."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if not self._cache:
+            sets = {s: read_cifar_split(self._root, s, name=self.name) for s in ("train", "test")}
+            for s, images in sets.items():
+                check_class_counts(images, f"{self._root / s}")
+            self._cache.update(sets)
         return self._cache[split]
+
+
+def check_class_counts(images: ImageSet, where: str) -> None:
+    """At least two classes, and every class of the meta file with at least :data:`MIN_PER_SPLIT` images in
+    the split (the test split is halved into sender images and knowledge base; the folder route's rule)."""
+    counts = np.bincount(np.asarray(images.labels, dtype=np.int64), minlength=len(images.class_names))
+    if len(images.class_names) < 2 or int((counts > 0).sum()) < 2:
+        raise DataError(
+            f"{where} has images of {int((counts > 0).sum())} class; retrieval accuracy needs at least two"
+        )
+    short = [(images.class_names[i], int(n)) for i, n in enumerate(counts) if n < MIN_PER_SPLIT]
+    if short:
+        name, n = short[0]
+        more = f" (and {len(short) - 1} more classes)" if len(short) > 1 else ""
+        raise DataError(
+            f"class {name!r} has {n} image(s) in {where}{more}; every class needs at least {MIN_PER_SPLIT} "
+            "images in each split"
+        )
 
 
 @DATASETS.register("cifar100")

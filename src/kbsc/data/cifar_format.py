@@ -67,8 +67,13 @@ def check_cifar_folder(folder: str | os.PathLike[str]) -> Path:
 
 
 def _load_dict(path: Path, folder: Path) -> dict[str, Any]:
-    with open(path, "rb") as fh:
-        obj = safe_load(fh, source=str(path))
+    try:
+        with open(path, "rb") as fh:
+            obj = safe_load(fh, source=str(path))
+    except OSError as exc:
+        raise DataError(
+            f"cannot read {path} ({exc.strerror or type(exc).__name__}); {_expected(folder)}"
+        ) from None
     if not isinstance(obj, dict):
         raise DataError(f"{path} holds a {type(obj).__name__}, not a dict; {_expected(folder)}")
     return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}

@@ -16,11 +16,18 @@ or fewer than two classes, is refused with a one-line error.
 Every image is converted to RGB and resized to 32×32 with Pillow's Lanczos filter, without keeping the
 aspect ratio (crop your images first if that matters): the testbed's source dimension is fixed at
 32·32·3 = 3072. Class names are the sorted sub-folder names of ``train`` (or of ``root``); ``test`` may only
-use those. Files are read in sorted order, so ids (= position in the split) are stable.
+use those, and with your own split every class needs at least 2 images in each of ``train`` and ``test``
+(checked when the dataset is opened, before anything is written). Files are read in sorted order, so ids
+(= position in the split) are stable.
+
+Bounds (DESIGN.md §7): an image of more than :data:`MAX_PIXELS` pixels (width × height, read from its header
+before decoding) is refused in one line; 16-bit grayscale images are scaled to 8 bits (not clipped); entries
+named like images that are not regular files (FIFOs, devices, dangling links) are skipped with one warning.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +48,46 @@ LAYOUT = (
     "one sub-folder per class, at least two classes"
 )
 MIN_PER_SPLIT = 2  # training and test images per class (test is halved into senders and knowledge base)
+MAX_PIXELS = 40_000_000  # per image file (a 6,300 × 6,300 photo); the testbed resizes to 32 × 32 anyway
 _SPLIT_PURPOSE = 0xF01D
 
 
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """16-bit (and 32-bit integer) grayscale → 8-bit grayscale by scaling its range (convert() would clip)."""
+    if not (im.mode.startswith("I;16") or im.mode == "I"):
+        return im
+    a = np.asarray(im).astype(np.float64)
+    top = 65535.0 if im.mode.startswith("I;16") or a.max(initial=0) <= 65535 else float(a.max())
+    return Image.fromarray(np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+
+
 def load_image(path: Path, side: int = SIDE) -> np.ndarray:
-    """One image file → uint8 ``[side, side, 3]`` (RGB, Lanczos-resized); unreadable → :class:`DataError`."""
+    """One image file → uint8 ``[side, side, 3]`` (RGB, Lanczos-resized); unreadable or more than
+    :data:`MAX_PIXELS` pixels → :class:`DataError` (one line)."""
     try:
-        with Image.open(path) as im:
-            rgb = im.convert("RGB")
+        with warnings.catch_warnings():  # Pillow's own multi-line bomb warning: our limit comes first
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im_ctx = Image.open(path)
+        with im_ctx as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise DataError(
+                    f"image {path} has {w} × {h} = {w * h:,} pixels, above the limit of {MAX_PIXELS:,}; "
+                    "downscale it (the testbed uses 32 × 32) or remove it"
+                )
+            rgb = _to_8bit(im).convert("RGB")
             if rgb.size != (side, side):
                 rgb = rgb.resize((side, side), Image.Resampling.LANCZOS)
             return np.asarray(rgb, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"cannot read image {path} ({type(exc).__name__}: {exc}); fix or remove it") from None
+    except Image.DecompressionBombError:  # past twice Pillow's own limit: refused by Image.open itself
+        raise DataError(
+            f"image {path} has more than {MAX_PIXELS:,} pixels (the limit); downscale it or remove it"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        raise DataError(
+            f"cannot read image {path} ({type(exc).__name__}: {first}); fix or remove it"
+        ) from None
 
 
 def _class_dirs(split_dir: Path) -> list[Path]:
@@ -61,11 +95,18 @@ def _class_dirs(split_dir: Path) -> list[Path]:
 
 
 def _image_files(class_dir: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in class_dir.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    """Regular image files of a class folder, sorted; entries named like images that are not regular files
+    (FIFOs, devices, dangling links: reading them could block or never end) are reported, then skipped."""
+    named = [p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.name[:1] != "."]
+    files = sorted(p for p in named if p.is_file())  # follows links: a link to a device is not a file
+    odd = sorted(set(named) - set(files))
+    if odd:
+        from kbsc.util.warn import warn
+
+        more = f" and {len(odd) - 1} more" if len(odd) > 1 else ""
+        warn(f"{odd[0]}{more} in {class_dir} named like images are not regular files (FIFO, device or "
+             "dangling link); skipped")  # fmt: skip
+    return files
 
 
 class ImageFolderDataset(Dataset):
@@ -113,6 +154,9 @@ class ImageFolderDataset(Dataset):
                 "needs at least two classes (one sub-folder each)"
             )
         self.class_names = classes
+        self._listings: dict[str, tuple[list[Path], list[int], Path]] = {}
+        for split in ("train", "test"):  # every split's listing and per-class counts, before anything is read
+            self._listings[split] = self._listing(split) if self.presplit else self._split_listing(split)
 
     @property
     def root(self) -> Path:
@@ -122,7 +166,7 @@ class ImageFolderDataset(Dataset):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if split not in self._cache:
-            files, labels, base = self._listing(split) if self.presplit else self._split_listing(split)
+            files, labels, base = self._listings[split]
             self._cache[split] = self._read(split, files, labels, base)
         return self._cache[split]
 
@@ -145,6 +189,15 @@ class ImageFolderDataset(Dataset):
         if not files:
             raise DataError(
                 f"{split_dir} holds no images (looked for {', '.join(IMAGE_SUFFIXES)} in class sub-folders)"
+            )
+        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(self.class_names))
+        short = [(self.class_names[i], int(n)) for i, n in enumerate(counts) if n < MIN_PER_SPLIT]
+        if short:
+            name, n = short[0]
+            more = f" (and {len(short) - 1} more classes)" if len(short) > 1 else ""
+            raise DataError(
+                f"class {name!r} has {n} image(s) in {split_dir}{more}; every class needs at least "
+                f"{MIN_PER_SPLIT} {split} images; add images or remove the class"
             )
         return files, labels, split_dir
 

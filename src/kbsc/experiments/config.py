@@ -24,7 +24,8 @@ Example::
 A channel entry is a name, a label ``tdl-a[speed=30]``, a mapping with the model's options, or
 ``{import: PATH}`` (exported realizations); each becomes its canonical label
 (:mod:`kbsc.bridge.channel_spec`), which is the results' ``channel`` column. ``plugins:`` are imported
-before validation (:func:`import_config_plugins`), so plug-in channels and systems validate.
+before validation (:func:`import_config_plugins`), so plug-in channels and systems validate, and only
+after the code opt-in (:mod:`kbsc.experiments.trust`) has been checked on the raw mapping.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -70,10 +70,18 @@ __all__ = [
     "validate_config",
 ]
 
+def _not_bool(value: Any) -> Any:
+    """YAML's true/false are not counts or indices (pydantic would read true as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not true/false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
 Cbr = Annotated[float, BeforeValidator(cbr_value)]
-Snr = Annotated[float, Field(ge=-50.0, le=80.0)]
-Seed = Annotated[int, Field(ge=0, lt=2**31)]
-Mcs = Annotated[int, Field(ge=0, le=31)]
+Snr = Annotated[float, BeforeValidator(_not_bool), Field(ge=-50.0, le=80.0)]
+Seed = Annotated[int, BeforeValidator(_not_bool), Field(ge=0, lt=2**31)]
+Mcs = Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=31)]
 Name = Annotated[str, Field(min_length=1)]
 
 
@@ -161,11 +169,11 @@ class TrainingSpec(_Strict):
 
     setting: str | None = None
     """a named budget of the learned systems: ``quick``, ``reference`` (JSCC) or ``paper``"""
-    max_steps: int | None = Field(None, ge=1, le=10_000_000)
+    max_steps: Int | None = Field(None, ge=1, le=10_000_000)
     """ceiling in optimizer steps"""
-    patience: int | None = Field(None, ge=1, le=10_000)
+    patience: Int | None = Field(None, ge=1, le=10_000)
     """validations without gain that end training"""
-    eval_every: int | None = Field(None, ge=1, le=1_000_000)
+    eval_every: Int | None = Field(None, ge=1, le=1_000_000)
     """optimizer steps between validations"""
 
 
@@ -217,7 +225,7 @@ class ExperimentConfig(_Strict):
     """the feature extractor of every receiver and of the knowledge base"""
     index: str = "flat"
     """the knowledge base's FAISS index: ``flat`` (exact), ``ivf`` or ``hnsw``"""
-    n_images: int = Field(1000, ge=1, le=10_000_000)
+    n_images: Int = Field(1000, ge=1, le=10_000_000)
     """sender images per cell (a class-balanced subset of the sender half)"""
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     """master seeds of the channel realizations"""
@@ -297,13 +305,11 @@ def code_modules(cfg: ExperimentConfig) -> list[str]:
 
 
 def check_code_allowed(cfg: ExperimentConfig, allow_code: bool) -> None:
-    """Refuse (one line) a config that imports code unless the caller opted in."""
-    mods = code_modules(cfg)
-    if mods and not allow_code:
-        raise ConfigError(
-            f"this config imports and runs code ({', '.join(mods)}); run it only if you trust it, "
-            "with `kbsc run CONFIG --allow-code` (Python: run_experiment(..., allow_code=True))"
-        )
+    """Refuse (one line) a config that imports code or runs executables unless the caller opted in
+    (:mod:`kbsc.experiments.trust` lists the keys)."""
+    from kbsc.experiments.trust import check_code_allowed as _check
+
+    _check(cfg.model_dump(), allow_code)
 
 
 def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
@@ -318,6 +324,11 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
     for i, s in enumerate(cfg.systems):
         try:
             cls = system_class(s.name)
+            names = cls.option_names()
+            if s.mcs is not None and names is not None and "mcs" not in names:
+                raise ConfigError(
+                    "takes no 'mcs' list: it does not use an NR MCS (hevc+ldpc and kbsc-digital do)"
+                )
             cls.validate_options(
                 dict(s.options),
                 mcs=list(s.mcs) if s.mcs is not None else None,
@@ -418,10 +429,16 @@ def import_config_plugins(data: dict[str, Any], source: str = "config") -> None:
     import_plugins(plugins)
 
 
-def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
-    """Validate a mapping into an :class:`ExperimentConfig` (one-line :class:`ConfigError` otherwise)."""
+def parse_config(data: Any, source: str = "config", *, allow_code: bool = False) -> ExperimentConfig:
+    """Validate a mapping into an :class:`ExperimentConfig` (one-line :class:`ConfigError` otherwise).
+
+    allow_code: a mapping that names code (``plugins``, ``module``, executables; see
+    :mod:`kbsc.experiments.trust`) is refused unless True; the check comes before anything is imported."""
+    from kbsc.experiments.trust import check_code_allowed as _check
+
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    _check(data, allow_code, source)
     import_config_plugins(data, source)
     try:
         return ExperimentConfig.model_validate(data)
@@ -430,19 +447,10 @@ def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    """The file's YAML, bounded (size, depth, alias expansion, duplicate keys: :mod:`kbsc.util.safe_yaml`)."""
+    from kbsc.util.safe_yaml import load_yaml_file
+
+    return load_yaml_file(path)
 
 
 def resolve_config_path(name: str | os.PathLike[str]) -> Path:
@@ -471,15 +479,18 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in preset_dir().glob("*.yaml"))
 
 
-def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a YAML config (or preset name), apply ``key=value`` overrides, validate."""
+def load_config(
+    path: str | os.PathLike[str], overrides: list[str] | None = None, *, allow_code: bool = False
+) -> ExperimentConfig:
+    """Read a YAML config (or preset name), apply ``key=value`` overrides, validate; a config that names
+    code is refused before anything is imported unless ``allow_code`` (``--allow-code``)."""
     p = resolve_config_path(path)
     data = _read_yaml(p)
     if data is None:
         data = {}
     if overrides:
         data = apply_overrides(data, overrides)
-    return parse_config(data, source=str(p))
+    return parse_config(data, source=str(p), allow_code=allow_code)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -488,6 +499,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     Values are parsed as YAML (``[0, 10]``, ``1/24`` stays a string, ``null``).
     ``systems[i]`` or ``systems.i`` index into lists.
     """
+    from kbsc.util.safe_yaml import load_yaml
+
     out = copy.deepcopy(data) if isinstance(data, dict) else {}
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -495,9 +508,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. snr_db=[0,10])")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML") from None
+            value = load_yaml(raw, "value") if raw.strip() else None
+        except ConfigError as exc:
+            raise ConfigError(f"override {key!r}: {exc}") from None
         parts = [p for p in key.replace("[", ".").replace("]", "").split(".") if p]
         node: Any = out
         for i, part in enumerate(parts):

@@ -86,13 +86,13 @@ def build_references(
     and codec training (the stand-in's count is part of its recipe); data_dir: where the workspace (dataset,
     features, knowledge base) is cached.
     """
+    cfg = load_config(config, allow_code=allow_code) if isinstance(config, str) else config
+    validate_config(cfg, allow_code=allow_code)  # before the store is created: nothing written for a bad one
     root = store_root(create=True)
     if root is None:
         raise ConfigError(
             "no reference store to write into: set KBSC_MODELS to a folder (installed packages are read-only)"
         )
-    cfg = load_config(config) if isinstance(config, str) else config
-    validate_config(cfg, allow_code=allow_code)
     spec = context_spec(cfg, str(resolve_data_dir(data_dir)))
     sign = {"command": command, "code_commit": git_commit()}
     built: list[BuiltModel] = []

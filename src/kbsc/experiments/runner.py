@@ -19,8 +19,8 @@ a ``kill -9`` at any moment followed by a rerun gives the same tables as an unin
 
 from __future__ import annotations
 
+import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,9 +99,11 @@ def _check_config(out_dir: Path, cfg: ExperimentConfig, force: bool) -> None:
     canon = cfg.canonical()
     has_results = any((out_dir / "cells").glob("*.parquet"))
     if stored_path.exists() and has_results and not force:
+        from kbsc.util.safe_yaml import load_yaml_file
+
         try:
-            stored = yaml.safe_load(stored_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
+            stored = load_yaml_file(stored_path)
+        except ConfigError:  # damaged or hostile: treated as a different configuration
             stored = None
         if stored != canon:
             diff = sorted(k for k in set(canon) | set(stored or {}) if (stored or {}).get(k) != canon.get(k))
@@ -159,9 +161,10 @@ def run_experiment(
     t_start = time.perf_counter()
     validate_config(cfg, allow_code=allow_code)
     BACKENDS.get(backend)  # an unknown backend fails here, before any file exists
-    out_dir = Path(out_dir)
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"--workers must be a positive integer, got {workers!r}")
+    out_dir, made = make_out_dir(out_dir)
+    created = bool(made)
     lock = FileLock(str(out_dir / ".lock"))
     try:
         lock.acquire(timeout=0)
@@ -182,6 +185,49 @@ def run_experiment(
         lock.release()
         if not ok and created and not any((out_dir / "cells").glob("*.parquet")):
             shutil.rmtree(out_dir, ignore_errors=True)
+            for parent in made[1:]:  # the parents this run created, deepest first, if still empty
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+
+
+def make_out_dir(out_dir: str | Path) -> tuple[Path, list[Path]]:
+    """Create the results directory ``out_dir`` (and missing parents); return it and the folders created,
+    deepest first (so that a failed run removes only what it made). One-line :class:`ConfigError` for an
+    empty name, a path that exists and is not a directory (a file, a dangling link) and a place where it
+    cannot be created."""
+    if not str(out_dir).strip():
+        raise ConfigError("--out must name a results directory, got an empty name")
+    out = Path(out_dir)
+    if out.is_symlink() and not out.exists():
+        raise ConfigError(f"--out {out} is a dangling symbolic link; give a directory")
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"--out {out} exists and is not a directory")
+        return out, []
+    missing: list[Path] = []
+    p = out
+    while not p.exists() and not p.is_symlink() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    if (p.exists() and not p.is_dir()) or (p.is_symlink() and not p.exists()):
+        raise ConfigError(f"cannot create results directory {out}: {p} is not a directory")
+    made: list[Path] = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            made.append(d)
+    except OSError as exc:
+        for d in reversed(made):
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise ConfigError(
+            f"cannot create results directory {out}: {exc.strerror or type(exc).__name__} ({exc.filename})"
+        ) from None
+    return out, list(reversed(made))
 
 
 def _run_locked(cfg, out_dir, backend, workers, ray_address, data_dir, force, show_progress, t_start):
@@ -261,12 +307,27 @@ _USER_ERRORS: dict[str, type[KbscError]] = {"ConfigError": ConfigError, "DataErr
 
 def _raise_worker_error(res, message: Callable[[str], str]) -> None:
     """Re-raise a worker's error here. A user error (a :class:`KbscError` in the worker) is its one line;
-    anything else is a bug: its traceback goes to stderr, then a one-line summary."""
+    anything else is a bug: its traceback goes to a file (for a bug report), and the one line names it."""
     head, _, tb = res.error.partition("\n")
     if res.user_error is not None:
         raise _USER_ERRORS.get(res.user_error, KbscError)(message(head))
-    print(tb, file=sys.stderr)
-    raise KbscError(message(head))
+    where = _save_traceback(tb)
+    raise KbscError(message(head) + (f" [traceback in {where}]" if where else ""))
+
+
+def _save_traceback(tb: str) -> str | None:
+    """Write a worker's traceback to a temporary file (kept: it is for a bug report); its path, or None."""
+    import tempfile
+
+    if not tb.strip():
+        return None
+    try:
+        fd, path = tempfile.mkstemp(prefix="kbsc-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(tb)
+        return path
+    except OSError:
+        return None
 
 
 def _log_run(out_dir: Path, s: RunSummary, backend: str, workers: int | None, chash: str) -> None:

@@ -15,6 +15,7 @@ from kbsc.errors import DataError
 from kbsc.features.base import Extractor
 from kbsc.util import hash_array, read_manifest, write_manifest
 from kbsc.util.io import atomic_write
+from kbsc.util.warn import warn
 
 
 def feature_cache_path(extractor: Extractor, images: ImageSet, data_dir: str | Path) -> Path:
@@ -28,12 +29,15 @@ def _load_valid(path: Path, expected: dict) -> np.ndarray | None:
         return None
     try:
         manifest = read_manifest(manifest_path)
-        if any(manifest.get(k) != v for k, v in expected.items()):
-            return None
+        if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
+            return None  # made by another version or for other images: rebuilt, nothing damaged
         feats = np.load(path, allow_pickle=False)
-    except (DataError, ValueError, OSError):
+    except (DataError, ValueError, OSError) as exc:
+        warn(f"feature cache {path} cannot be read ({type(exc).__name__}); the features are computed again")
         return None
     if list(feats.shape) != expected["shape"] or hash_array(feats, 32) != manifest.get("sha256"):
+        warn(f"feature cache {path} does not match its manifest (damaged or altered); the features are "
+             "computed again")  # fmt: skip
         return None
     return feats
 

@@ -13,6 +13,7 @@ extractor looks for ``DATA_DIR/checkpoints/ViT-B-32.pt`` or ``DATA_DIR/checkpoin
 
 from __future__ import annotations
 
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -29,6 +30,7 @@ from kbsc.features.clip_preprocess import clip_preprocess
 from kbsc.features.registry import EXTRACTORS
 from kbsc.features.torchscript_fix import to_float_cpu
 from kbsc.util import hash_file, hash_obj
+from kbsc.util.progress import is_quiet
 
 PREPROCESS_VERSION = "clip-bicubic-centercrop-v1"
 DEFAULT_CHECKPOINTS = ("ViT-B-32.pt", "clip-vit-base-patch32")
@@ -110,18 +112,49 @@ def load_huggingface(folder: Path) -> ClipExtractor:
     weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
     if not weights:
         raise DataError(f"{folder} holds no .safetensors/.bin weights; {HOW_TO}")
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # its 40-line table of unused text-tower keys: summarised below
+    hf_logging.disable_progress_bar()
     try:
-        model = CLIPVisionModelWithProjection.from_pretrained(str(folder), local_files_only=True)
+        model, info = CLIPVisionModelWithProjection.from_pretrained(
+            str(folder), local_files_only=True, output_loading_info=True
+        )
     except Exception as exc:  # noqa: BLE001 - e.g. UnpicklingError from a .bin that is not weights only
         first = (str(exc).strip().splitlines() or [""])[0][:160]
         raise DataError(
             f"cannot load {folder} as a CLIP vision model ({type(exc).__name__}: {first})"
         ) from None
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+    _report_loading(folder, info)
     model.eval()
     digest = hash_obj([hash_file(folder / "config.json", 32)] + [hash_file(p, 32) for p in weights], 32)
     return ClipExtractor(
         model, "huggingface", int(model.config.image_size), digest, model.config.projection_dim
     )
+
+
+def _report_loading(folder: Path, info: dict[str, Any]) -> None:
+    """Vision weights missing from the folder are refused (the model would be partly random); weights it does
+    not use (a full CLIP checkpoint's text tower) are one line, not the library's table."""
+    missing = list(info.get("missing_keys") or [])
+    if missing:
+        raise DataError(
+            f"{folder} lacks {len(missing)} weight(s) of the CLIP vision model (e.g. {missing[0]}); {HOW_TO}"
+        )
+    unused = list(info.get("unexpected_keys") or [])
+    if unused:
+        text = sum(1 for k in unused if "text_model" in k or "text_projection" in k)
+        parts = ([f"{text} of the text tower"] if text else []) + (
+            [f"{len(unused) - text} other"] if len(unused) > text else []
+        )
+        if not is_quiet():
+            print(f"kbsc: note: {folder}: {len(unused)} weights not used by the image encoder "
+                  f"({', '.join(parts)})", file=sys.stderr)  # fmt: skip
 
 
 def load_clip(checkpoint: Path) -> ClipExtractor:

@@ -138,14 +138,53 @@ def export_realizations(bridge: Any, path: str | Path, image_ids: np.ndarray, k:
     return Path(path)
 
 
+MAX_MEMBER_BYTES = 2 << 30  # one array of an outcome file (1000 images of 32x32x3 are 3 MB)
+
+
+def _check_npz_members(path: Path) -> None:
+    """Every member's header asks for no more bytes than the member holds (and under the cap): read from the
+    headers, before numpy allocates an array of the declared shape."""
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > min(info.file_size, MAX_MEMBER_BYTES):
+                raise DataError(
+                    f"{path}: member {info.filename} declares {need:,} bytes of shape {shape} but holds "
+                    f"{info.file_size:,}; not a valid outcome file"
+                )
+
+
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     try:
+        _check_npz_members(path)
         with np.load(path, allow_pickle=False) as f:
             return {key: f[key] for key in f.files}
     except FileNotFoundError:
         raise DataError(f"outcome file {path} not found") from None
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable .npz of plain arrays ({exc})") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise DataError(
+            f"{path} is not a readable .npz of plain arrays ({type(exc).__name__}: {first})"
+        ) from None
+
+
+def _integers(path: Path, data: dict[str, np.ndarray], key: str, n: int | None = None) -> np.ndarray:
+    """``data[key]`` as a 1-d int64 array (of length ``n`` if given); one-line DataError otherwise."""
+    arr = np.asarray(data[key])
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.bool_)) or arr.ndim > 1:
+        raise DataError(f"{path}: {key!r} must be a list of integers, got {arr.dtype} {arr.shape}")
+    arr = arr.astype(np.int64).reshape(-1)
+    if n is not None and len(arr) != n:
+        raise DataError(f"{path}: {key!r} must have one entry per image id ({n}), got {len(arr)}")
+    return arr
 
 
 def import_outcomes(path: str | Path, ctx: Any, *, fingerprint: str = "", k: int | None = None) -> Outcomes:
@@ -160,7 +199,7 @@ def import_outcomes(path: str | Path, ctx: Any, *, fingerprint: str = "", k: int
     data = _load_npz(path)
     if "image_ids" not in data or not ({"images", "retrieved"} & set(data)):
         raise DataError(f"{path} must hold 'image_ids' and 'images' or 'retrieved'; it has {sorted(data)}")
-    file_ids = np.asarray(data["image_ids"]).astype(np.int64).reshape(-1)
+    file_ids = _integers(path, data, "image_ids")
     pos = {int(i): j for j, i in enumerate(file_ids.tolist())}
     if len(pos) != len(file_ids):
         raise DataError(f"{path}: 'image_ids' has duplicates")
@@ -178,9 +217,9 @@ def import_outcomes(path: str | Path, ctx: Any, *, fingerprint: str = "", k: int
             f"{fingerprint[:12]}…); re-export and rerun the outside model"
         )
     fp = fingerprint or stored_fp
-    uses = data.get("channel_uses")
+    uses = _integers(path, data, "channel_uses", len(file_ids)) if "channel_uses" in data else None
     uses = (
-        np.asarray(uses, dtype=np.int64)[order]
+        uses[order]
         if uses is not None
         else (np.full(len(want), int(k), dtype=np.int64) if k is not None else None)
     )

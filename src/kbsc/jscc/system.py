@@ -100,6 +100,10 @@ class PixelJSCCSystem(System):
         self.train_log: dict[str, TrainResult] = {}
 
     @classmethod
+    def option_names(cls) -> set[str]:
+        return set(_TRAIN_FIELDS) | set(_EXTRA)
+
+    @classmethod
     def validate_options(
         cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
     ) -> None:
@@ -200,12 +204,16 @@ class PluginSystem(System):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.check_option_names({"module", "checkpoint", "kwargs", "batch"})
+        self.check_option_names(self.option_names())
         if "module" not in options:
             raise ConfigError(
                 "system 'plugin' needs options.module: 'pkg.mod:Class' (and usually checkpoint)"
             )
         self._model: OutsideModel | None = None
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        return {"module", "checkpoint", "kwargs", "batch"}
 
     @classmethod
     def code_modules(cls, options: dict[str, Any]) -> list[str]:
@@ -234,6 +242,10 @@ class ImportedSystem(System):
     """Outcomes of an outside model that ran elsewhere on exported realizations (one ``.npz`` per cell)."""
 
     name = "jscc-import"
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        return {"outcomes"}
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -12,6 +12,7 @@ equalizes; LLRs use the bridge's per-RE effective noise variance; the LDPC decod
 from __future__ import annotations
 
 import time
+import warnings
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,6 +161,24 @@ class NRLink:
         )
 
 
+def _report_library_warnings(caught: list[warnings.WarningMessage], plan: TbPlan) -> None:
+    """Sionna's two-line ``UserWarning: Effective coderate r>948/1024 for n=…, k=…`` (with its source path)
+    is what TS 38.214's TB-size quantisation gives at the top MCS indices and is allowed (Sionna refuses only
+    r > 0.95, handled above): one plain line per code in the main process, nothing from grid workers (it
+    carries no news there). Other library warnings pass on as one line each."""
+    from kbsc.util.progress import in_worker
+    from kbsc.util.warn import warn
+
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if "Effective coderate" in text:
+            if not in_worker():
+                warn(f"MCS {plan.mcs.index}: {text.rstrip('.')} (allowed by TS 38.212 5.4.2.1 up to 0.95; "
+                     "the TB size quantisation gives it)")  # fmt: skip
+        else:
+            warn(f"sionna: {text}")
+
+
 def mother_tb_encoder(plan: TbPlan, tb_encoder_cls=None) -> tuple[int, Any]:
     """Coded bits the TB encoder of ``plan`` produces — k·Qm, or fewer when the rate would fall below
     Sionna's 1/5 — and Sionna's ``TBEncoder`` of that length (the trial that succeeded: building it again
@@ -176,13 +195,16 @@ def mother_tb_encoder(plan: TbPlan, tb_encoder_cls=None) -> tuple[int, Any]:
     n = plan.num_coded_bits
     while n >= qm:
         try:
-            enc = tb_encoder_cls(
-                target_tb_size=plan.tb_size,
-                num_coded_bits=n,
-                target_coderate=max(plan.mcs.rate, MIN_RATE),
-                num_bits_per_symbol=qm,
-                device="cpu",
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                enc = tb_encoder_cls(
+                    target_tb_size=plan.tb_size,
+                    num_coded_bits=n,
+                    target_coderate=max(plan.mcs.rate, MIN_RATE),
+                    num_bits_per_symbol=qm,
+                    device="cpu",
+                )
+            _report_library_warnings(caught, plan)
             return n, enc
         except (ValueError, AssertionError):
             n = qm * int(min(n - qm, (plan.tb_size / MIN_RATE)) // qm)

@@ -70,6 +70,10 @@ class DigitalSemanticSystem(System):
 
     allowed: set[str] = set(_COMMON)
 
+    @classmethod
+    def option_names(cls) -> set[str]:
+        return set(cls.allowed)
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.check_option_names(self.allowed)

@@ -219,14 +219,19 @@ def load_or_train(
     key = _cache_key(spec, train_hash, seed, n_train)
     directory = Path(cache_dir) / f"{spec.label()}-{hash_obj(key, 16)}"
     if directory.is_dir():
+        from kbsc.util.warn import warn
+
+        why = "its manifest does not match"
         try:
             stored = read_manifest(directory)
-            if all(stored.get(k) == v for k, v in key.items()):
+            if isinstance(stored, dict) and all(stored.get(k) == v for k, v in key.items()):
                 q = FeatureQuantizer(spec, np.load(directory / "centroids.npy", allow_pickle=False))
                 if q.content_hash == stored.get("centroids_hash"):
                     return q
-        except (DataError, OSError, ValueError):
-            pass
+                why = "the centroids do not match their recorded hash (damaged or altered)"
+        except (DataError, OSError, ValueError) as exc:
+            why = f"it cannot be read ({type(exc).__name__})"
+        warn(f"quantizer cache {directory} is not used: {why}; it is trained again")
         shutil.rmtree(directory, ignore_errors=True)  # stale or corrupt: retrain
     q = train_quantizer(features, spec, seed, n_train)
     directory.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,10 @@ class SemanticSystem(System):
         self.train_log: dict[tuple, Any] = {}
 
     @classmethod
+    def option_names(cls) -> set[str]:
+        return set(_CONFIG_FIELDS) | {"train_seed"}
+
+    @classmethod
     def validate_options(
         cls, options: dict[str, Any], mcs: list[int] | None = None, training: dict[str, Any] | None = None
     ) -> None:

@@ -127,6 +127,12 @@ class System(ABC):
         cls(**options)
 
     @classmethod
+    def option_names(cls) -> set[str] | None:
+        """The option keys this system accepts (None: not declared). The trust schema test walks them, so
+        that an option naming code or an executable cannot be added without the code opt-in covering it."""
+        return None
+
+    @classmethod
     def code_modules(cls, options: dict[str, Any]) -> list[str]:
         """Modules (or ``file.py`` paths) that running with ``options`` would import: code from the config,
         which runs only with an explicit opt-in (docs/design.md §7). Most systems import none."""

@@ -34,6 +34,7 @@ import torch
 
 from kbsc.errors import ConfigError
 from kbsc.util import atomic_write_bytes, progress
+from kbsc.util.signed import sign, verified
 
 __all__ = [
     "SCHEDULES",
@@ -172,6 +173,39 @@ def convergence(
     return bool(gain < tolerance), rule
 
 
+def _resumed(
+    checkpoint: Path,
+    key: Any,
+    modules: dict[str, torch.nn.Module],
+    opt: torch.optim.Optimizer,
+    fresh: dict[str, Any],
+) -> dict[str, Any]:
+    """The loop state of a resumable checkpoint (its modules and optimizer loaded), or ``fresh`` with one
+    warning line that says why it was not used (damaged, altered, unsigned, made for other settings)."""
+    from kbsc.util.warn import warn
+
+    try:
+        body = verified(checkpoint.read_bytes())
+    except (OSError, ValueError) as exc:
+        warn(f"training checkpoint {checkpoint} is not usable ({exc}: damaged, altered or written by an "
+             "older kbsc); training starts again from step 0")  # fmt: skip
+        return fresh
+    try:
+        blob = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("key") != key:
+            warn(f"training checkpoint {checkpoint} was made for other settings; training starts again from "
+                 "step 0")  # fmt: skip
+            return fresh
+        for name, m in modules.items():
+            m.load_state_dict(blob["modules"][name])
+        opt.load_state_dict(blob["optimizer"])
+        return blob["state"]
+    except Exception as exc:  # noqa: BLE001 - signed but not loadable (another kbsc version's layout)
+        warn(f"training checkpoint {checkpoint} cannot be resumed ({type(exc).__name__}); training starts "
+             "again from step 0")  # fmt: skip
+        return fresh
+
+
 def _serialize(obj: Any) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -233,15 +267,7 @@ def run_training(
         "loss_n": 0,
     }
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        try:
-            blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            if blob.get("key") == key:
-                for name, m in modules.items():
-                    m.load_state_dict(blob["modules"][name])
-                opt.load_state_dict(blob["optimizer"])
-                state = blob["state"]
-        except Exception:  # unreadable or foreign checkpoint: start over
-            pass
+        state = _resumed(Path(checkpoint), key, modules, opt, state)
 
     def save() -> None:
         if checkpoint is not None:
@@ -251,7 +277,7 @@ def run_training(
                 "optimizer": opt.state_dict(),
                 "state": state,
             }
-            atomic_write_bytes(checkpoint, _serialize(blob))
+            atomic_write_bytes(checkpoint, sign(_serialize(blob)))
 
     def evaluate(step: int) -> bool:
         """Validate at ``step``; True when patience has run out."""

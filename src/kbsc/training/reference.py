@@ -146,9 +146,15 @@ def file_table(folder: Path) -> dict[str, dict[str, Any]]:
     }
 
 
+def _block(manifest: Any, key: str) -> dict[str, Any]:
+    """``manifest[key]`` if it is a mapping, else {} (a hand-edited manifest is checked, not trusted)."""
+    value = manifest.get(key) if isinstance(manifest, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def check_files(folder: Path, manifest: dict[str, Any]) -> str | None:
     """What is wrong with the folder's files against its ``reference.files`` block (None: all equal)."""
-    listed = (manifest.get("reference") or {}).get("files")
+    listed = _block(manifest, "reference").get("files")
     if not isinstance(listed, dict) or not listed:
         return "has no reference block (not made by `kbsc models build`)"
     actual = file_table(folder)
@@ -270,7 +276,7 @@ def verify_folder(folder: Path) -> str | None:
     problem = check_files(folder, manifest)
     if problem is None and "complete" in manifest and not manifest["complete"]:
         problem = "is not a finished model"
-    block = manifest.get("reference") or {}
+    block = _block(manifest, "reference")
     if problem is None and not (block.get("command") and block.get("dataset")):
         problem = "has a reference block without command or dataset"
     return problem

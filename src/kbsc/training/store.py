@@ -7,8 +7,8 @@ reference store by the folder's name (:mod:`kbsc.training.reference`); a verifie
 
 from __future__ import annotations
 
+import hashlib
 import io
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +21,8 @@ from filelock import FileLock
 from kbsc.errors import DataError
 from kbsc.training import reference
 from kbsc.training.loop import Budget, TrainingReport, TrainTask, run_training
-from kbsc.util import atomic_write_bytes, read_manifest, write_manifest
+from kbsc.util import atomic_write_bytes, hash_file, read_manifest, write_manifest
+from kbsc.util.warn import warn
 
 __all__ = [
     "RESUME_NAME",
@@ -55,17 +56,50 @@ def fixed_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+WEIGHTS_DIGEST = "weights_sha256"
+
+
 def finished_manifest(path: Path | None, expected: dict[str, Any]) -> dict[str, Any] | None:
-    """The manifest of the finished model at ``path`` if it matches ``expected`` (else None: train it)."""
+    """The manifest of the finished model at ``path`` if it matches ``expected`` and ``model.pt`` matches the
+    digest the manifest recorded when training finished (else None: train it). A model whose weights fail
+    the check (damaged, altered, or written before kbsc kept digests) is never used: one warning line says
+    so, and it is trained again (DESIGN.md §7)."""
     if path is None or not (Path(path) / "model.pt").exists():
         return None
     try:
         stored = read_manifest(path)
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unreadable manifest: the model is trained again
+        warn(f"the manifest of trained model {path} cannot be read; training it again", f"manifest:{path}")
         return None
-    if stored.get("complete") and all(stored.get(k) == v for k, v in expected.items()):
-        return stored
-    return None
+    if not (
+        isinstance(stored, dict)
+        and stored.get("complete")
+        and all(stored.get(k) == v for k, v in expected.items())
+    ):
+        return None
+    digest = stored.get(WEIGHTS_DIGEST) or _reference_digest(stored)
+    try:
+        actual = hash_file(Path(path) / "model.pt", 64)
+    except OSError as exc:
+        actual = f"unreadable ({exc.strerror or exc})"
+    if digest != actual:
+        why = "has no weights digest (trained by an older kbsc)" if digest is None else (
+            "does not match the digest recorded when it was trained (damaged or altered)"
+        )
+        warn(f"trained model {Path(path) / 'model.pt'} {why}; it is not used and is trained again",
+             key=f"digest:{path}")  # fmt: skip
+        return None
+    return stored
+
+
+def _reference_digest(manifest: dict[str, Any]) -> str | None:
+    """The SHA-256 of ``model.pt`` in a reference-store manifest's ``reference.files`` table (models signed by
+    `kbsc models build` before the manifests carried ``weights_sha256``), else None."""
+    ref = manifest.get("reference")
+    files = ref.get("files") if isinstance(ref, dict) else None
+    entry = files.get("model.pt") if isinstance(files, dict) else None
+    digest = entry.get("sha256") if isinstance(entry, dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 def save_finished(
@@ -77,12 +111,14 @@ def save_finished(
 ) -> None:
     """Write ``model.pt`` atomically, then the manifest (which marks it complete); drop ``resume.pt``."""
     path = Path(path)
-    atomic_write_bytes(path / "model.pt", serialize({"config": config, "state": state}))
+    weights = serialize({"config": config, "state": state})
+    atomic_write_bytes(path / "model.pt", weights)
     write_manifest(
         path,
         {
             **manifest,
             "complete": True,
+            WEIGHTS_DIGEST: hashlib.sha256(weights).hexdigest(),
             "config": config,
             "training": report.as_dict(),
             "torch": torch.__version__,
@@ -142,8 +178,8 @@ def train_or_load(
         if stored is not None and "training" in stored:
             try:
                 return load(path).eval(), TrainingReport.from_dict(stored["training"]), True, path
-            except DataError:
-                pass
+            except (DataError, KeyError, TypeError) as exc:
+                warn(f"trained model {path} cannot be loaded ({exc}); training it again")
         return (*_train(path, *args), False, path)
 
 
@@ -158,7 +194,7 @@ def _from_reference(
         stored = read_manifest(folder)
         return load(folder).eval(), TrainingReport.from_dict(stored["training"]), True, folder
     except (DataError, KeyError, TypeError) as exc:
-        print(f"kbsc: reference model {name} cannot be loaded ({exc}); training it instead", file=sys.stderr)
+        warn(f"reference model {name} cannot be loaded ({exc}); training it instead")
         return None
 
 

@@ -53,5 +53,7 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON ({exc}); delete it to rebuild") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise DataError(f"{path} is not valid JSON ({type(exc).__name__}); delete it to rebuild") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path} ({exc.strerror or type(exc).__name__})") from None

@@ -25,7 +25,12 @@ def write_manifest(target: str | os.PathLike[str], manifest: Manifest) -> Path:
 
 
 def read_manifest(target: str | os.PathLike[str]) -> Manifest:
-    return read_json(_path(target))
+    """The manifest as a mapping; a missing, corrupt or non-object file is a one-line :class:`DataError`."""
+    path = _path(target)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(f"{path} is not a manifest (a JSON object), got a {type(data).__name__}")
+    return data
 
 
 def check_manifest(
