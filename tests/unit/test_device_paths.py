@@ -144,3 +144,57 @@ def _leaves(obj):
             yield from _leaves(v)
     else:
         yield obj
+
+
+def test_standin_training_and_extraction_on_meta():
+    from test_features_standin import TINY, stripes
+
+    from kbsc.features.standin import StandinConfig, StandinExtractor, _StandinTraining
+
+    cfg = StandinConfig.from_options(**TINY)
+    with using_device(META):
+        job = _StandinTraining(stripes(8, seed=1), cfg, 0)
+        task = job.task()
+        x, y = next(task.batches(0))
+        assert x.device == META and y.device == META
+        task.loss((x, y), 0).backward()
+        _grads_on_meta(job.net)
+        _grads_on_meta(job.head)
+        ext = StandinExtractor(cfg.build(), cfg)
+        assert module_device(ext.net) == META
+        assert ext._embed(np.zeros((2, 32, 32, 3), np.uint8)).device == META
+
+
+class _Clip224(torch.nn.Module):
+    """A CLIP-like TorchScript model without an ``input_resolution`` buffer (224, no .item() on meta)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 4, 224, stride=224)
+        self.proj = torch.nn.Linear(4, 512)
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.patch(x.to(self.patch.weight.dtype)).flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode_image(x)
+
+
+def test_clip_routes_load_onto_the_device(tmp_path):
+    from kbsc.features.clip import load_clip
+
+    example = torch.zeros(1, 3, 224, 224)
+    traced = torch.jit.trace_module(_Clip224().eval(), {"encode_image": example, "forward": example})
+    torch.jit.save(traced, str(tmp_path / "ViT-B-32.pt"))
+    routes = [tmp_path / "ViT-B-32.pt"]
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=1,
+                                        num_attention_heads=2, image_size=64, patch_size=32,
+                                        projection_dim=512)  # fmt: skip
+    transformers.CLIPVisionModelWithProjection(cfg).save_pretrained(tmp_path / "hf")
+    routes.append(tmp_path / "hf")
+    for path in routes:
+        with using_device(META):
+            ext = load_clip(path)
+        assert ext.device == META
+        assert ext._embed(np.zeros((2, 32, 32, 3), np.uint8)).device == META

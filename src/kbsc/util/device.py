@@ -135,6 +135,8 @@ def set_device(spec: Any) -> torch.device:
     device = resolve_device(text)
     _state["spec"] = text
     os.environ[DEVICE_ENV] = text
+    if device.type == "cuda":  # deterministic cuBLAS (the stand-in trains with deterministic algorithms on)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return device
 
 
