@@ -198,3 +198,26 @@ def test_clip_routes_load_onto_the_device(tmp_path):
             ext = load_clip(path)
         assert ext.device == META
         assert ext._embed(np.zeros((2, 32, 32, 3), np.uint8)).device == META
+
+
+def test_trained_model_manifest_and_run_provenance_record_the_device(tmp_path):
+    from kbsc.experiments.provenance import provenance
+    from kbsc.training.store import train_or_load
+    from kbsc.util import read_manifest
+
+    task, model = _tiny_task()
+
+    class _Job:
+        def __init__(self):
+            self.model = model
+
+        def task(self):
+            return task
+
+    with using_device("cpu"):
+        got, *_ = train_or_load(tmp_path / "m", {"kind": "t"}, {}, lambda p: model, _Job,
+                                Budget(max_steps=3, eval_every=3, patience=2), threads=1,
+                                show_progress=False)  # fmt: skip
+    dev = read_manifest(tmp_path / "m")["device"]
+    assert dev["type"] == "cpu" and dev["torch"] == torch.__version__ and "deterministic_algorithms" in dev
+    assert provenance()["device"]["torch"] == torch.__version__

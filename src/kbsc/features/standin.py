@@ -56,7 +56,13 @@ from kbsc.util import (
     read_manifest,
     write_manifest,
 )
-from kbsc.util.device import autocast, current_device, inference_precision, module_device
+from kbsc.util.device import (
+    autocast,
+    current_device,
+    describe_device,
+    inference_precision,
+    module_device,
+)
 
 # Bump when the network, training recipe or preprocessing changes: old caches are then not reused.
 STANDIN_VERSION = 3  # 3: step budget with validation and patience (the shared training loop)
@@ -456,6 +462,7 @@ def save_standin(extractor: StandinExtractor, directory: Path, manifest: dict) -
             "stats": extractor.stats,
             **({"training": extractor.report.as_dict()} if extractor.report is not None else {}),
             "torch": torch.__version__,
+            "device": describe_device(module_device(extractor.net)),  # where it was trained / is held
         },
     )
 

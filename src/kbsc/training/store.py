@@ -22,7 +22,7 @@ from kbsc.errors import DataError
 from kbsc.training import reference
 from kbsc.training.loop import Budget, TrainingReport, TrainTask, run_training
 from kbsc.util import atomic_write_bytes, read_manifest, write_manifest
-from kbsc.util.device import current_device, state_dict_to_cpu
+from kbsc.util.device import current_device, describe_device, module_device, state_dict_to_cpu
 
 __all__ = [
     "RESUME_NAME",
@@ -75,8 +75,11 @@ def save_finished(
     state: dict[str, torch.Tensor],
     manifest: dict[str, Any],
     report: TrainingReport,
+    device: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``model.pt`` atomically, then the manifest (which marks it complete); drop ``resume.pt``."""
+    """Write ``model.pt`` atomically, then the manifest (which marks it complete); drop ``resume.pt``.
+
+    device: :func:`kbsc.util.device.describe_device` of where it was trained (the manifest's ``device``)."""
     path = Path(path)
     state = state_dict_to_cpu(state)  # device-free weights: load with map_location onto any device
     atomic_write_bytes(path / "model.pt", serialize({"config": config, "state": state}))
@@ -88,6 +91,7 @@ def save_finished(
             "config": config,
             "training": report.as_dict(),
             "torch": torch.__version__,
+            **({"device": device} if device is not None else {}),
         },
     )
     resume = path / RESUME_NAME
@@ -209,5 +213,6 @@ def _train(
             desc=desc,
         )
     if path is not None and report.stopped != "interrupted":
-        save_finished(path, config, job.model.state_dict(), expected, report)
+        where = describe_device(module_device(job.model))
+        save_finished(path, config, job.model.state_dict(), expected, report, where)
     return job.model, report
