@@ -24,11 +24,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import faiss
 import numpy as np
 
 from kbsc.errors import ConfigError
 from kbsc.util import Registry
+from kbsc.util.faiss_import import import_faiss
+
+faiss = import_faiss()
 
 __all__ = [
     "INDEXES",

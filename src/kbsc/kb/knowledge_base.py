@@ -20,12 +20,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from kbsc.errors import DataError
 from kbsc.kb.index import apply_search_options, build_index, search_index, search_ordered
 from kbsc.util import check_manifest, hash_array, hash_file, hash_obj, read_manifest, write_manifest
+from kbsc.util.faiss_import import import_faiss
+
+faiss = import_faiss()
 
 __all__ = ["KB_FORMAT", "KnowledgeBase"]
 
