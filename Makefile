@@ -32,10 +32,11 @@ bench: $(STAMP)
 	$(BIN)/kbsc bench --json bench.json
 
 # On a GPU machine: a verdict per device item in < 8 min (docs/gpu.md); without a GPU one line, exit 0.
-# Runs with whatever python is given (PY=...), so a machine without the venv can use its own torch.
-PY ?= $(BIN)/python
+# Uses the venv's python when there is one, else python3 (PY=... to choose), so a GPU machine without the
+# venv runs it with its own CUDA torch; WHEELS=DIR brings missing packages (scripts/gpu_check.py --list-wheels).
+PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 gpu-check:
-	$(PY) scripts/gpu_check.py
+	$(PY) scripts/gpu_check.py $(if $(WHEELS),--wheels $(WHEELS))
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
