@@ -19,3 +19,21 @@ def kbsc_data(tmp_path, monkeypatch):
     d = tmp_path / "kbsc-data"
     monkeypatch.setenv("KBSC_DATA", str(d))
     return d
+
+
+@pytest.fixture(autouse=True)
+def _device_setting_restored():
+    """The device setting (``--device``/``set_device`` export ``KBSC_DEVICE``; a run exports
+    ``KBSC_PRECISION``) does not leak from one test into the next."""
+    from kbsc.util import device
+
+    names = (device.DEVICE_ENV, device.PRECISION_ENV, "CUBLAS_WORKSPACE_CONFIG")
+    env = {name: os.environ.get(name) for name in names}
+    state = dict(device._state)
+    yield
+    device._state.update(state)
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

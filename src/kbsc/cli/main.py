@@ -31,6 +31,7 @@ ENVIRONMENT = """environment:
   KBSC_MODELS      reference model store (default: the checkout's models/; empty: none)
   XDG_CACHE_HOME   without KBSC_DATA the data directory is $XDG_CACHE_HOME/kbsc, else ~/.cache/kbsc
   KBSC_DEVICE      torch device: auto (default), cpu, cuda, cuda:N (--device wins; beats `device:` in YAML)
+  KBSC_PRECISION   autocast of extractor/JSCC inference for single commands: fp32 (default), bf16, fp16
   KBSC_QUIET=1     no progress output (bars or log lines), Ray's own messages muted
   OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS, NUMBA_NUM_THREADS
                    threads per grid worker (default 1)"""

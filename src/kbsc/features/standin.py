@@ -156,19 +156,22 @@ def _deterministic_torch(threads: int):
     Deterministic mode also NaN-fills every new tensor by default (``fill_uninitialized_memory``, a debugging
     aid that finds kernels reading memory they never wrote): about 15 % of a training step on a CPU, and no
     kernel here reads such memory, so it is switched off. The weights are bit-identical either way.
+    On a GPU a kernel without a deterministic form warns instead of stopping training (``warn_only``): the
+    run is then reproducible only as far as those kernels are.
     """
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
+    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     old_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=current_device().type == "cuda")
     torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         with torch.random.fork_rng(devices=[]):
             yield
     finally:
         torch.utils.deterministic.fill_uninitialized_memory = old_fill
-        torch.use_deterministic_algorithms(old_det)
+        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
         torch.set_num_threads(old_threads)
 
 

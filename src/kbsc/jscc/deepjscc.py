@@ -115,7 +115,7 @@ class DeepJSCC(JSCCModel):
         self.linear = make_linear_path(linear_path, c, self.side, image_size)
 
     @staticmethod
-    def _side(snr_db: torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
+    def _side(snr_db: torch.Tensor, b: int, device: torch.device | None = None) -> torch.Tensor:
         snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
         return (snr.reshape(-1).expand(b) / SNR_SCALE)[:, None]
 
