@@ -12,8 +12,9 @@ Items (docs/gpu.md states the tolerances):
 4. bench      -- extractor images/s (stand-in; CLIP ViT-B/32 architecture at fp32 and fp16) and training
                  steps/s of every learned family on the GPU, against the issue's targets;
 5. slice      -- a slice of the quick preset run on the CPU and on the GPU: realizations (fingerprints)
-                 and the conventional link identical, learned systems' top-1 within the CPU cell's 95 %
-                 interval, PSNR within 0.1 dB where both runs use the same (committed reference) weights.
+                 and the conventional link's bits and images identical, every system's top-1 within the
+                 CPU cell's 95 % interval, PSNR within 0.1 dB where both runs use the same (committed
+                 reference) weights.
 
 Without a CUDA GPU (or without torch) it prints one line and exits 0.
 
@@ -431,24 +432,26 @@ def check_slice(dev, deadline: float) -> None:
     both = pd.merge(tables["cpu"], tables["cuda"], on=key, suffixes=("_cpu", "_gpu"))
     fp_same = bool((both["fingerprint_cpu"] == both["fingerprint_gpu"]).all())
     conv = both["system"].str.startswith("hevc")
-    conv_same = bool(
-        (both.loc[conv, "acc_top1_cpu"] == both.loc[conv, "acc_top1_gpu"]).all()
-        and (both.loc[conv, "psnr_cpu"].fillna(-1) == both.loc[conv, "psnr_gpu"].fillna(-1)).all()
+    # the link itself (bits, blocks, decoded images) is computed on the CPU: exactly equal; its top-1 goes
+    # through the extractor and the knowledge base, which ran on the device, so it is held to the interval
+    link_cols = [c for c in ("psnr", "ber", "bler", "bits_per_image") if f"{c}_cpu" in both]
+    conv_same = all(
+        bool((both.loc[conv, f"{c}_cpu"].fillna(-1) == both.loc[conv, f"{c}_gpu"].fillna(-1)).all())
+        for c in link_cols
     )
-    learned = both[~conv]
-    inside = (learned["acc_top1_gpu"] >= learned["acc_top1_lo_cpu"]) & (
-        learned["acc_top1_gpu"] <= learned["acc_top1_hi_cpu"]
+    inside = (both["acc_top1_gpu"] >= both["acc_top1_lo_cpu"]) & (
+        both["acc_top1_gpu"] <= both["acc_top1_hi_cpu"]
     )
-    jscc = learned[learned["psnr_cpu"].notna()]
+    jscc = both[~conv & both["psnr_cpu"].notna()]
     dpsnr = (jscc["psnr_cpu"] - jscc["psnr_gpu"]).abs()
     ok = fp_same and conv_same and bool(inside.all()) and bool((dpsnr <= PSNR_TOL_DB).all())
     _say(
         "PASS" if ok else "FAIL",
         "slice",
         f"{len(both)} cells (quick preset, 200 images, AWGN): realizations identical {fp_same}; conventional "
-        f"link identical {conv_same}; learned top-1 inside the CPU interval {int(inside.sum())}/"
-        f"{len(inside)}; "
-        f"JSCC PSNR max |Δ| {dpsnr.max() if len(dpsnr) else float('nan'):.3f} dB (≤ {PSNR_TOL_DB}); "
+        f"link ({', '.join(link_cols)}) identical {conv_same}; top-1 inside the CPU cell's interval "
+        f"{int(inside.sum())}/{len(inside)}; JSCC PSNR max |Δ| "
+        f"{dpsnr.max() if len(dpsnr) else float('nan'):.3f} dB (≤ {PSNR_TOL_DB}); "
         f"wall CPU {walls['cpu']:.0f} s, GPU {walls['cuda']:.0f} s",
     )
     for line in models["cuda"]:
