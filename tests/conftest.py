@@ -6,6 +6,9 @@ import os
 os.environ.setdefault("KBSC_QUIET", "1")
 # no committed reference models (models/) unless a test points KBSC_MODELS at its own store: tests train
 os.environ.setdefault("KBSC_MODELS", "")
+# the suite computes on the CPU even on a GPU machine (expected values are CPU values); `make gpu-check`
+# compares the devices. Tests of the setting itself clear it.
+os.environ.setdefault("KBSC_DEVICE", "cpu")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
