@@ -23,6 +23,7 @@ from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Task, context_spec, expand
 from kbsc.systems.base import EvalContext, System, get_system
 from kbsc.training.reference import retraining, store_root, write_reference
+from kbsc.util.device import apply_config_device
 from kbsc.util.gitstate import git_commit
 from kbsc.util.paths import data_dir as resolve_data_dir
 
@@ -91,6 +92,7 @@ def build_references(
         raise ConfigError("no reference store: set KBSC_MODELS to a folder (a wheel install has no models/)")
     cfg = load_config(config) if isinstance(config, str) else config
     validate_config(cfg, allow_code=allow_code)
+    apply_config_device(cfg.device)  # the preset's `device:` unless --device / $KBSC_DEVICE said otherwise
     spec = context_spec(cfg, str(resolve_data_dir(data_dir)))
     sign = {"command": command, "code_commit": git_commit()}
     built: list[BuiltModel] = []
