@@ -499,7 +499,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         os.environ.setdefault("KBSC_DATA", str(scratch / "data"))
         skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-        dev = check_device()
+        try:
+            dev = check_device()
+        except Exception as exc:  # e.g. a driver that torch finds but cannot use
+            _say(
+                "FAIL", "device", f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+            )
+            return 1
         failed = 0
         items = [
             ("weights", lambda: check_weights(dev)),
