@@ -402,8 +402,38 @@ def _slice_config():
     return cfg.model_copy(update={"systems": keep})
 
 
-def check_slice(dev, deadline: float) -> None:
+def compare_tables(cpu, gpu) -> tuple[bool, str]:
+    """(verdict, detail) of a GPU run's results table against the CPU run's, by docs/gpu.md's tolerance."""
     import pandas as pd
+
+    key = ["system", "channel", "csi", "snr_db", "cbr", "mcs", "seed"]
+    both = pd.merge(cpu, gpu, on=key, suffixes=("_cpu", "_gpu"))
+    if len(both) != len(cpu) or len(both) != len(gpu):
+        return False, f"the runs have different cells ({len(cpu)} on the CPU, {len(gpu)} on the GPU)"
+    fp_same = bool((both["fingerprint_cpu"] == both["fingerprint_gpu"]).all())
+    conv = both["system"].str.startswith("hevc")
+    # the link itself (bits, blocks, decoded images) is computed on the CPU: exactly equal; its top-1 goes
+    # through the extractor and the knowledge base, which ran on the device, so it is held to the interval
+    link_cols = [c for c in ("psnr", "ber", "bler", "bits_per_image") if f"{c}_cpu" in both]
+    conv_same = all(
+        bool((both.loc[conv, f"{c}_cpu"].fillna(-1) == both.loc[conv, f"{c}_gpu"].fillna(-1)).all())
+        for c in link_cols
+    )
+    inside = (both["acc_top1_gpu"] >= both["acc_top1_lo_cpu"]) & (
+        both["acc_top1_gpu"] <= both["acc_top1_hi_cpu"]
+    )
+    jscc = both[~conv & both["psnr_cpu"].notna()]
+    dpsnr = (jscc["psnr_cpu"] - jscc["psnr_gpu"]).abs()
+    ok = fp_same and conv_same and bool(inside.all()) and bool((dpsnr <= PSNR_TOL_DB).all())
+    worst = f"{dpsnr.max():.3f}" if len(dpsnr) else "n/a"
+    return ok, (
+        f"{len(both)} cells: realizations identical {fp_same}; conventional link ({', '.join(link_cols)}) "
+        f"identical {conv_same}; top-1 inside the CPU cell's interval {int(inside.sum())}/{len(inside)}; "
+        f"JSCC PSNR max |Δ| {worst} dB (≤ {PSNR_TOL_DB})"
+    )
+
+
+def check_slice(dev, deadline: float) -> None:
 
     from kbsc.experiments.runner import run_experiment
     from kbsc.util.device import set_device
@@ -428,31 +458,11 @@ def check_slice(dev, deadline: float) -> None:
             walls[spec] = time.perf_counter() - t0
             tables[spec] = res.results
             models[spec] = list(res.model_lines())
-    key = ["system", "channel", "csi", "snr_db", "cbr", "mcs", "seed"]
-    both = pd.merge(tables["cpu"], tables["cuda"], on=key, suffixes=("_cpu", "_gpu"))
-    fp_same = bool((both["fingerprint_cpu"] == both["fingerprint_gpu"]).all())
-    conv = both["system"].str.startswith("hevc")
-    # the link itself (bits, blocks, decoded images) is computed on the CPU: exactly equal; its top-1 goes
-    # through the extractor and the knowledge base, which ran on the device, so it is held to the interval
-    link_cols = [c for c in ("psnr", "ber", "bler", "bits_per_image") if f"{c}_cpu" in both]
-    conv_same = all(
-        bool((both.loc[conv, f"{c}_cpu"].fillna(-1) == both.loc[conv, f"{c}_gpu"].fillna(-1)).all())
-        for c in link_cols
-    )
-    inside = (both["acc_top1_gpu"] >= both["acc_top1_lo_cpu"]) & (
-        both["acc_top1_gpu"] <= both["acc_top1_hi_cpu"]
-    )
-    jscc = both[~conv & both["psnr_cpu"].notna()]
-    dpsnr = (jscc["psnr_cpu"] - jscc["psnr_gpu"]).abs()
-    ok = fp_same and conv_same and bool(inside.all()) and bool((dpsnr <= PSNR_TOL_DB).all())
+    ok, detail = compare_tables(tables["cpu"], tables["cuda"])
     _say(
         "PASS" if ok else "FAIL",
         "slice",
-        f"{len(both)} cells (quick preset, 200 images, AWGN): realizations identical {fp_same}; conventional "
-        f"link ({', '.join(link_cols)}) identical {conv_same}; top-1 inside the CPU cell's interval "
-        f"{int(inside.sum())}/{len(inside)}; JSCC PSNR max |Δ| "
-        f"{dpsnr.max() if len(dpsnr) else float('nan'):.3f} dB (≤ {PSNR_TOL_DB}); "
-        f"wall CPU {walls['cpu']:.0f} s, GPU {walls['cuda']:.0f} s",
+        f"{detail}; wall CPU {walls['cpu']:.0f} s, GPU {walls['cuda']:.0f} s",
     )
     for line in models["cuda"]:
         print(f"           {line}")

@@ -64,3 +64,27 @@ def test_the_slice_is_a_valid_quick_preset_experiment():
     assert names == ["deepjscc-adaptive", "hevc+ldpc", "kbsc", "swinjscc"]
     assert cfg.n_images == 200 and cfg.channels == ["awgn"]
     validate_config(cfg)
+
+
+def _table(acc, psnr_jscc=25.0, psnr_link=30.0, fp="f1"):
+    import pandas as pd
+
+    rows = []
+    for system, psnr in (("hevc+ldpc", psnr_link), ("deepjscc-adaptive", psnr_jscc), ("kbsc", float("nan"))):
+        rows.append(dict(system=system, channel="awgn", csi="perfect", snr_db=10.0, cbr=0.5,
+                         mcs=10.0 if system == "hevc+ldpc" else float("nan"), seed=0, acc_top1=acc,
+                         acc_top1_lo=acc - 0.05, acc_top1_hi=acc + 0.05, psnr=psnr, ber=0.0, bler=0.0,
+                         bits_per_image=1000.0, fingerprint=fp))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_cpu_vs_gpu_tolerance():
+    compare = _module().compare_tables
+    cpu = _table(0.5)
+    assert compare(cpu, _table(0.53, psnr_jscc=25.08))[0]  # top-1 inside the interval, PSNR within 0.1 dB
+    assert not compare(cpu, _table(0.56))[0]  # top-1 outside the CPU cell's interval
+    assert not compare(cpu, _table(0.5, psnr_jscc=25.2))[0]  # same weights, PSNR off by 0.2 dB
+    assert not compare(cpu, _table(0.5, psnr_link=30.001))[0]  # the conventional link must be exact
+    assert not compare(cpu, _table(0.5, fp="f2"))[0]  # other realizations
+    ok, detail = compare(cpu, _table(0.5))
+    assert ok and "3 cells" in detail
