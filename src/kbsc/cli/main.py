@@ -47,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if hasattr(args, "device"):  # a torch command: --device or $KBSC_DEVICE checked before any write
+            from kbsc.util.device import apply_cli_device
+
+            apply_cli_device(args.device)
         if getattr(args, "retrain", False):  # --retrain: skip the reference models in this command
             from kbsc.training.reference import retraining
 

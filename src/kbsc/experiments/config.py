@@ -34,7 +34,7 @@ import copy
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -245,6 +245,24 @@ class ExperimentConfig(_Strict):
     """training budget of the learned systems"""
     systems: list[SystemSpec] = Field(min_length=1)
     """the compared systems"""
+    device: str | None = None
+    """where torch runs: ``auto`` (default), ``cpu``, ``cuda`` or ``cuda:N``; a run-time setting, not part of
+    the experiment's identity (left out of the config hash); `--device` and `$KBSC_DEVICE` take precedence"""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """autocast of extractor and JSCC inference: ``fp32`` (off, default), ``bf16`` or ``fp16`` (CUDA only); it
+    changes results, so a value other than fp32 is part of the experiment's identity"""
+
+    @field_validator("device")
+    @classmethod
+    def _device_spec(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from kbsc.util.device import parse_device_spec
+
+        try:
+            return parse_device_spec(v)
+        except KbscError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("systems")
     @classmethod
@@ -280,8 +298,11 @@ class ExperimentConfig(_Strict):
         return self
 
     def canonical(self) -> dict[str, Any]:
-        """Plain, JSON-able form (floats, sorted keys when hashed): what ``config.yaml`` stores."""
-        return self.model_dump(mode="json")
+        """Plain, JSON-able form (floats, sorted keys when hashed): what ``config.yaml`` stores.
+
+        ``device`` is left out: where torch ran is provenance (``provenance.json``), not the experiment."""
+        drop = {"device"} | ({"precision"} if self.precision == "fp32" else set())
+        return self.model_dump(mode="json", exclude=drop)
 
 
 def config_hash(cfg: ExperimentConfig) -> str:

@@ -23,6 +23,7 @@ from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Task, context_spec, expand
 from kbsc.systems.base import EvalContext, System, get_system
 from kbsc.training.reference import retraining, store_root, write_reference
+from kbsc.util.device import apply_config_device
 from kbsc.util.gitstate import git_commit
 from kbsc.util.paths import data_dir as resolve_data_dir
 
@@ -93,6 +94,7 @@ def build_references(
         raise ConfigError(
             "no reference store to write into: set KBSC_MODELS to a folder (installed packages are read-only)"
         )
+    apply_config_device(cfg.device)  # the preset's `device:` unless --device / $KBSC_DEVICE said otherwise
     spec = context_spec(cfg, str(resolve_data_dir(data_dir)))
     sign = {"command": command, "code_commit": git_commit()}
     built: list[BuiltModel] = []

@@ -57,6 +57,13 @@ from kbsc.util import (
     read_manifest,
     write_manifest,
 )
+from kbsc.util.device import (
+    autocast,
+    current_device,
+    describe_device,
+    inference_precision,
+    module_device,
+)
 
 # Bump when the network, training recipe or preprocessing changes: old caches are then not reused.
 STANDIN_VERSION = 3  # 3: step budget with validation and patience (the shared training loop)
@@ -122,19 +129,22 @@ def _deterministic_torch(threads: int):
     Deterministic mode also NaN-fills every new tensor by default (``fill_uninitialized_memory``, a debugging
     aid that finds kernels reading memory they never wrote): about 15 % of a training step on a CPU, and no
     kernel here reads such memory, so it is switched off. The weights are bit-identical either way.
+    On a GPU a kernel without a deterministic form warns instead of stopping training (``warn_only``): the
+    run is then reproducible only as far as those kernels are.
     """
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
+    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     old_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=current_device().type == "cuda")
     torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         with torch.random.fork_rng(devices=[]):
             yield
     finally:
         torch.utils.deterministic.fill_uninitialized_memory = old_fill
-        torch.use_deterministic_algorithms(old_det)
+        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
         torch.set_num_threads(old_threads)
 
 
@@ -161,7 +171,8 @@ class StandinExtractor(Extractor):
     name = "standin"
 
     def __init__(self, net: StandinNet, config: StandinConfig, stats: dict | None = None) -> None:
-        self.net = net.eval()
+        self.net = net.to(current_device()).eval()  # weights load on the host, then go to the device
+        self.precision = inference_precision()  # autocast of extraction (fp32: off)
         self.config = config
         self.dim = config.dim
         self.stats = stats or {}
@@ -173,18 +184,21 @@ class StandinExtractor(Extractor):
         """``standin-`` + hash of the weights (the preprocessing is fixed by STANDIN_VERSION)."""
         if self._fingerprint is None:
             state = self.net.state_dict()
-            digest = hash_obj({k: hash_array(v.detach().numpy(), 32) for k, v in state.items()}, 12)
+            digest = hash_obj({k: hash_array(v.detach().cpu().numpy(), 32) for k, v in state.items()}, 12)
             self._fingerprint = f"standin-{digest}"
         return self._fingerprint
 
     def weights_bytes(self) -> bytes:
-        state = {k: v.detach().clone().contiguous() for k, v in self.net.state_dict().items()}
+        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.net.state_dict().items()}
         buf = io.BytesIO()
         torch.save({"version": STANDIN_VERSION, "state_dict": state}, buf)
         return buf.getvalue()
 
     def _embed(self, batch: np.ndarray) -> torch.Tensor:
-        return self.net(StandinNet.scale(torch.from_numpy(np.ascontiguousarray(batch))))
+        device = module_device(self.net)
+        x = StandinNet.scale(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
+        with autocast(device, self.precision):
+            return self.net(x).float()
 
     def extract(self, images: np.ndarray, batch_size: int = 256, show_progress: bool = True) -> np.ndarray:
         """images uint8 ``[N, H, W, 3]`` → float32 ``[N, 512]``, unit rows."""
@@ -260,8 +274,12 @@ class _StandinTraining:
             raise DataError("cannot train the stand-in on an empty training set")
         self.batch = min(cfg.batch_size, len(self.fit))
         torch.manual_seed(seed)
+        self.device = current_device()  # initialised on the CPU (the same start everywhere), then moved
         self.net = cfg.build().to(memory_format=torch.channels_last)
         self.head = CosineHead(cfg.dim, len(train_set.class_names), cfg.head_scale)
+        self.net.to(self.device)
+        self.head.to(self.device)
+        self.labels_dev = self.labels.to(self.device)
 
     def batches(self, start: int):
         """Step t: slice of the permutation of epoch t // per_epoch (seeded by (seed, epoch)), augmented with
@@ -280,7 +298,8 @@ class _StandinTraining:
                 batch_images = _augment(
                     batch_images, torch.Generator().manual_seed(derive_seed(self.seed, step, 1))
                 )
-            yield StandinNet.scale(torch.from_numpy(batch_images)), self.labels[idx]
+            x = StandinNet.scale(torch.from_numpy(batch_images).to(self.device))
+            yield x, self.labels_dev[torch.from_numpy(idx).to(self.device)]
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> torch.Tensor:
         x, y = batch
@@ -288,17 +307,17 @@ class _StandinTraining:
 
     def _embed(self, idx: np.ndarray) -> torch.Tensor:
         out = [
-            self.net(StandinNet.scale(torch.from_numpy(self.images[idx[s : s + 512]])))
+            self.net(StandinNet.scale(torch.from_numpy(self.images[idx[s : s + 512]]).to(self.device)))
             for s in range(0, len(idx), 512)
         ]
-        return torch.cat(out) if out else torch.zeros(0, self.cfg.dim)
+        return torch.cat(out) if out else torch.zeros(0, self.cfg.dim, device=self.device)
 
     def validate(self) -> dict[str, float]:
         if len(self.vq) == 0:  # classes too small to hold any image out: training accuracy is all we have
             return {"val_acc": 0.0}
         # unit rows, as the extractor's features are (cosine = inner product ranking)
         q, kb = F.normalize(self._embed(self.vq), dim=1), F.normalize(self._embed(self.vkb), dim=1)
-        top1 = self.labels[self.vkb][(q @ kb.T).argmax(dim=1)]
+        top1 = self.labels[self.vkb][(q @ kb.T).argmax(dim=1).cpu()]
         return {"val_acc": float((top1 == self.labels[self.vq]).float().mean())}
 
     def task(self) -> TrainTask:
@@ -419,6 +438,7 @@ def save_standin(extractor: StandinExtractor, directory: Path, manifest: dict) -
             "stats": extractor.stats,
             **({"training": extractor.report.as_dict()} if extractor.report is not None else {}),
             "torch": torch.__version__,
+            "device": describe_device(module_device(extractor.net)),  # where it was trained / is held
         },
     )
 

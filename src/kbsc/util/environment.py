@@ -50,6 +50,19 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "the current directory or the nearest parent folder that has one)",
     ),
     EnvVar(
+        ("KBSC_DEVICE",),
+        "torch device: auto (default), cpu, cuda, cuda:N (--device wins; beats `device:` in YAML)",
+        "the torch device of every learned model and of FAISS search: `auto` (CUDA when torch sees a GPU, "
+        "else the CPU), `cpu`, `cuda` or `cuda:N`; `--device` wins over it, it wins over the config's "
+        "`device:` (see docs/gpu.md)",
+    ),
+    EnvVar(
+        ("KBSC_PRECISION",),
+        "autocast of extractor/JSCC inference for single commands: fp32 (default), bf16, fp16",
+        "autocast precision of extractor and JSCC inference for single commands: `fp32` (default, off), "
+        "`bf16` or `fp16` (CUDA only); a grid takes it from the config's `precision:`",
+    ),
+    EnvVar(
         ("KBSC_QUIET",),
         "any value but empty or 0: no progress output, Ray's own messages muted",
         "any value but empty or `0`: no progress output at all, and Ray's own start-up messages muted "
