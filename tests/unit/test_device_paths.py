@@ -4,6 +4,7 @@ raises), and weights saved on one device load onto another."""
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import numpy as np
@@ -21,6 +22,7 @@ from kbsc.semantic.transmit import transmit
 from kbsc.training import Budget, TrainTask, run_training
 from kbsc.training.store import save_finished
 from kbsc.util.device import module_device, state_dict_to_cpu, using_device
+from kbsc.util.signed import verified
 
 META = torch.device("meta")
 JSCC = {
@@ -120,7 +122,8 @@ def test_checkpoints_hold_host_tensors_and_load_onto_another_device(tmp_path):
     ckpt = tmp_path / "resume.pt"
     run_training(task, Budget(max_steps=6, eval_every=3, patience=5), checkpoint=ckpt, stop_after=3,
                  show_progress=False)  # fmt: skip
-    blob = torch.load(ckpt, weights_only=True)  # no map_location: every tensor must be a host tensor
+    body = verified(ckpt.read_bytes())  # resume.pt carries its own digest (kbsc.util.signed)
+    blob = torch.load(io.BytesIO(body), weights_only=True)  # no map_location: every tensor must be on the host
     tensors = [t for t in _leaves(blob) if isinstance(t, torch.Tensor)]
     assert tensors and all(t.device.type == "cpu" for t in tensors)
     save_finished(tmp_path, {"n": 1}, model.state_dict(), {"kind": "test"}, run_training(

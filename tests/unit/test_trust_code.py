@@ -1,4 +1,4 @@
-"""The code opt-in (DESIGN.md §7, docs/security.md): a config that imports modules or runs executables is
+"""The code opt-in (docs/design.md §7, docs/security.md): a config that imports modules or runs executables is
 refused in one line, by every command that reads a config, BEFORE anything from it is imported or run; and
 the list of such keys covers every key of the config schema (a new key fails the walk until reviewed)."""
 
@@ -131,6 +131,8 @@ REVIEWED_DATA_KEYS = {
     "grid",
     "training",
     "systems",
+    "device",  # torch device name (auto, cpu, cuda:N), parsed, never imported
+    "precision",  # fp32 | bf16 | fp16
     "root",  # dataset.root: image files, read with the bounded loaders
     "split_seed",
     "checkpoint",  # extractor/plug-in checkpoint: weights loaded with weights_only / npz

@@ -1,4 +1,4 @@
-"""The code opt-in: which config keys import modules or run executables (DESIGN.md §7, docs/security.md).
+"""The code opt-in: which config keys import modules or run executables (docs/design.md §7, docs/security.md).
 
 A config is data until it names code. :func:`code_entries` walks the *raw* mapping (as read from YAML, after
 ``--set`` overrides, before anything is imported or validated) and lists every entry that would import a

@@ -64,7 +64,7 @@ def finished_manifest(path: Path | None, expected: dict[str, Any]) -> dict[str, 
     """The manifest of the finished model at ``path`` if it matches ``expected`` and ``model.pt`` matches the
     digest the manifest recorded when training finished (else None: train it). A model whose weights fail
     the check (damaged, altered, or written before kbsc kept digests) is never used: one warning line says
-    so, and it is trained again (DESIGN.md §7)."""
+    so, and it is trained again (docs/design.md §7)."""
     if path is None or not (Path(path) / "model.pt").exists():
         return None
     try:

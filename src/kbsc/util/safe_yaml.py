@@ -1,4 +1,4 @@
-"""Bounded YAML for configs (DESIGN.md §7, docs/security.md): a safe loader with limits, one-line errors.
+"""Bounded YAML for configs (docs/design.md §7, docs/security.md): a safe loader with limits, one-line errors.
 
 PyYAML's ``safe_load`` runs no code, but it is unbounded: seven nested alias levels of ten (476 bytes)
 expand to 10**7 values in whatever walks the result next (validation, hashing), and 20,000 nested ``[``
