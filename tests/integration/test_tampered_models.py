@@ -1,5 +1,5 @@
 """A run on a data directory whose trained model was altered reproduces the clean table exactly (the model is
-refused with one warning and trained again), and never reports the altered model (issue 27, docs/design.md §7)."""
+refused with one warning and trained again), and never reports the altered model (docs/design.md §7)."""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ def test_checkpoints_hold_host_tensors_and_load_onto_another_device(tmp_path):
     run_training(task, Budget(max_steps=6, eval_every=3, patience=5), checkpoint=ckpt, stop_after=3,
                  show_progress=False)  # fmt: skip
     body = verified(ckpt.read_bytes())  # resume.pt carries its own digest (kbsc.util.signed)
-    blob = torch.load(io.BytesIO(body), weights_only=True)  # no map_location: every tensor must be on the host
+    blob = torch.load(io.BytesIO(body), weights_only=True)  # no map_location: all tensors must be on the host
     tensors = [t for t in _leaves(blob) if isinstance(t, torch.Tensor)]
     assert tensors and all(t.device.type == "cpu" for t in tensors)
     save_finished(tmp_path, {"n": 1}, model.state_dict(), {"kind": "test"}, run_training(

@@ -1,5 +1,5 @@
-"""Models trained into the data directory carry a digest of their weights, verified on load (docs/design.md §7):
-altered weights are never used (one warning line, trained again to the same weights), and a damaged resumable
+"""Models trained into the data directory carry a digest of their weights, verified on load
+(docs/design.md §7): altered weights are never used (one warning line, trained again to the same weights), and a damaged resumable
 checkpoint is reported, not silently dropped."""
 
 from __future__ import annotations
