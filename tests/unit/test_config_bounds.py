@@ -1,6 +1,6 @@
 """Bounded config parsing (docs/design.md §7): alias bombs, deep nesting, bad bytes and duplicate keys are
-refused in one line, fast, before anything is written; a fuzz of random bytes and random YAML structures gets exit 2
-and one stderr line every time."""
+refused in one line, fast, before anything is written; a fuzz of random bytes and random YAML structures gets
+exit 2 and one stderr line every time."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Models trained into the data directory carry a digest of their weights, verified on load
-(docs/design.md §7): altered weights are never used (one warning line, trained again to the same weights), and a damaged resumable
-checkpoint is reported, not silently dropped."""
+"""Models trained into the data directory carry a digest of their weights, verified on load (docs/design.md
+§7): altered weights are never used (one warning line, trained again to the same weights), and a damaged
+resumable checkpoint is reported, not silently dropped."""
 
 from __future__ import annotations
 
