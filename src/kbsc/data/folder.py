@@ -22,7 +22,8 @@ use those, and with your own split every class needs at least 2 images in each o
 
 Bounds (docs/design.md §7): an image of more than :data:`MAX_PIXELS` pixels (width × height, read from its
 header before decoding) is refused in one line; 16-bit grayscale images are scaled to 8 bits (not clipped);
-entries named like images that are not regular files (FIFOs, devices, dangling links) are skipped with one warning.
+entries named like images that are not regular files (FIFOs, devices, dangling links) are skipped with one
+warning.
 """
 
 from __future__ import annotations
