@@ -33,6 +33,9 @@ the reason under ``errors``):
   swinjscc) with its own data pipeline, one thread (:mod:`kbsc.training.speed`), by the wall clock;
   ``train_cpu_steps_per_s`` the same per second of this process's CPU time (the figure that compares code
   across runs on a loaded machine: the wall figure there mostly measures the scheduler's share of a core).
+* ``complexity``: one row per quick-preset system (:mod:`kbsc.experiments.complexity`): parameters, FLOPs
+  per image and ms per image (one thread; on the GPU too when torch sees one) of the sender and the receiver
+  side, each split into its parts, at one reference cell per system; printed as a table.
 * ``peak_rss_mb``: peak resident memory of this process and of its finished children (``getrusage``).
 """
 
@@ -517,6 +520,7 @@ def run_bench(
         report.update(train_steps_per_s=rates["wall"], train_cpu_steps_per_s=rates["cpu"])
 
     section("training", training)
+    section("complexity", lambda: _complexity_section(quick, data_dir, report))
     report["recorded_quick_runs"] = _recorded_quick_runs()
     report["peak_rss_mb"] = _peak_rss_mb()
     report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
@@ -526,6 +530,24 @@ def run_bench(
         atomic_write_json(json_path, _jsonable(report))
         print(f"[bench] wrote {json_path}", file=stream)
     return report
+
+
+def _complexity_section(quick: bool, data_dir: str | None, report: dict[str, Any]) -> None:
+    """The complexity table of every quick-preset system on the quick preset's context."""
+    from kbsc.experiments.complexity import complexity_table
+    from kbsc.experiments.context import get_context
+
+    cfg = load_config("quick")
+    n = 32 if quick else 64
+    spec = context_spec(cfg.model_copy(update={"n_images": max(n, 100)}), str(data_dir or _default_dir()))
+    ctx = get_context(spec)
+    report["complexity"] = {
+        "n_images": n,
+        "threads": 1,
+        "how": "per image, one thread, best of 3 passes over the batch; reference cell per system: AWGN, "
+        "highest SNR and CBR, last MCS; HEVC's operations not counted (flops_uncounted), LDPC's estimated",
+        "systems": complexity_table(cfg, ctx, n=n),
+    }
 
 
 def _bridge_channels(quick: bool, report: dict[str, Any]) -> None:
@@ -573,6 +595,12 @@ def _print_summary(report: dict[str, Any], stream: TextIO) -> None:
         total = max(float(paper.get("cell_seconds") or 0.0), 1e-9)
         parts = ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in split.items() if v >= 0.01 * total)
         print(f"  paper grid time by system: {parts}", file=stream)
+    rows = (report.get("complexity") or {}).get("systems")
+    if rows:
+        from kbsc.experiments.complexity import format_table
+
+        print("\n  complexity per image (reference cell; * = part not counted: see the JSON)", file=stream)
+        print(format_table(rows), file=stream)
     table = (report.get("decoders") or {}).get("table")
     if isinstance(table, str):
         print(table, file=stream)
