@@ -30,6 +30,7 @@ ENVIRONMENT = """environment:
   KBSC_DATA        data/cache directory (overridden by --data-dir)
   KBSC_MODELS      reference model store (default: the checkout's models/; empty: none)
   XDG_CACHE_HOME   without KBSC_DATA the data directory is $XDG_CACHE_HOME/kbsc, else ~/.cache/kbsc
+  KBSC_DEVICE      torch device: auto (default), cpu, cuda, cuda:N (--device wins; beats `device:` in YAML)
   KBSC_QUIET=1     no progress output (bars or log lines), Ray's own messages muted
   OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS, NUMBA_NUM_THREADS
                    threads per grid worker (default 1)"""
@@ -56,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if hasattr(args, "device"):  # a torch command: --device or $KBSC_DEVICE checked before any write
+            from kbsc.util.device import apply_cli_device
+
+            apply_cli_device(args.device)
         if getattr(args, "retrain", False):  # --retrain: skip the reference models in this command
             from kbsc.training.reference import retraining
 

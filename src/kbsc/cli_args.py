@@ -11,7 +11,7 @@ from typing import Any
 
 from kbsc.errors import ConfigError
 
-__all__ = ["RETRAIN_HELP", "add_data_dir", "add_retrain", "cbr_arg", "parse_cbr"]
+__all__ = ["RETRAIN_HELP", "add_data_dir", "add_device", "add_retrain", "cbr_arg", "parse_cbr"]
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,13 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     from kbsc.util.paths import DATA_DIR_HELP
 
     parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """The shared ``--device`` option (``kbsc.cli.main`` checks and applies it before the command runs)."""
+    from kbsc.util.device import DEVICE_HELP
+
+    parser.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
 
 
 RETRAIN_HELP = (

@@ -32,7 +32,7 @@ INFO_KEYS = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``prepare`` and ``info`` to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_data_dir, add_retrain
+    from kbsc.cli_args import add_data_dir, add_device, add_retrain
 
     p = sub.add_parser(
         "prepare",
@@ -67,10 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="rebuild the knowledge base even if one is saved")
     add_data_dir(p)
     add_retrain(p)
+    add_device(p)
     p.set_defaults(func=cmd_prepare)
 
     q = sub.add_parser("info", help="list what is cached where (datasets, extractors, features, KBs)")
     add_data_dir(q)
+    add_device(q)
     q.set_defaults(func=cmd_info)
 
 
@@ -187,7 +189,9 @@ def _facts(manifest: dict[str, Any]) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from kbsc.util import data_dir
+    from kbsc.util.device import describe_device, device_line
 
+    print(f"device {device_line(describe_device())}")
     root = data_dir(args.data_dir)
     print(f"data dir {root} ({_human(_size(root))})")
     areas = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -21,7 +21,7 @@ def _add_override_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli_args import add_data_dir, add_retrain
+    from kbsc.cli_args import add_data_dir, add_device, add_retrain
 
     _add_override_options(p)
     p.add_argument("--backend", default="local", help="execution backend: local (default), serial, ray")
@@ -40,6 +40,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     add_retrain(p)
     add_data_dir(p)
+    add_device(p)
 
 
 def _add_allow_dirty(p: argparse.ArgumentParser) -> None:
@@ -228,7 +229,7 @@ def _cmd_readme_results(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli_args import add_data_dir, add_device
 
     p = sub.add_parser("run", help="run (or resume) an experiment grid")
     p.add_argument("config", help="YAML config or preset name (quick, paper)")
@@ -292,4 +293,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a fast smoke version with small sizes")
     _add_allow_dirty(p)
     add_data_dir(p)
+    add_device(p)
     p.set_defaults(func=_cmd_bench)

@@ -227,6 +227,21 @@ class ExperimentConfig(_Strict):
     grid: GridSettings = Field(default_factory=dict)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     systems: list[SystemSpec] = Field(min_length=1)
+    # where torch runs (auto | cpu | cuda | cuda:N; None = auto). A run-time setting, not part of the
+    # experiment's identity: left out of canonical()/config_hash; --device and $KBSC_DEVICE take precedence.
+    device: str | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _device_spec(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from kbsc.util.device import parse_device_spec
+
+        try:
+            return parse_device_spec(v)
+        except KbscError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("systems")
     @classmethod
@@ -262,8 +277,10 @@ class ExperimentConfig(_Strict):
         return self
 
     def canonical(self) -> dict[str, Any]:
-        """Plain, JSON-able form (floats, sorted keys when hashed): what ``config.yaml`` stores."""
-        return self.model_dump(mode="json")
+        """Plain, JSON-able form (floats, sorted keys when hashed): what ``config.yaml`` stores.
+
+        ``device`` is left out: where torch ran is provenance (``provenance.json``), not the experiment."""
+        return self.model_dump(mode="json", exclude={"device"})
 
 
 def config_hash(cfg: ExperimentConfig) -> str:

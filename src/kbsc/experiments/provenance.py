@@ -9,7 +9,7 @@ from typing import Any
 
 from kbsc.util.gitstate import git_commit
 
-__all__ = ["git_commit", "provenance", "provenance_tag"]
+__all__ = ["device_provenance", "git_commit", "provenance", "provenance_tag"]
 
 PACKAGES = (
     "kbsc",
@@ -18,6 +18,8 @@ PACKAGES = (
     "torch",
     "sionna-no-rt",
     "faiss-cpu",
+    "faiss-gpu-cu12",
+    "faiss-gpu",
     "numba",
     "pandas",
     "pyarrow",
@@ -47,7 +49,21 @@ def provenance() -> dict[str, Any]:
         "platform": platform.platform(),
         "torch_cpu_capability": cpu,
         "packages": {p: _version(p) for p in PACKAGES},
+        "device": device_provenance(),
     }
+
+
+def device_provenance() -> dict[str, Any] | None:
+    """The torch device this process computes on (:func:`kbsc.util.device.describe_device`): GPU name,
+    memory, torch/CUDA versions and the deterministic-algorithms flag; None when torch is not importable."""
+    try:
+        from kbsc.util.device import describe_device
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return describe_device()
+    except Exception as exc:  # an unusable setting was refused earlier; record why rather than fail
+        return {"error": str(exc)}
 
 
 def provenance_tag(prov: dict[str, Any]) -> str:

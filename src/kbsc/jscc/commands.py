@@ -23,9 +23,10 @@ MODEL_NAMES = ("deepjscc", "deepjscc-adaptive", "swinjscc")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli_args import add_data_dir, add_device
 
     add_data_dir(p)
+    add_device(p)
     p.add_argument("--dataset", default="synthetic100")
     p.add_argument("--extractor", default="standin")
     p.add_argument("--channel", default="awgn")

@@ -109,7 +109,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli_args import add_data_dir, add_device
 
     p.add_argument(
         "--config", default=None, help="YAML file with any of the options below (flags override it)"
@@ -151,6 +151,7 @@ def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
     p.add_argument("--dataset", default=None, help="dataset (default synthetic100)")
     p.add_argument("--extractor", default=None, help="feature extractor (default standin)")
     add_data_dir(p)
+    add_device(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

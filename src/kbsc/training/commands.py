@@ -119,7 +119,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``models`` (list, verify, build) to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli_args import add_data_dir, add_device
 
     top = sub.add_parser(
         "models",
@@ -148,4 +148,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codecs", action="store_true", help="also the KBSC codecs of the preset")
     p.add_argument("--allow-code", action="store_true", help="allow a config that imports code")
     add_data_dir(p)
+    add_device(p)
     p.set_defaults(func=cmd_build)
