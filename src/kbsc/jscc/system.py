@@ -83,6 +83,7 @@ class PixelJSCCSystem(System):
     """Image → learned encoder → bridge → learned decoder → extractor → KB. Subclasses set :attr:`model`."""
 
     model: str = "deepjscc"
+    accelerated = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -208,6 +209,7 @@ class PluginSystem(System):
     """An outside model implementing :mod:`kbsc.jscc.plugin`'s protocol, run on the cell's realizations."""
 
     name = "plugin"
+    accelerated = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
