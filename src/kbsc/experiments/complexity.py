@@ -77,6 +77,16 @@ class Profile:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+#: parts built once per :func:`complexity_table` call (the extractor, the KB search, a link's code), by key,
+#: and the measured row of each part (by ``id``): a part shared by several systems is measured once
+_SHARED: dict[Any, Any] = {}
+
+
+def _shared(key: str, build: Callable[[], Any]) -> Any:
+    if key not in _SHARED:
+        _SHARED[key] = build()
+    return _SHARED[key]
+
 def _n_params(module: Any) -> int:
     if isinstance(module, torch.nn.Module):
         return int(sum(p.numel() for p in module.parameters()))
@@ -136,6 +146,10 @@ def _extractor_module(extractor: Any) -> Any:
 
 
 def _extractor_part(ctx: Any, images: np.ndarray) -> Part:
+    return _shared("extractor", lambda: _build_extractor_part(ctx, images))
+
+
+def _build_extractor_part(ctx: Any, images: np.ndarray) -> Part:
     ext = ctx.extractor
     one = images[:1]
     return Part(
@@ -149,6 +163,10 @@ def _extractor_part(ctx: Any, images: np.ndarray) -> Part:
 
 
 def _kb_part(ctx: Any, n: int) -> Part:
+    return _shared("kb-search", lambda: _build_kb_part(ctx, n))
+
+
+def _build_kb_part(ctx: Any, n: int) -> Part:
     kb = ctx.kb
     m, d = int(len(kb)), int(kb.dim)
     q = np.random.default_rng(0).standard_normal((n, d)).astype(np.float32)
@@ -327,13 +345,19 @@ def _conventional(
     k = cell.k(ctx.source_dim)
     mcs = int(cell.mcs if cell.mcs is not None else max(system.options.get("mcs_set") or [10]))
     link = shared_link(k, mcs, int(system.options.get("mcs_table", 1)))
-    enc, dec, encs = _hevc_parts(system, ctx, images, link.payload_bits)
+    codec_key = repr(sorted((k, repr(v)) for k, v in system.options.items() if k.startswith("codec")))
+    enc, dec, encs = _shared(
+        f"hevc-{codec_key}-{link.payload_bits}", lambda: _hevc_parts(system, ctx, images, link.payload_bits)
+    )
     prof = Profile(note=note)
     prof.sender = [enc]
     prof.receiver = [dec, _extractor_part(ctx, images), _kb_part(ctx, len(images))]
     if coded:
         bridge = open_bridge(cell.channel, cell.csi, cell.seed, ctx.options.get("grid"))
-        le, dm, ld = _ldpc_parts(link, _bits_of(encs, link.payload_bits), bridge, ids, cell.snr_db)
+        le, dm, ld = _shared(
+            f"ldpc-{codec_key}-{k}-{mcs}",
+            lambda: _ldpc_parts(link, _bits_of(encs, link.payload_bits), bridge, ids, cell.snr_db),
+        )
         prof.sender.append(le)
         prof.receiver[:0] = [dm, ld]
     return prof
@@ -438,6 +462,9 @@ def reference_cell(cfg: Any, entry: Any) -> Any:
 def _side(parts: list[Part], repeats: int, devices: list[str]) -> dict[str, Any]:
     rows = []
     for p in parts:
+        if id(p) in _SHARED:  # the same part in an earlier row: measured once
+            rows.append(dict(_SHARED[id(p)]))
+            continue
         row: dict[str, Any] = {
             "part": p.name,
             "params": p.params,
@@ -450,6 +477,7 @@ def _side(parts: list[Part], repeats: int, devices: list[str]) -> dict[str, Any]
                 row[f"ms_per_image_{dev.split(':')[0]}"] = round(
                     _time(p.to_device(dev), p.n, repeats, dev), 4
                 )
+        _SHARED[id(p)] = row
         rows.append(row)
     out: dict[str, Any] = {
         "params": int(sum(r["params"] for r in rows)),
@@ -484,6 +512,7 @@ def complexity_table(
     )
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
+    _SHARED.clear()
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     try:
@@ -519,6 +548,7 @@ def complexity_table(
             rows.append(row)
     finally:
         torch.set_num_threads(old)
+        _SHARED.clear()
     return rows
 
 
