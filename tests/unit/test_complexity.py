@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from kbsc.experiments import complexity
 from kbsc.experiments.config import load_config
 from kbsc.systems.base import EvalContext
+from kbsc.tools import complexity
 
 
 def _context(n: int = 4) -> EvalContext:

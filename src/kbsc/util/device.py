@@ -2,7 +2,7 @@
 
 The setting has three equivalent forms, highest precedence first:
 
-1. ``--device`` on a command that runs torch (:func:`kbsc.cli_args.add_device`);
+1. ``--device`` on a command that runs torch (:func:`kbsc.cli.args.add_device`);
 2. ``$KBSC_DEVICE``;
 3. ``device:`` in the experiment YAML;
 

@@ -205,8 +205,8 @@ def _torch_part(
 
 def _ldpc_parts(link: Any, tb_bits: np.ndarray, bridge: Any, image_ids: np.ndarray, snr_db: float) -> tuple:
     """(ldpc-encode, demap, ldpc-decode) parts of an NR link on ``tb_bits`` uint8 ``[n, tb_size]``."""
-    from kbsc.baselines.ldpc import build_graph
     from kbsc.bridge.modulation import demap_llr, map_bits
+    from kbsc.nrlink.ldpc import build_graph
 
     enc = link.encoder
     graph = build_graph(enc._encoder)  # one code block's lifted graph
@@ -339,8 +339,8 @@ def _profile_jscc(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.
 def _conventional(
     system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarray, coded: bool, note: str
 ) -> Profile:
-    from kbsc.baselines.link import shared_link
     from kbsc.baselines.system import open_bridge
+    from kbsc.nrlink.link import shared_link
 
     k = cell.k(ctx.source_dim)
     mcs = int(cell.mcs if cell.mcs is not None else max(system.options.get("mcs_set") or [10]))

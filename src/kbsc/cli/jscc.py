@@ -16,14 +16,14 @@ import json
 import time
 from typing import Any
 
-from kbsc.cli_args import parse_cbr
+from kbsc.cli.args import parse_cbr
 from kbsc.errors import ConfigError
 
 MODEL_NAMES = ("deepjscc", "deepjscc-adaptive", "swinjscc")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli_args import add_data_dir, add_device
+    from kbsc.cli.args import add_data_dir, add_device
 
     add_data_dir(p)
     add_device(p)
@@ -53,7 +53,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from kbsc.cli_args import add_retrain
+    from kbsc.cli.args import add_retrain
 
     top = sub.add_parser("jscc", help="learned pixel JSCC baselines (DeepJSCC, SwinJSCC-class)")
     jsub = top.add_subparsers(dest="jscc_cmd", required=True)
@@ -178,7 +178,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from kbsc.jscc.channel import open_bridge
     from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
     from kbsc.jscc.system import model_runner
-    from kbsc.kb.metrics import wilson_interval
+    from kbsc.metrics.retrieval import wilson_interval
 
     ws = _workspace(args)
     ctx = _sender_context(args, ws)
