@@ -36,6 +36,9 @@ the reason under ``errors``):
 * ``complexity``: one row per quick-preset system (:mod:`kbsc.tools.complexity`): parameters, FLOPs
   per image and ms per image (one thread; on the GPU too when torch sees one) of the sender and the receiver
   side, each split into its parts, at one reference cell per system; printed as a table.
+* ``gpu`` (only where torch sees a GPU; absent otherwise): extractor images/s at fp32/fp16, training
+  steps/s per learned family, Sionna's LDPC decoder on the GPU beside our CPU engine, and the paper grid on
+  "1 GPU + the machine's cores" (:mod:`kbsc.tools.gpu_bench`); ``kbsc estimate`` uses it when present.
 * ``peak_rss_mb``: peak resident memory of this process and of its finished children (``getrusage``).
 """
 
@@ -434,6 +437,10 @@ def run_bench(
 
     section("training", training)
     section("complexity", lambda: _complexity_section(quick, data_dir, report))
+    from kbsc.tools.gpu_bench import gpu_available, gpu_section
+
+    if gpu_available():  # absent on a CPU-only machine: no GPU figure that was not measured
+        section("gpu", lambda: report.update(gpu=gpu_section(report, quick)))
     report["recorded_quick_runs"] = _recorded_quick_runs()
     report["peak_rss_mb"] = _peak_rss_mb()
     report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
@@ -514,6 +521,10 @@ def _print_summary(report: dict[str, Any], stream: TextIO) -> None:
 
         print("\n  complexity per image (reference cell; * = part not counted: see the JSON)", file=stream)
         print(format_table(rows), file=stream)
+    if report.get("gpu"):
+        from kbsc.tools.gpu_bench import summary_lines
+
+        print("\n".join(summary_lines(report["gpu"])), file=stream)
     table = (report.get("decoders") or {}).get("table")
     if isinstance(table, str):
         print(table, file=stream)
