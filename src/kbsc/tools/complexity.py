@@ -30,6 +30,7 @@ after a warm-up pass, best of ``repeats``; on a GPU (when torch sees one) the to
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -188,7 +189,7 @@ def _torch_part(
     one = tuple(x[:1] for x in inputs)
 
     def on(device: str) -> Callable[[], Any]:
-        mod = module.to(device)
+        mod = copy.deepcopy(module).to(device)  # the CPU parts keep using the CPU copy
         xs = tuple(x.to(device) for x in inputs)
         return lambda: call(mod, xs)
 
