@@ -11,3 +11,7 @@ class ConfigError(KbscError):
 
 class DataError(KbscError):
     """A missing, malformed or mismatched data file, cache or checkpoint."""
+
+
+class MissingDependency(KbscError, ImportError):
+    """An optional package that this path needs is not installed (the message names the install line)."""

@@ -46,8 +46,8 @@ class Workspace:
 
 
 def kb_dir_for(data_dir: Path, dataset: str, extractor: Extractor, split_seed: int, index: str) -> Path:
-    """``data_dir/kb/<dataset>-<extractor fingerprint>-split<seed>-<index>/``."""
-    return Path(data_dir) / "kb" / f"{dataset}-{extractor.fingerprint}-split{split_seed}-{index}"
+    """``data_dir/kb/<dataset>-<extractor fingerprint>[-<precision>]-split<seed>-<index>/``."""
+    return Path(data_dir) / "kb" / f"{dataset}-{extractor.cache_tag}-split{split_seed}-{index}"
 
 
 def kb_manifest(

@@ -64,3 +64,33 @@ def test_device_is_not_part_of_the_experiment():
     on_cpu = load_config("quick", ["device=cpu"])
     assert on_cpu.device == "cpu" and base.device is None
     assert config_hash(on_cpu) == config_hash(base) and "device" not in on_cpu.canonical()
+
+
+def test_precision_is_part_of_the_experiment_only_when_mixed():
+    base = load_config("quick", [])
+    assert config_hash(load_config("quick", ["precision=fp32"])) == config_hash(base)
+    bf16 = load_config("quick", ["precision=bf16"])
+    assert bf16.canonical()["precision"] == "bf16" and config_hash(bf16) != config_hash(base)
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="fp16 needs CUDA")
+def test_fp16_without_cuda_is_refused_before_writing(kbsc_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "quick", "--out", str(out), "--set", "precision=fp16"]) == 2
+    assert "fp16 needs a CUDA device" in capsys.readouterr().err and not out.exists()
+
+
+def test_mixed_precision_names_its_own_caches(monkeypatch):
+    from kbsc.features.base import Extractor
+
+    class _E(Extractor):
+        name = "e"
+        fingerprint = "e-123"
+
+        def extract(self, images, batch_size=256, show_progress=True):
+            return images
+
+    e = _E()
+    assert e.cache_tag == "e-123"
+    e.precision = "bf16"
+    assert e.cache_tag == "e-123-bf16"

@@ -225,7 +225,7 @@ class Bridge:
 
     # ----------------------------------------------------------------------------------------- transmit
     def _check_snr(self, snr_db: Any, batch: int) -> torch.Tensor:
-        snr = torch.as_tensor(snr_db.detach() if isinstance(snr_db, torch.Tensor) else snr_db)
+        snr = torch.as_tensor(snr_db.detach().cpu() if isinstance(snr_db, torch.Tensor) else snr_db)
         if snr.is_complex() or snr.dtype == torch.bool:
             raise ConfigError(f"snr_db must be real, got dtype {snr.dtype}")
         snr = snr.to(torch.float64).reshape(-1)
@@ -296,7 +296,11 @@ class Bridge:
         if len(ids) != batch:
             raise ConfigError(f"{len(ids)} image ids for {batch} images in x; give one id per row of x")
         no = torch.pow(10.0, -self._check_snr(snr_db, batch) / 10.0).to(torch.float32)  # N0, [B]
-        h_d, n_d, h_hat, err, s_count = self._front_end(ids, k, no)
+        h_d, n_d, h_hat, err, s_count = self._front_end(ids, k, no)  # drawn on the CPU: same on any device
+        if x.device.type != "cpu":  # the channel's arithmetic then runs where x lives (GPU, meta in tests)
+            h_d, n_d, no = h_d.to(x.device), n_d.to(x.device), no.to(x.device)
+            if h_hat is not None:
+                h_hat, err = h_hat.to(x.device), err.to(x.device)
         no_col = no.reshape(batch, 1)
         r = h_d * x + no_col.sqrt() * n_d  # received data REs, [B, k]
         if h_hat is None:  # the authors' channels: raw y, noise_var = N0

@@ -33,7 +33,7 @@ import copy
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -230,6 +230,9 @@ class ExperimentConfig(_Strict):
     # where torch runs (auto | cpu | cuda | cuda:N; None = auto). A run-time setting, not part of the
     # experiment's identity: left out of canonical()/config_hash; --device and $KBSC_DEVICE take precedence.
     device: str | None = None
+    # autocast of extractor and JSCC inference: fp32 (off, default), bf16 or fp16 (CUDA only). It changes
+    # results, so a value other than fp32 is part of the experiment's identity (canonical, config_hash).
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
     @field_validator("device")
     @classmethod
@@ -280,7 +283,8 @@ class ExperimentConfig(_Strict):
         """Plain, JSON-able form (floats, sorted keys when hashed): what ``config.yaml`` stores.
 
         ``device`` is left out: where torch ran is provenance (``provenance.json``), not the experiment."""
-        return self.model_dump(mode="json", exclude={"device"})
+        drop = {"device"} | ({"precision"} if self.precision == "fp32" else set())
+        return self.model_dump(mode="json", exclude=drop)
 
 
 def config_hash(cfg: ExperimentConfig) -> str:

@@ -40,7 +40,7 @@ from kbsc.experiments.provenance import provenance, provenance_tag
 from kbsc.experiments.results import assemble, cell_path, read_cell_summary, summarize, write_cell
 from kbsc.systems.base import Cell, EvalContext, System, get_system
 from kbsc.training.reference import retrain_requested, retraining
-from kbsc.util.device import apply_config_device
+from kbsc.util.device import apply_config_device, resolve_device, set_precision
 from kbsc.util.hashing import hash_obj
 from kbsc.util.io import atomic_write_json, atomic_write_text
 from kbsc.util.paths import data_dir as resolve_data_dir
@@ -161,6 +161,9 @@ def run_experiment(
     validate_config(cfg, allow_code=allow_code)
     BACKENDS.get(backend)  # an unknown backend fails here, before any file exists
     apply_config_device(cfg.device)  # an absent GPU is refused here, before any file exists
+    if cfg.precision == "fp16" and resolve_device().type != "cuda":
+        raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    set_precision(cfg.precision)  # the experiment's precision (part of its identity), for every worker
     out_dir = Path(out_dir)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)

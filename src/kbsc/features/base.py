@@ -16,11 +16,19 @@ class Extractor(ABC):
 
     name: str
     dim: int = 512
+    #: autocast precision of :meth:`extract` (``fp32``: off); other values change the features, so they
+    #: name their own feature caches and knowledge bases (:attr:`cache_tag`)
+    precision: str = "fp32"
 
     @property
     @abstractmethod
     def fingerprint(self) -> str:
         """Short hash of the weights and preprocessing."""
+
+    @property
+    def cache_tag(self) -> str:
+        """The fingerprint, with ``-<precision>`` appended under mixed precision: what caches are named by."""
+        return self.fingerprint if self.precision == "fp32" else f"{self.fingerprint}-{self.precision}"
 
     @abstractmethod
     def extract(self, images: np.ndarray, batch_size: int = 256, show_progress: bool = True) -> np.ndarray:

@@ -47,5 +47,5 @@ def extract_batched(
             raise DataError(
                 f"{desc}: the model returned features of shape {list(emb.shape)}, expected [B, {dim}]"
             )
-        out[start : start + batch_size] = F.normalize(emb, dim=1).numpy()
+        out[start : start + batch_size] = F.normalize(emb, dim=1).cpu().numpy()
     return out

@@ -14,11 +14,12 @@ from kbsc.data.base import ImageSet
 from kbsc.errors import DataError
 from kbsc.features.base import Extractor
 from kbsc.util import hash_array, read_manifest, write_manifest
+from kbsc.util.device import describe_device
 from kbsc.util.io import atomic_write
 
 
 def feature_cache_path(extractor: Extractor, images: ImageSet, data_dir: str | Path) -> Path:
-    return Path(data_dir) / "features" / f"{extractor.fingerprint}-{images.fingerprint}.npy"
+    return Path(data_dir) / "features" / f"{extractor.cache_tag}-{images.fingerprint}.npy"
 
 
 def _load_valid(path: Path, expected: dict) -> np.ndarray | None:
@@ -51,6 +52,7 @@ def features_for(
         "extractor_fingerprint": extractor.fingerprint,
         "images_fingerprint": images.fingerprint,
         "shape": [len(images), extractor.dim],
+        **({"precision": extractor.precision} if extractor.precision != "fp32" else {}),
     }
     feats = _load_valid(path, expected)
     if feats is not None:
@@ -64,6 +66,13 @@ def features_for(
     atomic_write(path, write)
     write_manifest(
         path.with_suffix(".json"),
-        {**expected, "images": images.name, "dtype": str(feats.dtype), "sha256": hash_array(feats, 32)},
+        {
+            **expected,
+            "images": images.name,
+            "dtype": str(feats.dtype),
+            "sha256": hash_array(feats, 32),
+            # where they were extracted (not a cache key: other devices agree up to float rounding)
+            "device": describe_device(),
+        },
     )
     return feats

@@ -27,8 +27,9 @@ from kbsc.features.base import Extractor
 from kbsc.features.batching import extract_batched
 from kbsc.features.clip_preprocess import clip_preprocess
 from kbsc.features.registry import EXTRACTORS
-from kbsc.features.torchscript_fix import to_float_cpu
+from kbsc.features.torchscript_fix import to_float_on
 from kbsc.util import hash_file, hash_obj
+from kbsc.util.device import autocast, current_device, inference_precision
 
 PREPROCESS_VERSION = "clip-bicubic-centercrop-v1"
 DEFAULT_CHECKPOINTS = ("ViT-B-32.pt", "clip-vit-base-patch32")
@@ -43,8 +44,18 @@ class ClipExtractor(Extractor):
 
     name = "clip-vit-b32"
 
-    def __init__(self, model: Any, kind: str, resolution: int, weights_hash: str, dim: int = 512) -> None:
+    def __init__(
+        self,
+        model: Any,
+        kind: str,
+        resolution: int,
+        weights_hash: str,
+        dim: int = 512,
+        device: torch.device | None = None,
+    ) -> None:
         self.model = model
+        self.device = torch.device("cpu") if device is None else device
+        self.precision = inference_precision()  # autocast of the forward pass (fp32: off)
         self.kind = kind
         self.resolution = int(resolution)
         self.dim = dim
@@ -55,10 +66,11 @@ class ClipExtractor(Extractor):
         return self._fingerprint
 
     def _embed(self, batch: np.ndarray) -> torch.Tensor:
-        x = clip_preprocess(batch, self.resolution)
-        if self.kind == "torchscript":
-            return self.model.encode_image(x)
-        return self.model(pixel_values=x).image_embeds
+        x = clip_preprocess(batch, self.resolution).to(self.device)
+        with autocast(self.device, self.precision):
+            if self.kind == "torchscript":
+                return self.model.encode_image(x).float()
+            return self.model(pixel_values=x).image_embeds.float()
 
     def extract(self, images: np.ndarray, batch_size: int = 64, show_progress: bool = True) -> np.ndarray:
         """images uint8 ``[N, H, W, 3]`` → float32 ``[N, 512]``, unit rows."""
@@ -74,7 +86,7 @@ def _resolution_of(model: torch.jit.ScriptModule) -> int:
 
 
 def load_torchscript(path: Path) -> ClipExtractor:
-    """OpenAI's TorchScript archive (``ViT-B-32.pt``), run in float32 on the CPU."""
+    """OpenAI's TorchScript archive (``ViT-B-32.pt``), run in float32 on the device setting's device."""
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path} is not a TorchScript archive (expected OpenAI's ViT-B-32.pt); {HOW_TO}")
     try:
@@ -82,7 +94,8 @@ def load_torchscript(path: Path) -> ClipExtractor:
             warnings.catch_warnings()
         ):  # torch.jit is deprecated in favour of torch.export, but is what OpenAI ships
             warnings.simplefilter("ignore", DeprecationWarning)
-            model = torch.jit.load(str(path), map_location="cpu")
+            device = current_device()
+            model = torch.jit.load(str(path), map_location=device)
     except RuntimeError as exc:
         raise DataError(
             f"{path} is not a TorchScript archive ({str(exc).splitlines()[0][:120]}); {HOW_TO}"
@@ -91,9 +104,9 @@ def load_torchscript(path: Path) -> ClipExtractor:
         raise DataError(
             f"{path} is a TorchScript archive without encode_image, so not a CLIP model; {HOW_TO}"
         )
-    to_float_cpu(model)
+    to_float_on(model, device)
     model.eval()
-    return ClipExtractor(model, "torchscript", _resolution_of(model), hash_file(path, 32))
+    return ClipExtractor(model, "torchscript", _resolution_of(model), hash_file(path, 32), device=device)
 
 
 def load_huggingface(folder: Path) -> ClipExtractor:
@@ -117,10 +130,11 @@ def load_huggingface(folder: Path) -> ClipExtractor:
         raise DataError(
             f"cannot load {folder} as a CLIP vision model ({type(exc).__name__}: {first})"
         ) from None
-    model.eval()
+    device = current_device()
+    model.to(device).eval()
     digest = hash_obj([hash_file(folder / "config.json", 32)] + [hash_file(p, 32) for p in weights], 32)
     return ClipExtractor(
-        model, "huggingface", int(model.config.image_size), digest, model.config.projection_dim
+        model, "huggingface", int(model.config.image_size), digest, model.config.projection_dim, device
     )
 
 

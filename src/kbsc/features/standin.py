@@ -56,6 +56,13 @@ from kbsc.util import (
     read_manifest,
     write_manifest,
 )
+from kbsc.util.device import (
+    autocast,
+    current_device,
+    describe_device,
+    inference_precision,
+    module_device,
+)
 
 # Bump when the network, training recipe or preprocessing changes: old caches are then not reused.
 STANDIN_VERSION = 3  # 3: step budget with validation and patience (the shared training loop)
@@ -188,7 +195,8 @@ class StandinExtractor(Extractor):
     name = "standin"
 
     def __init__(self, net: StandinNet, config: StandinConfig, stats: dict | None = None) -> None:
-        self.net = net.eval()
+        self.net = net.to(current_device()).eval()  # weights load on the host, then go to the device
+        self.precision = inference_precision()  # autocast of extraction (fp32: off)
         self.config = config
         self.dim = config.dim
         self.stats = stats or {}
@@ -200,18 +208,21 @@ class StandinExtractor(Extractor):
         """``standin-`` + hash of the weights (the preprocessing is fixed by STANDIN_VERSION)."""
         if self._fingerprint is None:
             state = self.net.state_dict()
-            digest = hash_obj({k: hash_array(v.detach().numpy(), 32) for k, v in state.items()}, 12)
+            digest = hash_obj({k: hash_array(v.detach().cpu().numpy(), 32) for k, v in state.items()}, 12)
             self._fingerprint = f"standin-{digest}"
         return self._fingerprint
 
     def weights_bytes(self) -> bytes:
-        state = {k: v.detach().clone().contiguous() for k, v in self.net.state_dict().items()}
+        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.net.state_dict().items()}
         buf = io.BytesIO()
         torch.save({"version": STANDIN_VERSION, "state_dict": state}, buf)
         return buf.getvalue()
 
     def _embed(self, batch: np.ndarray) -> torch.Tensor:
-        return self.net(StandinNet.scale(torch.from_numpy(np.ascontiguousarray(batch))))
+        device = module_device(self.net)
+        x = StandinNet.scale(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
+        with autocast(device, self.precision):
+            return self.net(x).float()
 
     def extract(self, images: np.ndarray, batch_size: int = 256, show_progress: bool = True) -> np.ndarray:
         """images uint8 ``[N, H, W, 3]`` → float32 ``[N, 512]``, unit rows."""
@@ -287,8 +298,12 @@ class _StandinTraining:
             raise DataError("cannot train the stand-in on an empty training set")
         self.batch = min(cfg.batch_size, len(self.fit))
         torch.manual_seed(seed)
+        self.device = current_device()  # initialised on the CPU (the same start everywhere), then moved
         self.net = cfg.build().to(memory_format=torch.channels_last)
         self.head = CosineHead(cfg.dim, len(train_set.class_names), cfg.head_scale)
+        self.net.to(self.device)
+        self.head.to(self.device)
+        self.labels_dev = self.labels.to(self.device)
 
     def batches(self, start: int):
         """Step t: slice of the permutation of epoch t // per_epoch (seeded by (seed, epoch)), augmented with
@@ -307,7 +322,8 @@ class _StandinTraining:
                 batch_images = _augment(
                     batch_images, torch.Generator().manual_seed(derive_seed(self.seed, step, 1))
                 )
-            yield StandinNet.scale(torch.from_numpy(batch_images)), self.labels[idx]
+            x = StandinNet.scale(torch.from_numpy(batch_images).to(self.device))
+            yield x, self.labels_dev[torch.from_numpy(idx).to(self.device)]
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> torch.Tensor:
         x, y = batch
@@ -315,17 +331,17 @@ class _StandinTraining:
 
     def _embed(self, idx: np.ndarray) -> torch.Tensor:
         out = [
-            self.net(StandinNet.scale(torch.from_numpy(self.images[idx[s : s + 512]])))
+            self.net(StandinNet.scale(torch.from_numpy(self.images[idx[s : s + 512]]).to(self.device)))
             for s in range(0, len(idx), 512)
         ]
-        return torch.cat(out) if out else torch.zeros(0, self.cfg.dim)
+        return torch.cat(out) if out else torch.zeros(0, self.cfg.dim, device=self.device)
 
     def validate(self) -> dict[str, float]:
         if len(self.vq) == 0:  # classes too small to hold any image out: training accuracy is all we have
             return {"val_acc": 0.0}
         # unit rows, as the extractor's features are (cosine = inner product ranking)
         q, kb = F.normalize(self._embed(self.vq), dim=1), F.normalize(self._embed(self.vkb), dim=1)
-        top1 = self.labels[self.vkb][(q @ kb.T).argmax(dim=1)]
+        top1 = self.labels[self.vkb][(q @ kb.T).argmax(dim=1).cpu()]
         return {"val_acc": float((top1 == self.labels[self.vq]).float().mean())}
 
     def task(self) -> TrainTask:
@@ -446,6 +462,7 @@ def save_standin(extractor: StandinExtractor, directory: Path, manifest: dict) -
             "stats": extractor.stats,
             **({"training": extractor.report.as_dict()} if extractor.report is not None else {}),
             "torch": torch.__version__,
+            "device": describe_device(module_device(extractor.net)),  # where it was trained / is held
         },
     )
 

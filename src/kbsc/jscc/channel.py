@@ -83,9 +83,9 @@ class LocalAWGN:
     def transmit(self, x: torch.Tensor, image_ids: Any, snr_db: Any) -> _Output:
         """x complex ``[B, k]`` with E|x|² = 1 → y = x + n, n ~ CN(0, 10^(-snr/10)); noise_var ``[B, k]``."""
         b, k = x.shape
-        snr = torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1)
+        snr = torch.as_tensor(snr_db, dtype=torch.float32, device=x.device).reshape(-1)
         nv = (10.0 ** (-snr / 10.0)).expand(b).reshape(b, 1).expand(b, k).contiguous()
-        y = x + torch.sqrt(nv) * self._unit_noise(image_ids, k)
+        y = x + torch.sqrt(nv) * self._unit_noise(image_ids, k).to(x.device)  # noise drawn on the CPU
         return _Output(y, nv, self.fingerprint(image_ids, k))
 
     def fingerprint(self, image_ids: Any, k: int) -> str:

@@ -123,11 +123,12 @@ class DeepJSCC(JSCCModel):
         self.linear = make_linear_path(linear_path, c, self.side, image_size)
 
     @staticmethod
-    def _side(snr_db: torch.Tensor, b: int) -> torch.Tensor:
-        return (torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1).expand(b) / SNR_SCALE)[:, None]
+    def _side(snr_db: torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
+        snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
+        return (snr.reshape(-1).expand(b) / SNR_SCALE)[:, None]
 
     def analysis(self, images: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
-        side = self._side(snr_db, images.shape[0])
+        side = self._side(snr_db, images.shape[0], images.device)
         centred = images - 0.5
         x = centred
         for stage in self.enc:
@@ -137,7 +138,7 @@ class DeepJSCC(JSCCModel):
 
     def synthesis(self, z: torch.Tensor, log_nv: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:
         b = z.shape[0]
-        side = self._side(snr_db, b)
+        side = self._side(snr_db, b, z.device)
         x = z if not self.snr_adaptive else torch.cat([z, log_nv / 2.0], dim=1)
         # channels-last like the encoder's input (NHWC images): ~10 % less CPU time in the transposed convs
         x = x.reshape(b, x.shape[1], self.side, self.side).contiguous(memory_format=torch.channels_last)

@@ -22,7 +22,7 @@ LOSSES: Registry[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = Registr
 def _filt(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """Valid separable filtering of ``[B, C, H, W]`` per channel."""
     c = x.shape[1]
-    g = g.to(x.dtype)
+    g = g.to(device=x.device, dtype=x.dtype)
     x = F.conv2d(x, g.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
     return F.conv2d(x, g.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
 

@@ -82,8 +82,10 @@ class SpectralPath(nn.Module):
     def fit(self, images: np.ndarray) -> None:
         """Fit mean, colour axes and coefficient variances on uint8 training images ``[N, H, W, 3]``.
 
-        Three passes over chunks of :data:`FIT_CHUNK` images (float64 per chunk only: the whole 50,000-image
-        split as float64 would take 1.2 GB, and each centred copy as much again)."""
+        Computed in float64 on the CPU whatever the model's device (the same statistics everywhere), then
+        copied into the buffers. Three passes over chunks of :data:`FIT_CHUNK` images (float64 per chunk
+        only: the whole 50,000-image split as float64 would take 1.2 GB, and each centred copy as much
+        again)."""
         n = len(images)
 
         def chunks():
@@ -97,7 +99,7 @@ class SpectralPath(nn.Module):
         v = v[:, torch.argsort(w, descending=True)]
         signs = torch.sign(v.gather(0, v.abs().argmax(dim=0, keepdim=True)))
         colour = (v * signs).T  # rows: principal axes, largest variance first
-        dct = self.dct.double()
+        dct = dct_matrix(self.size).double()  # on the CPU: the statistics are the same on every device
         var = sum((self._coefficients(x - mean, colour, dct) ** 2).sum(dim=0) for x in chunks()) / n
         order = torch.argsort(var, descending=True, stable=True)
         self.mean.copy_(mean.float())
@@ -116,7 +118,7 @@ class SpectralPath(nn.Module):
         ``min(n_sent, 2k − PILOT)`` strongest coefficients (:func:`waterfill_gains`; SoftCast's
         ``λ^(-1/4)`` at high SNR), times the learned correction."""
         n_active = max(1, min(self.n_sent, 2 * int(k) - PILOT))
-        snr = torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1)
+        snr = torch.as_tensor(snr_db, dtype=torch.float32, device=self.var.device).reshape(-1)
         g = waterfill_gains(self.var[:n_active], snr)
         g = nn.functional.pad(g, (0, self.n_sent - n_active))
         return g * torch.exp(self.enc_gain)
@@ -168,12 +170,12 @@ def waterfill_gains(lam: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
     n = lam.numel()
     sigma = torch.pow(10.0, -snr_db.to(lam.dtype) / 20.0)[:, None]  # [B, 1]
     root = lam.sqrt()  # [n]
-    m = torch.arange(1, n + 1, dtype=lam.dtype)
+    m = torch.arange(1, n + 1, dtype=lam.dtype, device=lam.device)
     t = (n + m * sigma**2) / (sigma * root.cumsum(0))  # [B, n]
     active = root * t > sigma
     # active is a prefix: the count of leading True values
     count = active.to(torch.int64).cumprod(dim=1).sum(dim=1, keepdim=True).clamp_min(1)  # [B, 1]
     t_m = t.gather(1, count - 1)
     power = (sigma * t_m * root - sigma**2).clamp_min(0.0)
-    power = torch.where(torch.arange(n)[None, :] < count, power, torch.zeros_like(power))
+    power = torch.where(torch.arange(n, device=lam.device)[None, :] < count, power, torch.zeros_like(power))
     return torch.sqrt(power / lam)

@@ -72,7 +72,7 @@ def shift_mask(h: int, w: int, window: int, shift: int) -> torch.Tensor:
             label += 1
     win = window_partition(region, window).squeeze(-1)  # [nW, w²]
     diff = win[:, None, :] - win[:, :, None]
-    return torch.where(diff != 0, torch.tensor(-100.0), torch.tensor(0.0))
+    return torch.where(diff != 0, -100.0, 0.0)
 
 
 class SwinBlock(nn.Module):

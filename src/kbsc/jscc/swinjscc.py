@@ -85,8 +85,9 @@ class SwinJSCC(JSCCModel):
         self.linear = make_linear_path(linear_path, int(latent_channels), r2, image_size)
 
     def _side(self, snr_db: torch.Tensor, b: int, k: int) -> torch.Tensor:
-        snr = torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1).expand(b) / SNR_SCALE
-        rate = torch.full((b,), k / self.max_k)
+        device = self.head.weight.device
+        snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device).reshape(-1).expand(b) / SNR_SCALE
+        rate = torch.full((b,), k / self.max_k, device=device)
         return torch.stack([snr, rate], dim=1)
 
     def analysis(self, images: torch.Tensor, snr_db: torch.Tensor, k: int) -> torch.Tensor:

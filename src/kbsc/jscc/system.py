@@ -28,13 +28,20 @@ import numpy as np
 import torch
 
 from kbsc.errors import ConfigError
-from kbsc.jscc.base import JSCCModel
+from kbsc.jscc.base import (
+    JSCCModel,
+    latent_to_symbols,
+    power_normalize,
+    spread_noise_var,
+    symbols_to_latent,
+)
 from kbsc.jscc.channel import open_bridge
 from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
 from kbsc.jscc.metrics import to_tensor, to_uint8
 from kbsc.jscc.plugin import OutsideModel, import_outcomes, load_plugin
 from kbsc.jscc.train import JSCCTrainConfig, TrainImages, TrainResult, train_images, train_model
 from kbsc.systems.base import SYSTEMS, TRAINING_KEYS, Cell, EvalContext, Outcomes, System
+from kbsc.util.device import autocast, inference_precision, module_device
 
 __all__ = ["ImportedSystem", "PixelJSCCSystem", "PluginSystem", "model_runner"]
 
@@ -57,16 +64,38 @@ _TRAIN_FIELDS = {
 _EXTRA = {"train_seed", "train_channel", "train_csi", "batch"}
 
 
-def model_runner(model: JSCCModel) -> tuple[Any, Any]:
-    """(encode, decode) callables for :func:`kbsc.jscc.evaluate.transmit_images` from a torch model."""
+def model_runner(model: JSCCModel, precision: str | None = None) -> tuple[Any, Any]:
+    """(encode, decode) callables for :func:`kbsc.jscc.evaluate.transmit_images` from a torch model.
+
+    They run on the model's device (images in, uint8 images out on the host). precision: autocast of the
+    model's analysis/synthesis networks (``fp32`` = off; default
+    :func:`kbsc.util.device.inference_precision`); the symbols and the channel stay complex64/float32."""
+    device = module_device(model)
+    prec = inference_precision() if precision is None else precision
+    half = prec != "fp32"
 
     def encode(images: np.ndarray, snr_db: float, k: int) -> torch.Tensor:
-        x = to_tensor(images)
-        return model.encode(x, torch.full((x.shape[0],), snr_db), k)
+        x = to_tensor(images).to(device)
+        snr = torch.full((x.shape[0],), snr_db, device=device)
+        if not half:
+            return model.encode(x, snr, k)
+        model.check_k(k)
+        with autocast(device, prec):
+            z = model.analysis(x, snr, k)
+        return power_normalize(latent_to_symbols(z.float(), k))
 
     def decode(y: torch.Tensor, nv: torch.Tensor, snr_db: float, k: int) -> np.ndarray:
-        img = model.decode(y, nv, torch.full((y.shape[0],), snr_db), k)
-        return to_uint8(img.permute(0, 2, 3, 1).numpy())
+        snr = torch.full((y.shape[0],), snr_db, device=device)
+        if not half:
+            img = model.decode(y, nv, snr, k)
+        else:
+            model.check_k(k)
+            z = symbols_to_latent(y, model.latent_shape)
+            log_nv = spread_noise_var(nv, model.latent_shape)
+            with autocast(device, prec):
+                img = model.synthesis(z, log_nv, snr, k)
+            img = img.float()
+        return to_uint8(img.permute(0, 2, 3, 1).cpu().numpy())
 
     return encode, decode
 

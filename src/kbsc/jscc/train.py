@@ -70,6 +70,7 @@ from kbsc.training import Budget, TrainingReport, TrainTask
 from kbsc.training.optim import adam
 from kbsc.training.store import derive_seed, train_or_load
 from kbsc.util import hash_array, hash_obj
+from kbsc.util.device import current_device, module_device
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -394,13 +395,14 @@ def validation_psnr(
 ) -> float:
     """Mean PSNR (dB, peak 1) of ``images`` through ``bridge`` at one SNR and k, on fixed realizations."""
     model.eval()
+    device = module_device(model)
     vals = []
     for s in range(0, len(images), batch):
-        x = to_tensor(images[s : s + batch])
+        x = to_tensor(images[s : s + batch]).to(device)
         snr = torch.full((x.shape[0],), float(snr_db))
         xh = model(x, snr, k, bridge, torch.from_numpy(ids[s : s + batch] + VAL_ID_BASE))
         mse = ((xh - x) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-        vals.append((-10 * torch.log10(mse)).numpy())
+        vals.append((-10 * torch.log10(mse)).cpu().numpy())
     return float(np.concatenate(vals).mean()) if vals else float("nan")
 
 
@@ -460,6 +462,7 @@ class _JSCCTraining:
 
         check_trainable_here(cfg.model, cfg.model_options, current_device())  # paper size: GPU only
         self.cfg, self.data = cfg, data
+        self.device = current_device()
         self.model = build_model(cfg)
         n_all = len(data.ids)
         n_val = min(cfg.n_val, max(n_all // 5, 0))
@@ -474,6 +477,7 @@ class _JSCCTraining:
         self.val_images = np.ascontiguousarray(data.images[self.val_idx])
         self.val_ids = data.ids[self.val_idx]
         self.model.fit_statistics(data.images[self.fit_idx])  # a resumed run's checkpoint overwrites them
+        self.model.to(self.device)  # initialised and fitted on the CPU: the same start on every device
 
     def batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]]:
         """Batch of step t: slice t mod per_epoch of the permutation of epoch t // per_epoch."""
@@ -488,7 +492,7 @@ class _JSCCTraining:
             idx = perm[pos * b : (pos + 1) * b]
             snr, k = step_draws(cfg, step, len(idx))
             ids = torch.from_numpy(self.data.ids[idx] + TRAIN_ID_BASE + step * ID_STRIDE)
-            yield to_tensor(self.data.images[idx]), torch.from_numpy(snr), k, ids
+            yield to_tensor(self.data.images[idx]).to(self.device), torch.from_numpy(snr), k, ids
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor, int, torch.Tensor], step: int) -> torch.Tensor:
         x, snr, k, ids = batch

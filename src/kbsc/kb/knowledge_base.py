@@ -20,12 +20,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from kbsc.errors import DataError
-from kbsc.kb.index import apply_search_options, build_index, gpu_available, to_gpu
+from kbsc.kb.index import apply_search_options, build_index, search_index, search_ordered
 from kbsc.util import check_manifest, hash_array, hash_file, hash_obj, read_manifest, write_manifest
+from kbsc.util.faiss_import import import_faiss
+
+faiss = import_faiss()
 
 __all__ = ["KB_FORMAT", "KnowledgeBase"]
 
@@ -95,7 +97,7 @@ class KnowledgeBase:
         self.ids = ids.astype(np.int64)
         self.index_kind = index
         self._cpu_index, self.index_options = build_index(index, feats, **index_opts)
-        self._search_index = to_gpu(self._cpu_index) if gpu_available() else self._cpu_index
+        self._search_index = search_index(self._cpu_index)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -117,7 +119,8 @@ class KnowledgeBase:
         """Top-``k`` entries by inner product.
 
         queries: ``[N, D]`` (float32/float64 numpy or a torch tensor)
-        returns: scores float32 ``[N, k]`` (best first), idx int64 ``[N, k]`` row numbers into the knowledge
+        returns: scores float32 ``[N, k]`` (best first; exactly equal scores by row number, ascending: the
+                 tie rule of :mod:`kbsc.kb.index`), idx int64 ``[N, k]`` row numbers into the knowledge
                  base; when k exceeds its size the missing places hold idx -1 and score -inf.
         """
         q = _as_float32_matrix(queries, "queries")
@@ -133,7 +136,7 @@ class KnowledgeBase:
             return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
         if not np.isfinite(q).all():
             raise ValueError("queries contain NaN or infinite values")
-        scores, idx = self._search_index.search(q, k)
+        scores, idx = search_ordered(self._search_index, q, k, len(self), exact=self.index_kind == "flat")
         return scores.astype(np.float32, copy=False), idx.astype(np.int64, copy=False)
 
     def retrieve_labels(self, queries: np.ndarray, k: int = 5) -> np.ndarray:
@@ -246,7 +249,7 @@ class KnowledgeBase:
             raise DataError(f"knowledge base at {directory} is inconsistent (index/labels/ids sizes differ)")
         apply_search_options(index, kb.index_kind, kb.index_options)
         kb._cpu_index = index
-        kb._search_index = to_gpu(index) if gpu_available() else index
+        kb._search_index = search_index(index)
         if kb.content_hash != stored.get("content_hash"):
             raise DataError(
                 f"knowledge base at {directory} does not match its manifest's content hash; rebuild it "

@@ -144,7 +144,8 @@ class _FiLM(nn.Module):
     def forward(self, h: torch.Tensor, snr_db: torch.Tensor | None) -> torch.Tensor:
         if snr_db is None:
             raise ConfigError("the SNR-conditioned codec needs the SNR of every image (snr_db)")
-        s = torch.as_tensor(snr_db, dtype=h.dtype).reshape(-1, 1).expand(h.shape[0], 1) / 10.0
+        s = torch.as_tensor(snr_db, dtype=h.dtype, device=h.device).reshape(-1, 1)
+        s = s.expand(h.shape[0], 1) / 10.0
         gamma, beta = self.net(s).chunk(2, dim=1)
         return h * (1.0 + gamma) + beta
 

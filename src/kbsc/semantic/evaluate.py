@@ -49,7 +49,7 @@ def decode_features(
     f = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     ids = torch.from_numpy(np.ascontiguousarray(image_ids, dtype=np.int64))
     out = [
-        transmit(codec, bridge, f[s : s + batch], ids[s : s + batch], snr_db).numpy()
+        transmit(codec, bridge, f[s : s + batch], ids[s : s + batch], snr_db).cpu().numpy()
         for s in range(0, len(f), batch)
     ]
     return np.concatenate(out, axis=0) if out else np.zeros((0, codec.feature_dim), np.float32)

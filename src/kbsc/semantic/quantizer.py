@@ -27,11 +27,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from kbsc.errors import ConfigError, DataError
 from kbsc.util import hash_array, hash_obj, read_manifest, write_manifest
+from kbsc.util.faiss_import import import_faiss
+
+faiss = import_faiss()
 
 __all__ = [
     "MIN_DSUB",

@@ -34,13 +34,13 @@ class NoCodec(SemanticCodec):
         self.n_sym = feature_dim // 2
         self.scale = math.sqrt(self.n_sym)
 
-    def _positions(self) -> torch.Tensor:
+    def _positions(self, device: torch.device | None = None) -> torch.Tensor:
         """Which feature symbol each of the k REs carries ``[k]`` (cyclic repetition when k > 256)."""
-        return torch.arange(self.k) % self.n_sym
+        return torch.arange(self.k, device=device) % self.n_sym
 
     def encode(self, f: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
         sym = reals_to_complex(f.float()) * self.scale  # [B, 256], ‖f‖ = 1 → mean power 1
-        x = sym[:, : self.k] if self.k <= self.n_sym else sym[:, self._positions()]
+        x = sym[:, : self.k] if self.k <= self.n_sym else sym[:, self._positions(sym.device)]
         # a truncated or partly repeated feature does not have mean power 1 exactly: rescale per image (a
         # common factor on all of the image's REs, harmless for retrieval, which ranks by inner product)
         power = (x.real**2 + x.imag**2).mean(dim=1, keepdim=True)
@@ -49,17 +49,21 @@ class NoCodec(SemanticCodec):
     def decode(
         self, y: torch.Tensor, snr_db: torch.Tensor | None = None, noise_var: torch.Tensor | None = None
     ) -> torch.Tensor:
-        batch = y.shape[0]
+        batch, dev = y.shape[0], y.device
         if self.k <= self.n_sym:
-            full = torch.zeros(batch, self.n_sym, dtype=torch.complex64)
+            full = torch.zeros(batch, self.n_sym, dtype=torch.complex64, device=dev)
             full[:, : self.k] = y.to(torch.complex64)
         else:
-            w = torch.ones(y.shape, dtype=torch.float32) if noise_var is None else 1.0 / noise_var.float()
-            pos = self._positions().expand(batch, -1)
-            num = torch.zeros(batch, self.n_sym, dtype=torch.complex64).scatter_add(
+            w = (
+                torch.ones(y.shape, dtype=torch.float32, device=dev)
+                if noise_var is None
+                else 1.0 / noise_var.float()
+            )
+            pos = self._positions(dev).expand(batch, -1)
+            num = torch.zeros(batch, self.n_sym, dtype=torch.complex64, device=dev).scatter_add(
                 1, pos, (y.to(torch.complex64) * w)
             )
-            den = torch.zeros(batch, self.n_sym, dtype=torch.float32).scatter_add(1, pos, w)
+            den = torch.zeros(batch, self.n_sym, dtype=torch.float32, device=dev).scatter_add(1, pos, w)
             full = num / den
         return complex_to_reals(full) / self.scale
 

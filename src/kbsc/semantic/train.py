@@ -58,6 +58,7 @@ from kbsc.training import Budget, TrainingReport, TrainTask
 from kbsc.training.optim import adam
 from kbsc.training.store import derive_seed, train_or_load
 from kbsc.util import hash_array, hash_obj
+from kbsc.util.device import current_device, module_device
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -326,7 +327,7 @@ def load_codec(path: Path, cfg: TrainConfig | None = None) -> SemanticCodec:
 def _info_nce(f_hat: torch.Tensor, f: torch.Tensor, temperature: float) -> torch.Tensor:
     """Cross-entropy of matching each decoded feature to its own input among the batch's inputs."""
     logits = F.normalize(f_hat, dim=1) @ F.normalize(f, dim=1).T / temperature
-    return F.cross_entropy(logits, torch.arange(f.shape[0]))
+    return F.cross_entropy(logits, torch.arange(f.shape[0], device=logits.device))
 
 
 @torch.no_grad()
@@ -335,11 +336,12 @@ def validation_accuracy(
 ) -> dict[float, float]:
     """Top-1 accuracy on the validation queries at each fixed SNR (fixed realizations)."""
     codec.eval()
+    device = module_device(codec)
     q = torch.from_numpy(data.val_features)
     ids = torch.from_numpy(data.val_ids + VAL_ID_BASE)
-    kb = torch.from_numpy(data.val_kb_features)
-    kb_labels = torch.from_numpy(data.val_kb_labels)
-    labels = torch.from_numpy(data.val_labels)
+    kb = torch.from_numpy(data.val_kb_features).to(device)
+    kb_labels = torch.from_numpy(data.val_kb_labels).to(device)
+    labels = torch.from_numpy(data.val_labels).to(device)
     out: dict[float, float] = {}
     for snr in snrs:
         hits = 0
@@ -392,7 +394,8 @@ class _CodecTraining:
 
     def __init__(self, cfg: TrainConfig, data: TrainData, codec: SemanticCodec) -> None:
         self.cfg, self.data, self.codec = cfg, data, codec
-        self.model = codec
+        self.device = current_device()
+        self.model = codec.to(self.device)  # initialised on the CPU: the same start on every device
         slots = open_bridge(cfg.channel, cfg.csi, TRAIN_SEED_BASE + cfg.seed, cfg.grid).num_slots(cfg.k)
         self.train_bridge = open_bridge(
             cfg.channel,
@@ -435,7 +438,7 @@ class _CodecTraining:
             else:
                 ids = self.fit_ids[idx] + TRAIN_ID_BASE + epoch * ID_STRIDE
             snr = float(np.random.default_rng(derive_seed(cfg.seed, step, 1)).choice(snrs))
-            yield self.fit[idx], ids, snr
+            yield self.fit[idx].to(self.device), ids, snr
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor, float], step: int) -> torch.Tensor:
         f, ids, snr = batch

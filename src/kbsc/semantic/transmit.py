@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from kbsc.semantic.codec import SemanticCodec
+from kbsc.util.device import module_device
 
 __all__ = ["top1_inner", "transmit"]
 
@@ -18,8 +19,13 @@ __all__ = ["top1_inner", "transmit"]
 def transmit(
     codec: SemanticCodec, bridge: Any, f: torch.Tensor, ids: torch.Tensor, snr_db: float
 ) -> torch.Tensor:
-    """Encoder → bridge → decoder for one batch at one SNR: ``[B, 512]`` → ``[B, 512]``."""
-    snr = torch.full((f.shape[0],), float(snr_db))
+    """Encoder → bridge → decoder for one batch at one SNR: ``[B, 512]`` → ``[B, 512]``.
+
+    Runs on the codec's device (``f`` is moved there; the result stays there); the realization ids stay on
+    the host, where the bridge draws the channel."""
+    device = module_device(codec, default=f.device)
+    f = f.to(device)
+    snr = torch.full((f.shape[0],), float(snr_db), device=device)
     x = codec.encode(f, snr)
     out = bridge.transmit(x, ids, float(snr_db))
     return codec.decode(out.y, snr, out.noise_var)

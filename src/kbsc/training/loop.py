@@ -13,9 +13,11 @@ and ceiling, evaluation interval, patience, schedule); :func:`run_training` does
 * learning rate: ``plateau`` multiplies it by ``plateau_factor`` after every ``plateau_patience`` evaluations
   without improvement; ``cosine`` decays it from the peak to ``lr_floor`` × peak at ``max_steps``; both
   after an optional linear warm-up of ``warmup_steps``;
-* with a ``checkpoint`` path it writes the full state atomically after each evaluation; a later call with the
-  same ``key`` resumes there and gives the same weights as an uninterrupted run (the batch source is a pure
-  function of the step it starts at, and the trainer fixes the thread count);
+* with a ``checkpoint`` path it writes the full state atomically after each evaluation, every tensor on
+  the CPU (a checkpoint written on a GPU resumes on a CPU and back: loading copies into the model's
+  device); a later call with the same ``key`` resumes there and gives the same weights as an
+  uninterrupted run (the batch source is a pure function of the step it starts at, and the trainer fixes
+  the thread count);
 * the :class:`TrainingReport` says how it went, with a ``converged`` verdict (:func:`convergence`).
 """
 
@@ -34,6 +36,7 @@ import torch
 
 from kbsc.errors import ConfigError
 from kbsc.util import atomic_write_bytes, progress
+from kbsc.util.device import state_dict_to_cpu
 
 __all__ = [
     "SCHEDULES",
@@ -192,7 +195,11 @@ def _lr_factor(budget: Budget, step: int, plateau_scale: float) -> float:
 
 
 def _clone_state(modules: dict[str, torch.nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in modules.items()}
+    """A CPU copy of every module's weights (the best checkpoint: device-free, and no GPU memory held)."""
+    return {
+        name: {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
+        for name, m in modules.items()
+    }
 
 
 def run_training(
@@ -247,8 +254,8 @@ def run_training(
         if checkpoint is not None:
             blob = {
                 "key": key,
-                "modules": {n: m.state_dict() for n, m in modules.items()},
-                "optimizer": opt.state_dict(),
+                "modules": {n: state_dict_to_cpu(m.state_dict()) for n, m in modules.items()},
+                "optimizer": state_dict_to_cpu(opt.state_dict()),
                 "state": state,
             }
             atomic_write_bytes(checkpoint, _serialize(blob))

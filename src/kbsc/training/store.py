@@ -22,6 +22,7 @@ from kbsc.errors import DataError
 from kbsc.training import reference
 from kbsc.training.loop import Budget, TrainingReport, TrainTask, run_training
 from kbsc.util import atomic_write_bytes, read_manifest, write_manifest
+from kbsc.util.device import current_device, describe_device, module_device, state_dict_to_cpu
 
 __all__ = [
     "RESUME_NAME",
@@ -74,9 +75,13 @@ def save_finished(
     state: dict[str, torch.Tensor],
     manifest: dict[str, Any],
     report: TrainingReport,
+    device: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``model.pt`` atomically, then the manifest (which marks it complete); drop ``resume.pt``."""
+    """Write ``model.pt`` atomically, then the manifest (which marks it complete); drop ``resume.pt``.
+
+    device: :func:`kbsc.util.device.describe_device` of where it was trained (the manifest's ``device``)."""
     path = Path(path)
+    state = state_dict_to_cpu(state)  # device-free weights: load with map_location onto any device
     atomic_write_bytes(path / "model.pt", serialize({"config": config, "state": state}))
     write_manifest(
         path,
@@ -86,6 +91,7 @@ def save_finished(
             "config": config,
             "training": report.as_dict(),
             "torch": torch.__version__,
+            **({"device": device} if device is not None else {}),
         },
     )
     resume = path / RESUME_NAME
@@ -127,7 +133,27 @@ def train_or_load(
     None = train without keeping anything. One trainer per
     folder (a file lock: parallel workers may ask for the same model); the resumable state is ``resume.pt``,
     keyed by ``expected``; ``config`` is stored with the weights (``load`` rebuilds the model from it).
+    The model returned is on :func:`kbsc.util.device.current_device` (weights are stored on the CPU).
     """
+    model, report, cached, where = _train_or_load(
+        path, expected, config, load, make_job, budget, threads, resume, stop_after, show_progress, desc
+    )
+    return model.to(current_device()), report, cached, where
+
+
+def _train_or_load(
+    path: Path | None,
+    expected: dict[str, Any],
+    config: dict[str, Any],
+    load: Callable[[Path], torch.nn.Module],
+    make_job: Callable[[], TrainJob],
+    budget: Budget,
+    threads: int,
+    resume: bool,
+    stop_after: int | None,
+    show_progress: bool,
+    desc: str,
+) -> tuple[torch.nn.Module, TrainingReport, bool, Path | None]:
     args = (expected, config, make_job, budget, threads, resume, stop_after, show_progress, desc)
     if path is None:
         return (*_train(None, *args), False, None)
@@ -187,5 +213,6 @@ def _train(
             desc=desc,
         )
     if path is not None and report.stopped != "interrupted":
-        save_finished(path, config, job.model.state_dict(), expected, report)
+        where = describe_device(module_device(job.model))
+        save_finished(path, config, job.model.state_dict(), expected, report, where)
     return job.model, report

@@ -43,11 +43,16 @@ __all__ = [
     "DeviceError",
     "apply_cli_device",
     "apply_config_device",
+    "PRECISION_ENV",
     "autocast",
+    "check_precision",
+    "inference_precision",
+    "set_precision",
     "current_device",
     "describe_device",
     "device_line",
     "device_spec",
+    "module_device",
     "parse_device_spec",
     "resolve_device",
     "set_device",
@@ -63,6 +68,7 @@ DEVICE_HELP = (
 _SPEC = re.compile(r"^(auto|cpu|cuda(?::\d+)?)$")
 #: autocast precisions for inference (extractor, JSCC): ``fp32`` is autocast off
 PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISION_ENV = "KBSC_PRECISION"
 
 _state: dict[str, Any] = {"spec": None, "override": None}
 
@@ -129,6 +135,8 @@ def set_device(spec: Any) -> torch.device:
     device = resolve_device(text)
     _state["spec"] = text
     os.environ[DEVICE_ENV] = text
+    if device.type == "cuda":  # deterministic cuBLAS (the stand-in trains with deterministic algorithms on)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return device
 
 
@@ -176,6 +184,18 @@ def using_device(device: Any) -> Iterator[torch.device]:
         _state["override"] = old
 
 
+def module_device(module: Any, default: Any = None) -> torch.device:
+    """The device of a module's first parameter (else buffer); ``default`` (else the CPU) for a module with
+    neither (a fixed, weight-free codec runs where its inputs are)."""
+    import torch
+
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu") if default is None else torch.device(default)
+
+
 def state_dict_to_cpu(state: Any) -> Any:
     """A (nested) state dict with every tensor detached and moved to the CPU, for device-free checkpoints."""
     import torch
@@ -196,8 +216,7 @@ def autocast(device: Any, precision: str = "fp32") -> Any:
     """
     import torch
 
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    precision = check_precision(precision)
     if precision == "fp32":
         return nullcontext()
     dev = device if isinstance(device, torch.device) else torch.device(str(device))
@@ -205,6 +224,29 @@ def autocast(device: Any, precision: str = "fp32") -> Any:
         raise ConfigError("precision fp16 needs a CUDA device; use bf16 on the CPU or fp32")
     dtype = torch.float16 if precision == "fp16" else torch.bfloat16
     return torch.autocast(device_type=dev.type, dtype=dtype)
+
+
+def check_precision(precision: Any) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else a one-line :class:`ConfigError`."""
+    text = str(precision).strip().lower()
+    if text not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return text
+
+
+def inference_precision() -> str:
+    """The autocast precision of extractor and JSCC inference: ``$KBSC_PRECISION``, else ``fp32`` (off).
+
+    An experiment's ``precision:`` sets it for its run (:func:`set_precision`; it is then part of the
+    experiment's identity, since it changes results). Training always runs in fp32."""
+    return check_precision(os.environ.get(PRECISION_ENV, "").strip() or "fp32")
+
+
+def set_precision(precision: Any) -> str:
+    """Make ``precision`` the process's inference precision, exported to grid workers."""
+    text = check_precision(precision)
+    os.environ[PRECISION_ENV] = text
+    return text
 
 
 def _cpu_name() -> str:
