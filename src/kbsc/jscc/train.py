@@ -458,7 +458,6 @@ class _JSCCTraining:
 
     def __init__(self, cfg: JSCCTrainConfig, data: TrainImages) -> None:
         from kbsc.jscc.sizes import check_trainable_here
-        from kbsc.util.device import current_device
 
         check_trainable_here(cfg.model, cfg.model_options, current_device())  # paper size: GPU only
         self.cfg, self.data = cfg, data
