@@ -92,3 +92,15 @@ def test_local_backend_does_not_split_without_a_gpu(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     assert not LocalBackend(workers=1).split
+
+
+def test_jscc_cells_use_large_batches_on_a_gpu():
+    from kbsc.jscc.system import EVAL_BATCH, eval_batch
+    from kbsc.util.device import using_device
+
+    with using_device("cpu"):
+        assert eval_batch({}) == EVAL_BATCH["cpu"] == 250  # unchanged on the CPU
+    with using_device("meta"):  # a device that is neither: the CPU batch
+        assert eval_batch({}) == 250
+    assert eval_batch({"batch": 64}) == 64
+    assert EVAL_BATCH["cuda"] >= 500  # a quick-preset cell (500 images) in one call
