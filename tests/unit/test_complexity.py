@@ -87,3 +87,20 @@ def test_counts_follow_the_models(table):
     )
     text = complexity.format_table(rows)
     assert text.count("\n") == len(rows) + 1 and "ms (GPU)" not in text
+
+
+def test_torch_parts_are_timed_on_another_device_on_a_copy():
+    """The GPU column's code path, run on the meta device: torch parts get the device's figure (or the error
+    that kept them off it) from a copy of the model, other parts stand in with their CPU time."""
+    lin = torch.nn.Linear(8, 4)
+    x = torch.rand(16, 8)
+    torch_part = complexity._torch_part("encoder", lin, lambda m, a: m(a[0]), (x,), 16)
+    other = complexity.Part("demap", lambda: np.sort(np.random.rand(1000)), 16)
+    side = complexity._side([torch_part, other], repeats=1, devices=["meta"])
+    assert side["parts"][0]["ms_per_image_meta"] >= 0 and "ms_per_image_meta" not in side["parts"][1]
+    assert side["ms_per_image_meta"] == pytest.approx(
+        side["parts"][0]["ms_per_image_meta"] + side["parts"][1]["ms_per_image_cpu"], abs=1e-3
+    )
+    assert lin.weight.device.type == "cpu"  # the CPU model was not moved
+    assert torch_part.params == 8 * 4 + 4 and torch_part.flops == 2 * 8 * 4
+    complexity._SHARED.clear()

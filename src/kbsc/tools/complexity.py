@@ -475,9 +475,12 @@ def _side(parts: list[Part], repeats: int, devices: list[str]) -> dict[str, Any]
         }
         for dev in devices:
             if p.to_device is not None:
-                row[f"ms_per_image_{dev.split(':')[0]}"] = round(
-                    _time(p.to_device(dev), p.n, repeats, dev), 4
-                )
+                try:
+                    row[f"ms_per_image_{dev.split(':')[0]}"] = round(
+                        _time(p.to_device(dev), p.n, repeats, dev), 4
+                    )
+                except Exception as exc:  # a part that cannot run there: its CPU time stands in, and says so
+                    row[f"error_{dev.split(':')[0]}"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         _SHARED[id(p)] = row
         rows.append(row)
     out: dict[str, Any] = {
