@@ -149,11 +149,13 @@ def test_bench_json_has_the_stable_keys_even_when_sections_fail(tmp_path, monkey
     monkeypatch.setattr(bench, "_bridge_channels", boom)
     monkeypatch.setattr(bench, "_quantizer_section", boom)
     monkeypatch.setattr(bench, "_training_speed", boom)
+    monkeypatch.setattr(bench, "_complexity_section", boom)
     out = tmp_path / "bench.json"
     bench.run_bench(json_path=out, quick=True, stream=io.StringIO())
     data = json.loads(out.read_text())
     assert set(bench.TOP_LEVEL_KEYS) <= set(data)
     assert data["errors"]["decoders"] == "RuntimeError: not available here"
+    assert data["errors"]["complexity"] == "RuntimeError: not available here"
     assert data["peak_rss_mb"]["self"] > 10
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from filelock import FileLock
@@ -216,10 +219,13 @@ def test_a_user_error_in_a_worker_is_one_line(tmp_path, capsys, monkeypatch, bac
     assert len(err) == 1 and err[0].startswith("kbsc: error: system 'toy-analog' failed on cell"), err
     assert err[0].endswith("toy option out of range for this cell (finished cells are kept; rerun to resume)")
     monkeypatch.delenv("TOY_USER_ERROR_SNR")
-    monkeypatch.setenv("TOY_CRASH_SNR", "0")  # a bug, not a user error: its traceback is shown
+    monkeypatch.setenv("TOY_CRASH_SNR", "0")  # a bug, not a user error: one line that names its traceback file
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" in err and "RuntimeError: toy crash requested" in err
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "RuntimeError: toy crash requested" in err[0], err
+    where = re.search(r"\[traceback in (\S+)\]", err[0])
+    assert where, err
+    assert "Traceback" in Path(where.group(1)).read_text()
 
 
 def test_run_summary_names_each_model_and_what_to_do_when_it_did_not_converge(tmp_path):

@@ -126,6 +126,12 @@ class ToyAnalog2(ToyAnalog):
     noise_scale = 2.0
 
 
+class ToyAnalogGpu(ToyAnalog2):
+    """An accelerated toy (like KBSC and JSCC): on a GPU machine its cells run where the GPU is."""
+
+    accelerated = True
+
+
 class ToySkewed(ToyAnalog):
     def fingerprint(self, cell: Cell, ctx: EvalContext) -> str:
         return "skewed" + toy_fingerprint(cell, ctx.image_ids)[6:]
@@ -136,6 +142,7 @@ if "toy" not in CONTEXT_BUILDERS:
     SYSTEMS.add("toy-analog", ToyAnalog)
     SYSTEMS.add("toy-analog-2", ToyAnalog2)
     SYSTEMS.add("toy-skewed", ToySkewed)
+    SYSTEMS.add("toy-analog-gpu", ToyAnalogGpu)
 
 
 def test_toy_system_is_a_pure_function_of_the_cell(tmp_path):

@@ -182,7 +182,9 @@ class ShippedCellWorker:
     """A :class:`CellWorker` on a node with its own data directory: unpacks the head's bundle there (checked
     against the manifest), then evaluates tasks with the plan's data directory replaced by the local one."""
 
-    def __init__(self, plan: Plan, bundle: DataBundle, threads: int | None = 1) -> None:
+    def __init__(
+        self, plan: Plan, bundle: DataBundle, threads: int | None = 1, device: str | None = None
+    ) -> None:
         import dataclasses
 
         local = worker_data_dir()
@@ -195,10 +197,14 @@ class ShippedCellWorker:
         context = dataclasses.replace(plan.context, data_dir=str(local), **moved)
         plan = dataclasses.replace(plan, context=context)
         self.data_dir = str(local)
-        self._worker = CellWorker(plan, threads=threads)
+        self._worker = CellWorker(plan, threads=threads, device=device)
 
     def run(self, task: Task | PrepareTask) -> CellOutput:
         return self._worker.run(task)
 
     def info(self) -> dict[str, object]:
-        return {"data_dir": self.data_dir, "files_written": self.files_written, "pid": os.getpid()}
+        return {
+            "data_dir": self.data_dir,
+            "files_written": self.files_written,
+            **self._worker.info(),
+        }

@@ -21,7 +21,7 @@ from kbsc.systems.base import EvalContext, Outcomes, System, get_system
 from kbsc.training.reference import set_retrain
 from kbsc.util.progress import enter_worker, in_worker
 
-__all__ = ["CellOutput", "CellWorker", "import_plugins", "limit_threads"]
+__all__ = ["CellOutput", "CellWorker", "import_plugins", "limit_threads", "worker_info"]
 
 
 @dataclass
@@ -34,6 +34,27 @@ class CellOutput:
     error: str | None = None
     #: the class name when the error is a user error (a KbscError: its message is the whole story)
     user_error: str | None = None
+    #: where it ran: ``{"pid", "device", "gpu_ids"}`` (Ray's GPU ids of the worker; [] outside Ray)
+    worker: dict | None = None
+
+
+def worker_info(device: str | None = None) -> dict:
+    """``{"pid", "device", "gpu_ids"}`` of this process: its torch device setting and the GPUs Ray assigned
+    to it (empty outside a Ray worker, and for a worker that asked for none)."""
+    import sys
+
+    gpu_ids: list = []
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        try:
+            gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+        except Exception:  # the driver, or an old Ray
+            gpu_ids = []
+    if device is None:
+        from kbsc.util.device import device_spec
+
+        device = device_spec()
+    return {"pid": os.getpid(), "device": device, "gpu_ids": gpu_ids}
 
 
 def limit_threads(n: int = 1) -> None:
@@ -49,7 +70,11 @@ def limit_threads(n: int = 1) -> None:
 
 
 class CellWorker:
-    """Evaluates tasks of one plan; keeps the context and system instances between tasks."""
+    """Evaluates tasks of one plan; keeps the context and system instances between tasks.
+
+    ``device``: the torch device setting of this worker (``cpu`` for the CPU workers of a grid whose learned
+    cells run on a GPU elsewhere, ``auto`` for a Ray worker that was given a GPU); None keeps the process's.
+    """
 
     def __init__(
         self,
@@ -57,7 +82,12 @@ class CellWorker:
         threads: int | None = 1,
         systems: dict[str, System] | None = None,
         ctx: EvalContext | None = None,
+        device: str | None = None,
     ) -> None:
+        if device is not None:
+            from kbsc.util.device import set_device
+
+            set_device(device)
         if threads:  # out of process (pool, Ray): only the main process draws progress
             limit_threads(threads)
             if not in_worker():
@@ -67,6 +97,13 @@ class CellWorker:
         self.plan = plan
         self._ctx = ctx
         self._systems: dict[str, System] = dict(systems or {})
+        self._info: dict | None = None
+
+    def info(self) -> dict:
+        """Where this worker runs (:func:`worker_info`), computed once."""
+        if self._info is None:
+            self._info = worker_info()
+        return self._info
 
     @property
     def ctx(self) -> EvalContext:
@@ -83,6 +120,11 @@ class CellWorker:
         return self._systems[label]
 
     def run(self, task: Task | PrepareTask) -> CellOutput:
+        out = self._run(task)
+        out.worker = self.info()
+        return out
+
+    def _run(self, task: Task | PrepareTask) -> CellOutput:
         t0 = time.perf_counter()
         try:
             if isinstance(task, PrepareTask):

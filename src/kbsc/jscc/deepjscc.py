@@ -39,14 +39,15 @@ __all__ = ["DeepJSCC", "DeepJSCCAdaptive"]
 SNR_SCALE = 20.0  # side input = snr_db / SNR_SCALE
 
 
-def _conv(cin: int, cout: int, stride: int) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 5, stride=stride, padding=2)
+def _conv(cin: int, cout: int, stride: int, kernel: int = 5) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
 
 
-def _deconv(cin: int, cout: int, stride: int) -> nn.Module:
+def _deconv(cin: int, cout: int, stride: int, kernel: int = 5) -> nn.Module:
+    pad = kernel // 2
     if stride == 1:
-        return nn.ConvTranspose2d(cin, cout, 5, stride=1, padding=2)
-    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+        return nn.ConvTranspose2d(cin, cout, kernel, stride=1, padding=pad)
+    return nn.ConvTranspose2d(cin, cout, kernel, stride=2, padding=pad, output_padding=1)
 
 
 NORMS = ("batch", "gdn")
@@ -81,9 +82,13 @@ class DeepJSCC(JSCCModel):
         image_size: int = 32,
         norm: str = "batch",
         linear_path: bool | str = False,
+        outer_width: int | None = None,
+        outer_kernel: int = 5,
         **_: object,
     ) -> None:
         super().__init__(k)
+        if outer_kernel < 1 or outer_kernel % 2 == 0:
+            raise ValueError(f"outer_kernel must be odd and positive, got {outer_kernel}")
         if image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
         if norm not in NORMS:
@@ -93,10 +98,13 @@ class DeepJSCC(JSCCModel):
         self.latent_shape = (c, s)
         self.side = image_size // 4
         w, a = width, self.snr_adaptive
+        # the outermost stages (first encoder, last decoder): w/2 channels and 5×5 kernels in DeepJSCC,
+        # w channels and 9×9 kernels in ADJSCC's published model (outer_width, outer_kernel)
+        wo, ko = int(outer_width or w // 2), int(outer_kernel)
         self.enc = nn.ModuleList(
             [
-                _Stage(_conv(3, w // 2, 2), w // 2, False, a, norm),
-                _Stage(_conv(w // 2, w, 2), w, False, a, norm),
+                _Stage(_conv(3, wo, 2, ko), wo, False, a, norm),
+                _Stage(_conv(wo, w, 2), w, False, a, norm),
                 _Stage(_conv(w, w, 1), w, False, a, norm),
                 _Stage(_conv(w, w, 1), w, False, a, norm),
             ]
@@ -108,10 +116,10 @@ class DeepJSCC(JSCCModel):
                 _Stage(_deconv(cin, w, 1), w, True, a, norm),
                 _Stage(_deconv(w, w, 1), w, True, a, norm),
                 _Stage(_deconv(w, w, 1), w, True, a, norm),
-                _Stage(_deconv(w, w // 2, 2), w // 2, True, a, norm),
+                _Stage(_deconv(w, wo, 2), wo, True, a, norm),
             ]
         )
-        self.dec_out = _deconv(w // 2, 3, 2)
+        self.dec_out = _deconv(wo, 3, 2, ko)
         self.linear = make_linear_path(linear_path, c, self.side, image_size)
 
     @staticmethod

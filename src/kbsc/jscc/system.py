@@ -109,6 +109,20 @@ def model_runner(model: JSCCModel, precision: str | None = None) -> tuple[Any, A
     return encode, decode
 
 
+#: evaluation batch of a cell (images per encode/decode call): the CPU default, and on a GPU a batch large
+#: enough to hold a quick-preset cell whole (the option ``batch`` overrides both)
+EVAL_BATCH = {"cpu": 250, "cuda": 2048}
+
+
+def eval_batch(options: dict[str, Any]) -> int:
+    """The cell's evaluation batch: the ``batch`` option, else :data:`EVAL_BATCH` of the device setting."""
+    if options.get("batch") is not None:
+        return int(options["batch"])
+    from kbsc.util.device import current_device
+
+    return EVAL_BATCH.get(current_device().type, EVAL_BATCH["cpu"])
+
+
 def _send_images(encode: Any, decode: Any, cell: Cell, ctx: EvalContext, batch: int) -> Outcomes:
     """The sender images through (encode, decode) on the cell's bridge realizations → the cell's outcomes."""
     k = cell.k(ctx.source_dim)
@@ -121,6 +135,7 @@ class PixelJSCCSystem(System):
     """Image → learned encoder → bridge → learned decoder → extractor → KB. Subclasses set :attr:`model`."""
 
     model: str = "deepjscc"
+    accelerated = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -189,7 +204,7 @@ class PixelJSCCSystem(System):
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
         enc, dec = model_runner(self.get_model(cell, ctx))
-        out = _send_images(enc, dec, cell, ctx, batch=int(self.options.get("batch", 250)))
+        out = _send_images(enc, dec, cell, ctx, batch=eval_batch(self.options))
         result = self.train_log[self.train_config(cell, ctx).hash()]
         out.model = result.report.brief(result.path.name if result.path is not None else self.name)
         return out
@@ -230,6 +245,7 @@ class PluginSystem(System):
     """An outside model implementing :mod:`kbsc.jscc.plugin`'s protocol, run on the cell's realizations."""
 
     name = "plugin"
+    accelerated = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -263,7 +279,7 @@ class PluginSystem(System):
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
         m = self.model()
-        return _send_images(m.encode, m.decode, cell, ctx, batch=int(self.options.get("batch", 250)))
+        return _send_images(m.encode, m.decode, cell, ctx, batch=eval_batch(self.options))
 
 
 @SYSTEMS.register("jscc-import")

@@ -25,6 +25,10 @@ Settings (``setting``):
   quick preset loads instead of training when they match (dataset, configuration, code format).
 * ``paper`` – at most 60,000 steps of 64 images, lr 5e-4, a validation every 1,000 steps, patience 8: the
   order of the papers' budgets, hours per model on a CPU (see ``kbsc bench``'s ``train_steps_per_s``).
+* ``gpu`` – for the paper-size models (``model_options: {size: paper}``, :mod:`kbsc.jscc.sizes`) on a GPU:
+  at most 200,000 steps of 128 images, lr 1e-4 (SwinJSCC's and ADJSCC's), a validation every 2,000 steps,
+  the ``plateau`` schedule and convergence rule of ``reference`` (patience 6). A paper-size model is
+  trained only on a GPU.
 
 Determinism: the model is initialised from ``torch.manual_seed(seed)``; the batch of step t comes from the
 permutation of epoch ⌊t/steps_per_epoch⌋, seeded by (seed, epoch); the SNR and k draws of step t are seeded by
@@ -118,6 +122,19 @@ SETTINGS.add(  # the committed reference models of the embedded default (models/
         "schedule": "plateau",
     },
 )
+SETTINGS.add(  # paper-size models on a GPU (kbsc.jscc.sizes): batch and learning rate of SwinJSCC's and
+    # ADJSCC's training, the reference setting's plateau schedule and convergence rule, a GPU-sized ceiling
+    "gpu",
+    {
+        "max_steps": 200_000,
+        "min_steps": 20_000,
+        "eval_every": 2000,
+        "patience": 6,
+        "batch_size": 128,
+        "lr": 1e-4,
+        "schedule": "plateau",
+    },
+)
 SETTINGS.add(  # tests
     "tiny",
     {
@@ -203,6 +220,9 @@ class JSCCTrainConfig(TrainSettings):
                 f"snr_range {cfg.snr_range} and cbr_range {cfg.cbr_range} must be [low, high] "
                 "with 0 < cbr low"
             )
+        from kbsc.jscc.sizes import size_options
+
+        size_options(cfg.model, cfg.model_options)  # an unknown size is refused here, before a run starts
         if cfg.loss not in LOSSES:
             raise ConfigError(
                 f"JSCC loss {cfg.loss!r} is not available; choose one of: {', '.join(LOSSES.names())}"
@@ -281,8 +301,10 @@ class TrainResult:
 
 def build_model(cfg: JSCCTrainConfig) -> JSCCModel:
     """A fresh model for ``cfg`` (initialised from ``torch.manual_seed(cfg.seed)``)."""
+    from kbsc.jscc.sizes import size_options
+
     cls = MODELS.get(cfg.model)
-    opts = dict(cfg.model_options)
+    opts = size_options(cfg.model, cfg.model_options)  # size: paper → the published architecture
     side = int(round(math.sqrt(cfg.source_dim / 3)))
     opts.setdefault("image_size", side)
     if getattr(cls, "rate_adaptive", False):
@@ -404,6 +426,9 @@ class _JSCCTraining:
     the configured pixel loss, validation PSNR on a fixed held-out slice at fixed realizations."""
 
     def __init__(self, cfg: JSCCTrainConfig, data: TrainImages) -> None:
+        from kbsc.jscc.sizes import check_trainable_here
+
+        check_trainable_here(cfg.model, cfg.model_options, current_device())  # paper size: GPU only
         self.cfg, self.data = cfg, data
         self.device = current_device()
         self.model = build_model(cfg)

@@ -39,6 +39,7 @@ class SemanticSystem(System):
     """Feature codec → bridge → decoder → KB retrieval. Subclasses set :attr:`variant`."""
 
     variant: str = "kbsc"
+    accelerated = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

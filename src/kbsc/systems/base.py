@@ -102,6 +102,10 @@ class System(ABC):
     """A compared system. Subclasses are registered in :data:`SYSTEMS` under their grid name."""
 
     name: str
+    #: the cells do most of their work in torch (learned models, the extractor on decoded images): on a
+    #: machine with a GPU a grid runs them (and their preparation) where the GPU is, in large batches,
+    #: while the other systems' cells keep the CPU workers busy (:mod:`kbsc.experiments.backends`)
+    accelerated: bool = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options

@@ -33,6 +33,12 @@ the reason under ``errors``):
   swinjscc) with its own data pipeline, one thread (:mod:`kbsc.tools.train_speed`), by the wall clock;
   ``train_cpu_steps_per_s`` the same per second of this process's CPU time (the figure that compares code
   across runs on a loaded machine: the wall figure there mostly measures the scheduler's share of a core).
+* ``complexity``: one row per quick-preset system (:mod:`kbsc.tools.complexity`): parameters, FLOPs
+  per image and ms per image (one thread; on the GPU too when torch sees one) of the sender and the receiver
+  side, each split into its parts, at one reference cell per system; printed as a table.
+* ``gpu`` (only where torch sees a GPU; absent otherwise): extractor images/s at fp32/fp16, training
+  steps/s per learned family, Sionna's LDPC decoder on the GPU beside our CPU engine, and the paper grid on
+  "1 GPU + the machine's cores" (:mod:`kbsc.tools.gpu_bench`); ``kbsc estimate`` uses it when present.
 * ``peak_rss_mb``: peak resident memory of this process and of its finished children (``getrusage``).
 """
 
@@ -432,6 +438,11 @@ def run_bench(
         report.update(train_steps_per_s=rates["wall"], train_cpu_steps_per_s=rates["cpu"])
 
     section("training", training)
+    section("complexity", lambda: _complexity_section(quick, data_dir, report))
+    from kbsc.tools.gpu_bench import gpu_available, gpu_section
+
+    if gpu_available():  # absent on a CPU-only machine: no GPU figure that was not measured
+        section("gpu", lambda: report.update(gpu=gpu_section(report, quick)))
     report["recorded_quick_runs"] = _recorded_quick_runs()
     report["peak_rss_mb"] = _peak_rss_mb()
     report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
@@ -441,6 +452,24 @@ def run_bench(
         atomic_write_json(json_path, _jsonable(report))
         print(f"[bench] wrote {json_path}", file=stream)
     return report
+
+
+def _complexity_section(quick: bool, data_dir: str | None, report: dict[str, Any]) -> None:
+    """The complexity table of every quick-preset system on the quick preset's context."""
+    from kbsc.experiments.context import get_context
+    from kbsc.tools.complexity import complexity_table
+
+    cfg = load_config("quick")
+    n = 32 if quick else 64
+    spec = context_spec(cfg.model_copy(update={"n_images": max(n, 100)}), str(data_dir or _default_dir()))
+    ctx = get_context(spec)
+    report["complexity"] = {
+        "n_images": n,
+        "threads": 1,
+        "how": "per image, one thread, best of 5 passes over the batch; reference cell per system: AWGN, "
+        "highest SNR and CBR, last MCS; HEVC's operations not counted (flops_uncounted), LDPC's estimated",
+        "systems": complexity_table(cfg, ctx, n=n, repeats=5),
+    }
 
 
 def _bridge_channels(quick: bool, report: dict[str, Any]) -> None:
@@ -488,6 +517,16 @@ def _print_summary(report: dict[str, Any], stream: TextIO) -> None:
         total = max(float(paper.get("cell_seconds") or 0.0), 1e-9)
         parts = ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in split.items() if v >= 0.01 * total)
         print(f"  paper grid time by system: {parts}", file=stream)
+    rows = (report.get("complexity") or {}).get("systems")
+    if rows:
+        from kbsc.tools.complexity import format_table
+
+        print("\n  complexity per image (reference cell; * = part not counted: see the JSON)", file=stream)
+        print(format_table(rows), file=stream)
+    if report.get("gpu"):
+        from kbsc.tools.gpu_bench import summary_lines
+
+        print("\n".join(summary_lines(report["gpu"])), file=stream)
     table = (report.get("decoders") or {}).get("table")
     if isinstance(table, str):
         print(table, file=stream)

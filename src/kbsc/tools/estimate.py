@@ -207,6 +207,11 @@ def estimate_grid(
     uses_hevc = any(
         s.name.startswith("hevc") and s.options.get("codec", "hevc") == "hevc" for s in cfg.systems
     )
+    from kbsc.tools.gpu_bench import estimate_on_gpu
+
+    gpu = estimate_on_gpu(cfg, report, workers, done)  # the bench ran on a GPU: 1 GPU + the workers
+    if gpu is not None:
+        est["gpu"] = gpu
     if uses_hevc and hevc.get("ms_per_image") is not None:
         # one-off: every (image, QP) a grid's budgets need, encoded once into the payload cache
         est["hevc_one_off_s"] = round(cfg.n_images * float(hevc["ms_per_image"]) / 1e3, 1)
@@ -246,6 +251,13 @@ def format_estimate(cfg: ExperimentConfig, est: dict[str, Any], report: dict[str
         lines.append(
             f"plus, once per data directory: the HEVC quality search of the {cfg.n_images} images, about "
             f"{_duration(est['hevc_one_off_s'])} of one core (the bench's figure for a grid's budgets)"
+        )
+    gpu = est.get("gpu")
+    if gpu:
+        lines.append(
+            f"on 1 GPU ({gpu['gpu']}) + {gpu['cores']} cores, learned cells on the GPU and the others on the "
+            f"cores at once: {_duration(gpu['wall_s'])} ({gpu['wall_s']:.0f} s; the {gpu['bottleneck']} lane "
+            f"is the longer; extractor priced as {gpu['extractor_priced']})"
         )
     if est["unmeasured_systems"]:
         lines.append("not priced (no bench figure): " + ", ".join(est["unmeasured_systems"]))
