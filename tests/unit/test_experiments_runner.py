@@ -219,7 +219,7 @@ def test_a_user_error_in_a_worker_is_one_line(tmp_path, capsys, monkeypatch, bac
     assert len(err) == 1 and err[0].startswith("kbsc: error: system 'toy-analog' failed on cell"), err
     assert err[0].endswith("toy option out of range for this cell (finished cells are kept; rerun to resume)")
     monkeypatch.delenv("TOY_USER_ERROR_SNR")
-    monkeypatch.setenv("TOY_CRASH_SNR", "0")  # a bug, not a user error: one line that names its traceback file
+    monkeypatch.setenv("TOY_CRASH_SNR", "0")  # a bug: one line that names its traceback file
     assert main(argv) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "RuntimeError: toy crash requested" in err[0], err
