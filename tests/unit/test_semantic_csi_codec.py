@@ -139,7 +139,9 @@ def test_few_training_steps_through_a_fading_bridge_learn_and_are_deterministic(
     f = torch.from_numpy(data.val_features[:8])
     ids = torch.arange(8) + 10_000
     out = bridge.transmit(res.codec.encode(f), ids, 0.0)
-    torch.testing.assert_close(transmit(res.codec, bridge, f, ids, 0.0), res.codec.decode(out.y, None, out.noise_var))
+    torch.testing.assert_close(
+        transmit(res.codec, bridge, f, ids, 0.0), res.codec.decode(out.y, None, out.noise_var)
+    )
     assert not torch.allclose(
         res.codec.decode(out.y, None, out.noise_var), res.codec.decode(out.y, None, out.noise_var * 10)
     )
