@@ -154,3 +154,24 @@ def test_system_is_registered_beside_kbsc() -> None:
     system = get_system("kbsc-csi")
     assert isinstance(system, KBSCCSISystem) and system.variant == "kbsc-csi"
     assert get_system("kbsc").variant == "kbsc" and KBSCSystem.variant == "kbsc"
+
+
+def test_normalized_first_layer_is_mrc_for_a_repetition_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Units whose weights pick the copies of one value compute Σ gᵢyᵢ / mean(gᵢ): the MRC estimate of that
+    value (times the number of copies), whatever the gates; a faded copy (gate → 0) drops out."""
+    import kbsc.semantic.csi_codec as csi_codec
+
+    monkeypatch.setattr(csi_codec, "NORM_EPS", 0.0)
+    weight = torch.zeros(2, 6)
+    weight[0, [0, 2, 4]] = 1.0  # value 0 is sent three times, value 1 twice
+    weight[1, [1, 3]] = 1.0
+    y = torch.tensor([[1.0, -2.0, 1.2, -1.0, 50.0, 7.0]])
+    gate = torch.tensor([[0.9, 0.5, 0.6, 0.25, 1e-9, 1.0]])
+    out = KBSCCSICodec.normalized(y * gate, gate, weight)
+    mrc0 = (0.9 * 1.0 + 0.6 * 1.2 + 1e-9 * 50.0) / (0.9 + 0.6 + 1e-9)
+    mrc1 = (0.5 * -2.0 + 0.25 * -1.0) / (0.5 + 0.25)
+    torch.testing.assert_close(out, torch.tensor([[3 * mrc0, 2 * mrc1]]), rtol=1e-5, atol=1e-6)
+    # the same units with every gate halved: the normalization takes the level out
+    torch.testing.assert_close(
+        KBSCCSICodec.normalized(y * gate / 2, gate / 2, weight), out, rtol=1e-5, atol=1e-6
+    )

@@ -15,10 +15,17 @@ weighting (the encoder is the authors', unchanged):
    ``1/(1 + σ²_i)``, the bias of the LMMSE filter: ``g·y_i`` is the biased LMMSE estimate of a unit-power
    symbol, bounded however deep the fade, and a reliability weight in the sense of MRC (for σ² ≫ 1 it is
    ``≈ 1/σ²``). Training may move the knee and slope per real (symbols of different power).
-2. **Reliability side input.** The decoder's first layer also gets ``1/(1 + σ²_i)`` per symbol (``[k]``
+2. **Certainty-normalized first layer** (normalized convolution, H. Knutsson and C.-F. Westin, "Normalized
+   and differential convolution", CVPR 1993): each hidden unit divides its weighted sum of gated reals by the
+   gate averaged with its own weight magnitudes, ``(W·(g⊙y)) / ((|W|·g)/(|W|·1) + ε)``. A unit whose
+   weights pick the copies of one value then computes exactly the MRC estimate ``Σ g_i y_i / Σ g_i``; a
+   dense code's units get the same normalization by how much of their own input arrived. Without it, a
+   linear layer on gated symbols sees ``W·G·A·f``, whose scale and direction change with the fading pattern
+   ``G`` (the decoder cannot invert ``AᵀGA``); with it the signal part stays on scale.
+3. **Reliability side input.** The decoder's first layer also gets ``1/(1 + σ²_i)`` per symbol (``[k]``
    values concatenated to the ``2k`` gated reals), so it can correct the overall scale and bias of its
    estimate from how many symbols arrived.
-3. **Channel attention** on the decoder's hidden layer, as the attention-feature modules of ADJSCC
+4. **Channel attention** on the decoder's hidden layer, as the attention-feature modules of ADJSCC
    (J. Xu, B. Ai, W. Chen, A. Yang, P. Sun, M. Rodrigues, "Wireless image transmission using deep source
    channel coding with attention modules", IEEE TCSVT 2022): a small network maps a summary of the channel
    state (mean and standard deviation of ``ln σ²`` and the mean reliability over the image's symbols) to a
@@ -37,10 +44,13 @@ from torch import nn
 from kbsc.errors import ConfigError
 from kbsc.semantic.codec import CODECS, KBSCCodec, complex_to_reals
 
-__all__ = ["KBSCCSICodec", "LOG_VAR_RANGE"]
+__all__ = ["LOG_VAR_RANGE", "NORM_EPS", "KBSCCSICodec"]
 
 #: ln σ² is clamped to this range (σ² from 1e-6 to 1e6): beyond it the gate is 1 or 0 to float precision
 LOG_VAR_RANGE = (-13.8, 13.8)
+
+#: ε of the certainty normalization: a unit whose weighted mean gate is far below it is not amplified
+NORM_EPS = 0.05
 
 
 class _ChannelAttention(nn.Module):
@@ -89,14 +99,26 @@ class KBSCCSICodec(KBSCCodec):
                 f"kbsc-csi's decoder needs one noise variance per received symbol {tuple(y.shape)}, got {got}"
             )
         lv = self.log_var(noise_var)
-        reliability = torch.sigmoid(-lv)  # 1/(1 + σ²)
-        reals = torch.nan_to_num(complex_to_reals(y), posinf=0.0, neginf=0.0) * self.gate(noise_var)
+        reliability = torch.sigmoid(-lv)  # 1/(1 + σ²), [B, k]
+        gate = self.gate(noise_var)  # [B, 2k]
+        reals = torch.nan_to_num(complex_to_reals(y), posinf=0.0, neginf=0.0) * gate
+        w_sym, w_rel = self.dec1.weight[:, : 2 * self.k], self.dec1.weight[:, 2 * self.k :]
+        h = self.normalized(reals, gate, w_sym) + reliability @ w_rel.T + self.dec1.bias
         summary = torch.stack(
             [lv.mean(dim=1) / 10.0, lv.std(dim=1, unbiased=False) / 10.0, reliability.mean(dim=1)], dim=1
         )
-        h = self.dec1(torch.cat([reals, reliability], dim=1))
         h = torch.relu(self.attention(h, summary))
         return self.dec_bn(self.dec2(h))
+
+    @staticmethod
+    def normalized(reals: torch.Tensor, gate: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Certainty-normalized linear map ``[B, 2k] → [B, hidden]``: ``(W·(g⊙y)) / (ḡ_W + ε)`` with
+        ``ḡ_W = (|W|·g) / (|W|·1)``, the gate averaged with each unit's own weights. For a repetition code
+        (a unit's weights select the copies of one value) this is MRC; with equal gates it is ``W·y``
+        scaled by ``g/(g + ε)``, so a uniformly faded image is still shrunk."""
+        mag = weight.abs()
+        mean_gate = (gate @ mag.T) / mag.sum(dim=1).clamp_min(1e-12)
+        return (reals @ weight.T) / (mean_gate + NORM_EPS)
 
 
 CODECS.add("kbsc-csi", KBSCCSICodec)
