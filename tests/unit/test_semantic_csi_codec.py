@@ -188,3 +188,22 @@ def test_a_fresh_decoder_does_not_move_with_the_noise_level() -> None:
         low, high = (codec.decode(x, None, torch.full((8, 64), v)) for v in (0.01, 5.0))
     cos = torch.nn.functional.cosine_similarity(low, high, dim=1)
     assert float(cos.min()) > 0.98, cos
+
+
+def test_equal_variances_add_no_offset_through_the_reliability_path() -> None:
+    """The reliability input is the pattern of the fading, not its level: however its weights are set, an
+    image whose symbols all have the same variance gets nothing from it."""
+    torch.manual_seed(4)
+    codec = KBSCCSICodec(32).eval()
+    x = codec.encode(_features(4))
+    nv = torch.full((4, 32), 0.3)
+    with torch.no_grad():
+        before = codec.decode(x, None, nv)
+        codec.dec1.weight[:, 64:] = torch.randn(384, 32)
+        after = codec.decode(x, None, nv)
+        nv[:, :8] = 30.0
+        faded = codec.decode(x, None, nv)
+        codec.dec1.weight[:, 64:] = 0.0
+        faded_blind = codec.decode(x, None, nv)
+    torch.testing.assert_close(before, after)
+    assert not torch.allclose(faded, faded_blind, atol=1e-3)

@@ -22,9 +22,11 @@ weighting (the encoder is the authors', unchanged):
    dense code's units get the same normalization by how much of their own input arrived. Without it, a
    linear layer on gated symbols sees ``W·G·A·f``, whose scale and direction change with the fading pattern
    ``G`` (the decoder cannot invert ``AᵀGA``); with it the signal part stays on scale.
-3. **Reliability side input.** The decoder's first layer also gets ``1/(1 + σ²_i)`` per symbol (``[k]``
-   values concatenated to the ``2k`` gated reals, their weights initialised to zero), so it can correct the
-   overall scale and bias of its estimate from how many symbols arrived.
+3. **Reliability pattern.** The decoder's first layer also gets ``r_i − mean(r)`` with ``r_i = 1/(1 + σ²_i)``
+   per symbol (``[k]`` values next to the ``2k`` gated reals, weights initialised to zero): where the image
+   faded, not how much. The level is an image-wide scalar and goes to the attention below. (Fed as ``r_i``
+   itself, the ``k`` equal inputs of an AWGN image act as one bias learned ``k`` times faster than the
+   others, linear in the SNR: a codec selected after 50 steps lost 6 points at 10 dB AWGN against 4 dB.)
 4. **Channel attention** on the decoder's hidden layer, as the attention-feature modules of ADJSCC
    (J. Xu, B. Ai, W. Chen, A. Yang, P. Sun, M. Rodrigues, "Wireless image transmission using deep source
    channel coding with attention modules", IEEE TCSVT 2022): a small network maps a summary of the channel
@@ -75,8 +77,7 @@ class KBSCCSICodec(KBSCCodec):
         self.gate_slope = nn.Parameter(torch.ones(2 * self.k))
         self.attention = _ChannelAttention(hidden)
         # the reliability inputs start at zero weight: a fresh decoder is then the normalized blind one, whose
-        # output does not move with the noise level (a random reliability path would add an SNR-dependent
-        # offset to every hidden unit, which an early-selected model carried to 10 dB AWGN: −8 points)
+        # output does not move with the noise level
         with torch.no_grad():
             self.dec1.weight[:, 2 * self.k :] = 0.0
 
@@ -108,7 +109,8 @@ class KBSCCSICodec(KBSCCodec):
         gate = self.gate(noise_var)  # [B, 2k]
         reals = torch.nan_to_num(complex_to_reals(y), posinf=0.0, neginf=0.0) * gate
         w_sym, w_rel = self.dec1.weight[:, : 2 * self.k], self.dec1.weight[:, 2 * self.k :]
-        h = self.normalized(reals, gate, w_sym) + reliability @ w_rel.T + self.dec1.bias
+        pattern = reliability - reliability.mean(dim=1, keepdim=True)  # the level goes to the attention
+        h = self.normalized(reals, gate, w_sym) + pattern @ w_rel.T + self.dec1.bias
         summary = torch.stack(
             [lv.mean(dim=1) / 10.0, lv.std(dim=1, unbiased=False) / 10.0, reliability.mean(dim=1)], dim=1
         )
