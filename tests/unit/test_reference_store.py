@@ -207,3 +207,31 @@ def test_the_committed_store_holds_every_model_the_quick_preset_loads(tmp_path):
     standins = [json.loads(p.read_text()) for p in (models / "extractors").glob("*/manifest.json")]
     assert [m["config"] for m in standins] == [dataclasses.asdict(StandinConfig())]
     assert all(verify_folder(p.parent) is None for p in (models / "extractors").glob("*/manifest.json"))
+
+
+def test_the_committed_store_holds_the_quick_presets_kbsc_csi_codecs(tmp_path):
+    """The quick preset's kbsc-csi codecs (8: four k on AWGN and OFDM Rayleigh) are in the store, intact,
+    converged and with the configuration hash a run computes: without them the demo trains them (minutes)."""
+    from types import SimpleNamespace
+
+    from kbsc.experiments.config import load_config
+    from kbsc.experiments.grid import context_spec, expand
+    from kbsc.experiments.reference_models import _train_configs
+    from kbsc.semantic.system import KBSCCSISystem
+    from kbsc.semantic.train import model_dir as codec_dir
+    from kbsc.training.reference import verify_folder
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    cfg = load_config("quick")
+    spec = context_spec(cfg, str(tmp_path))
+    ctx = SimpleNamespace(options=dict(spec.options), source_dim=3072)
+    configs = _train_configs(cfg, expand(cfg, spec), ctx, KBSCCSISystem, None)
+    assert sorted((c.channel, c.k) for c in configs) == [
+        (ch, k) for ch in ("awgn", "rayleigh") for k in (128, 384, 768, 1536)
+    ]
+    for c in configs:
+        folder = codec_dir(models / "kbsc", c)
+        assert folder.is_dir(), f"quick preset needs {folder.name}: run `kbsc models build quick --codecs`"
+        assert verify_folder(folder) is None
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["config_hash"] == c.hash() and manifest["training"]["converged"]

@@ -112,7 +112,9 @@ def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
         "--variant",
         nargs="+",
         default=None,
-        help="kbsc (faithful), kbsc-snr (ours)" + (", kbsc-no-codec" if evaluate else "") + " (default kbsc)",
+        help="kbsc (faithful), kbsc-snr, kbsc-csi (ours)"
+        + (", kbsc-no-codec" if evaluate else "")
+        + " (default kbsc)",
     )
     p.add_argument("--cbr", nargs="+", default=None, help="CBRs, e.g. 1/48 1/24 (default 1/48 1/24)")
     p.add_argument(
@@ -242,7 +244,9 @@ def _systems(s: dict[str, Any]) -> dict[str, Any]:
     for v in s["variant"]:
         system = get_system(v, **({} if v == "kbsc-no-codec" else opts))
         if not isinstance(system, SemanticSystem):
-            raise ConfigError(f"{v!r} is not a semantic system; choose kbsc, kbsc-snr or kbsc-no-codec")
+            raise ConfigError(
+                f"{v!r} is not a semantic system; choose kbsc, kbsc-snr, kbsc-csi or kbsc-no-codec"
+            )
         out[v] = system
     return out
 

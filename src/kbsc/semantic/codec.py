@@ -14,7 +14,9 @@ Power normalization (``power_norm``):
 The receiver gets no side information (no power factor, no SNR) in the faithful model. ``KBSCSNRCodec`` is our
 extension, always reported under its own name ``kbsc-snr``: the SNR in dB drives feature-wise affine scaling
 (FiLM) of the encoder's and the decoder's hidden layer, and the decoder also sees the per-RE post-equalization
-noise variance that the bridge reports (log10, one value per symbol).
+noise variance that the bridge reports (log10, one value per symbol). ``kbsc-csi``
+(:mod:`kbsc.semantic.csi_codec`) is the authors' encoder with a decoder that weighs each received symbol by
+that variance.
 """
 
 from __future__ import annotations
@@ -188,7 +190,9 @@ class KBSCSNRCodec(KBSCCodec):
 
 
 # variant name → codec factory ``(k, **options) -> SemanticCodec``
-CODECS: Registry[type[SemanticCodec]] = Registry("semantic codec", modules=("kbsc.semantic.reference",))
+CODECS: Registry[type[SemanticCodec]] = Registry(
+    "semantic codec", modules=("kbsc.semantic.reference", "kbsc.semantic.csi_codec")
+)
 CODECS.add("kbsc", KBSCCodec)
 CODECS.add("kbsc-snr", KBSCSNRCodec)
 

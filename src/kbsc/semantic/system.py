@@ -1,4 +1,4 @@
-"""The semantic systems of the experiment grid: ``kbsc``, ``kbsc-snr`` and ``kbsc-no-codec``.
+"""The semantic systems of the experiment grid: ``kbsc``, ``kbsc-snr``, ``kbsc-csi`` and ``kbsc-no-codec``.
 
 One codec per (variant, k, channel, CSI, training seed) is trained in :meth:`prepare` (or loaded from the
 checkpoint cache under ``<data dir>/semantic/``) on the workspace's training split. The training seed is the
@@ -23,7 +23,7 @@ from kbsc.semantic.evaluate import evaluate_codec
 from kbsc.semantic.train import TrainConfig, build_codec, train_codec, training_data
 from kbsc.systems.base import SYSTEMS, TRAINING_KEYS, Cell, EvalContext, Outcomes, System
 
-__all__ = ["KBSCNoCodecSystem", "KBSCSNRSystem", "KBSCSystem", "SemanticSystem"]
+__all__ = ["KBSCCSISystem", "KBSCNoCodecSystem", "KBSCSNRSystem", "KBSCSystem", "SemanticSystem"]
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {
     "variant",
@@ -154,6 +154,14 @@ class KBSCSNRSystem(SemanticSystem):
     """Our SNR-conditioned extension (FiLM on the SNR, noise variance at the decoder)."""
 
     name = variant = "kbsc-snr"
+
+
+@SYSTEMS.register("kbsc-csi")
+class KBSCCSISystem(SemanticSystem):
+    """Our CSI-aware extension: the authors' encoder, a decoder that weighs each received symbol by the
+    per-symbol noise variance the bridge reports (:mod:`kbsc.semantic.csi_codec`)."""
+
+    name = variant = "kbsc-csi"
 
 
 @SYSTEMS.register("kbsc-no-codec")

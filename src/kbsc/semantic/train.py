@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from kbsc.errors import ConfigError, DataError
+from kbsc.semantic import csi_codec as _csi_codec  # noqa: F401  (registers kbsc-csi)
 from kbsc.semantic import reference as _reference  # noqa: F401  (registers kbsc-no-codec)
 from kbsc.semantic.channel import (
     ID_STRIDE,

@@ -225,13 +225,14 @@ def _by_cbr_head(cbrs: list[float]) -> list[str]:
 
 
 def _semantic_lines(df: pd.DataFrame, results_dir: Path) -> list[str]:
-    """Top-1 % of ``kbsc`` and ``kbsc-no-codec``: one row per channel, SNR and system, CBR columns."""
+    """Top-1 % of ``kbsc``, ``kbsc-csi`` (where the results have it) and ``kbsc-no-codec``: one row per
+    channel, SNR and system, CBR columns."""
     df = _perfect(df)
     snrs, cbrs = sorted(df["snr_db"].unique()), sorted(df["cbr"].unique())
     rows = []
     for channel in _channels(df):
         for snr in snrs:
-            for system in ("kbsc", "kbsc-no-codec"):
+            for system in ("kbsc", "kbsc-csi", "kbsc-no-codec"):
                 cells = _cells(df, channel, system)
                 vals = [_value(cells.get((float(snr), float(c))), "acc_top1") for c in cbrs]
                 if any(v != "-" for v in vals):

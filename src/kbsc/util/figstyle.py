@@ -56,6 +56,7 @@ LINESTYLES: list[Any] = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 
 SYSTEM_STYLES: dict[str, dict[str, Any]] = {
     "kbsc": {"color": "#0072B2", "marker": "o", "linestyle": "-"},
     "kbsc-snr": {"color": "#56B4E9", "marker": "h", "linestyle": "-"},
+    "kbsc-csi": {"color": "#0072B2", "marker": "8", "linestyle": "--"},
     "kbsc-no-codec": {"color": "#56B4E9", "marker": "s", "linestyle": ":"},
     "kbsc-digital": {"color": "#332288", "marker": "p", "linestyle": "-."},
     "hevc+ldpc": {"color": "#D55E00", "marker": "^", "linestyle": "--"},
