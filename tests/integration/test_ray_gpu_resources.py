@@ -13,8 +13,9 @@ UNIT = Path(__file__).resolve().parents[1] / "unit"
 
 
 @pytest.mark.ray
-def test_ray_sends_accelerated_tasks_to_the_gpu_actor(tmp_path):
+def test_ray_sends_accelerated_tasks_to_the_gpu_actor(tmp_path, monkeypatch):
     pytest.importorskip("ray")
+    monkeypatch.setenv("KBSC_DEVICE", "auto")  # the suite pins cpu (conftest); the GPU lane needs auto
     if str(UNIT) not in sys.path:
         sys.path.insert(0, str(UNIT))
     from test_gpu_lanes import _retrieved, toy_plan

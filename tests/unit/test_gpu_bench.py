@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kbsc.experiments.config import parse_config
-from kbsc.tools import bench, gpu_bench
+from kbsc.tools import bench, estimate, gpu_bench
 from kbsc.tools.estimate import estimate_grid, format_estimate
 
 CFG = {
@@ -58,13 +58,13 @@ def test_without_cuda_this_machine_reports_no_gpu():
 
 def test_one_gpu_and_cores_run_both_lanes_at_once():
     cfg = parse_config(CFG)
-    est = gpu_bench.gpu_grid_estimate(PER_IMAGE, cfg, cores=4, efficiency=0.5, speedup={"kbsc": 10.0})
+    est = estimate.gpu_grid_estimate(PER_IMAGE, cfg, cores=4, efficiency=0.5, speedup={"kbsc": 10.0})
     # kbsc: 2 SNR x 2 CBR cells x 100 images x 0.01 s / 10 on the GPU lane, one cell at a time
     assert est["gpu_lane"]["cell_seconds"] == pytest.approx(0.4)
     # hevc+ldpc: 2 MCS x 2 SNR x 2 CBR x 100 x 0.1 s on 4 cores at efficiency 0.5
     assert est["cpu_lane"]["cell_seconds"] == pytest.approx(80.0)
     assert est["wall_s"] == pytest.approx(80.0 / (4 * 0.5)) and est["bottleneck"] == "cpu"
-    slow = gpu_bench.gpu_grid_estimate(PER_IMAGE, cfg, 64, 1.0, {}, extra_gpu={("kbsc", 0.5): 2.0})
+    slow = estimate.gpu_grid_estimate(PER_IMAGE, cfg, 64, 1.0, {}, extra_gpu={("kbsc", 0.5): 2.0})
     # no speedup given: the CPU cost (4 cells x 100 x 0.01 s); the extra applies at the nearest listed CBR
     assert slow["bottleneck"] == "gpu" and slow["wall_s"] == pytest.approx(4.0 + 4 * 100 * 2.0)
 
@@ -78,7 +78,7 @@ def test_speedups_come_from_the_complexity_rows_with_a_gpu_figure():
         },
         {"system": "hevc+ldpc", "sender": {"ms_per_image_cpu": 100.0}, "receiver": {"ms_per_image_cpu": 9.0}},
     ]
-    assert gpu_bench.gpu_speedups(rows) == {"kbsc": 4.0}
+    assert estimate.gpu_speedups(rows) == {"kbsc": 4.0}
 
 
 def test_estimate_uses_a_bench_with_a_gpu_section():

@@ -33,7 +33,8 @@ def toy_plan(data_dir: Path) -> tuple[Plan, list]:
             "cbr": ["1/8", "1/4"],
             "channels": ["awgn"],
             "systems": [{"name": "toy-analog"}, {"name": "toy-analog-gpu"}],
-        }
+        },
+        allow_code=True,
     )
     spec = context_spec(cfg, str(data_dir))
     tasks = expand(cfg, spec)

@@ -36,6 +36,10 @@ from kbsc.experiments.grid import context_spec, expand
 
 __all__ = [
     "clip_extra",
+    "estimate_on_gpu",
+    "gpu_clip_extras",
+    "gpu_grid_estimate",
+    "gpu_speedups",
     "extrapolate",
     "default_bench_path",
     "done_cells",
@@ -207,8 +211,6 @@ def estimate_grid(
     uses_hevc = any(
         s.name.startswith("hevc") and s.options.get("codec", "hevc") == "hevc" for s in cfg.systems
     )
-    from kbsc.tools.gpu_bench import estimate_on_gpu
-
     gpu = estimate_on_gpu(cfg, report, workers, done)  # the bench ran on a GPU: 1 GPU + the workers
     if gpu is not None:
         est["gpu"] = gpu
@@ -316,3 +318,96 @@ def run_banner(
         f"{workers} workers on a machine like the bench's ({path.name}, {est['extractor_priced']} extractor"
         f"{share}); `kbsc estimate` shows the split, training not included"
     )
+
+
+# --- one GPU + the machine's cores (from a bench report with a ``gpu`` section, kbsc.tools.gpu_bench) ---
+
+
+def gpu_speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per system label, CPU ms over "GPU" ms per image (sender + receiver) of the complexity table's rows
+    (the GPU figure counts the torch parts on the GPU and the others on the CPU); only rows with a GPU
+    figure."""
+    out: dict[str, float] = {}
+    for r in rows:
+        s, v = r.get("sender") or {}, r.get("receiver") or {}
+        if "ms_per_image_cuda" not in s:
+            continue
+        cpu = float(s["ms_per_image_cpu"]) + float(v["ms_per_image_cpu"])
+        gpu = float(s["ms_per_image_cuda"]) + float(v["ms_per_image_cuda"])
+        if gpu > 0:
+            out[str(r["system"])] = round(cpu / gpu, 3)
+    return out
+
+
+def gpu_grid_estimate(
+    per_image: pd.DataFrame,
+    cfg: Any,
+    cores: int,
+    efficiency: float,
+    speedup: dict[str, float],
+    extra_cpu: dict[tuple[str, float], float] | None = None,
+    extra_gpu: dict[tuple[str, float], float] | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Wall time of ``cfg`` on one GPU and ``cores`` CPU workers, run as a GPU-aware grid does
+    (:mod:`kbsc.experiments.backends`): the accelerated systems' cells one after the other on the GPU (their
+    CPU per-image cost divided by ``speedup[label]``, 1 when missing, plus ``extra_gpu``, e.g. CLIP on the
+    GPU) and the others' cells on the cores (``extra_cpu``, e.g. CLIP on the CPU). Both lanes run at once:
+    wall = the longer of the two."""
+    from kbsc.systems.base import system_class  # the registry imports every system module
+
+    accel = [s for s in cfg.systems if getattr(system_class(s.name), "accelerated", False)]
+    plain = [s for s in cfg.systems if s not in accel]
+    out: dict[str, Any] = {"cores": int(cores)}
+    lanes = {}
+    if accel:
+        pi = per_image.copy()
+        label = pi["system"] if "system" in pi else pi["registry_name"]
+        factor = label.map(lambda x: 1.0 / float(speedup.get(x, 1.0)))
+        pi["s_per_image"] = pi["s_per_image"] * factor
+        gcfg = cfg.model_copy(update={"systems": accel})
+        lanes["gpu"] = extrapolate(pi, gcfg, 1, 1.0, extra_gpu, skip=skip)
+    if plain:
+        ccfg = cfg.model_copy(update={"systems": plain})
+        lanes["cpu"] = extrapolate(per_image, ccfg, cores, efficiency, extra_cpu, skip=skip)
+    out.update({f"{k}_lane": v for k, v in lanes.items()})
+    out["wall_s"] = round(max((v["wall_s"] for v in lanes.values()), default=0.0), 1)
+    out["bottleneck"] = max(lanes, key=lambda k: lanes[k]["wall_s"]) if lanes else None
+    return out
+
+
+def gpu_clip_extras(
+    report: dict[str, Any], section: dict[str, Any]
+) -> tuple[dict[tuple[str, float], float], dict[tuple[str, float], float]] | None:
+    """Extra seconds per sender image by (system, CBR) of CLIP over the stand-in: on the CPU (the bench's
+    ``features`` section) and on the GPU (fp16 images/s of the ``gpu`` section); None when not measured."""
+    feats = report.get("features") or {}
+    clip_rate = ((section.get("extractor_images_per_s") or {}).get("clip-vit-b32") or {}).get("fp16")
+    if feats.get("clip_s_per_image") is None or not clip_rate:
+        return None
+    base = float(feats.get("standin_s_per_image") or 0.0)
+    extra_cpu, extra_gpu = {}, {}
+    for r in feats.get("extractions_per_image") or []:
+        key = (str(r["system"]), float(r["cbr"]))
+        extra_cpu[key] = float(r["images"]) * (float(feats["clip_s_per_image"]) - base)
+        extra_gpu[key] = float(r["images"]) * max(1.0 / float(clip_rate) - base, 0.0)
+    return extra_cpu, extra_gpu
+
+
+def estimate_on_gpu(
+    cfg: Any, report: dict[str, Any], cores: int, done: set[str] | frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
+    """``cfg`` on 1 GPU + ``cores`` from a bench report with a ``gpu`` section (None without one): the
+    extractor priced as CLIP ViT-B/32 when ``cfg``'s extractor is a CLIP one and the bench measured it."""
+    section = report.get("gpu")
+    grid = report.get("grid") or {}
+    if not section or not grid.get("per_image"):
+        return None
+    per_image = pd.DataFrame(grid["per_image"])
+    eff = float(grid.get("parallel_efficiency") or 1.0)
+    speedup = gpu_speedups((report.get("complexity") or {}).get("systems") or [])
+    extras = gpu_clip_extras(report, section) if cfg.extractor.name.startswith("clip") else None
+    est = gpu_grid_estimate(per_image, cfg, cores, eff, speedup, *(extras or (None, None)), skip=done)
+    est["extractor_priced"] = "clip" if extras else "stand-in"
+    est["gpu"] = (section.get("device") or {}).get("name")
+    return est

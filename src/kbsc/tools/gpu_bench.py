@@ -23,13 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = [
-    "estimate_on_gpu",
-    "gpu_available",
-    "gpu_grid_estimate",
-    "gpu_section",
-    "gpu_speedups",
-]
+from kbsc.tools.estimate import gpu_clip_extras, gpu_grid_estimate, gpu_speedups
+
+__all__ = ["gpu_available", "gpu_section"]
 
 
 def gpu_available() -> bool:
@@ -161,60 +157,6 @@ def ldpc_rates(device: Any, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def gpu_speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Per system label, CPU ms over "GPU" ms per image (sender + receiver) of the complexity table's rows
-    (the GPU figure counts the torch parts on the GPU and the others on the CPU); only rows with a GPU
-    figure."""
-    out: dict[str, float] = {}
-    for r in rows:
-        s, v = r.get("sender") or {}, r.get("receiver") or {}
-        if "ms_per_image_cuda" not in s:
-            continue
-        cpu = float(s["ms_per_image_cpu"]) + float(v["ms_per_image_cpu"])
-        gpu = float(s["ms_per_image_cuda"]) + float(v["ms_per_image_cuda"])
-        if gpu > 0:
-            out[str(r["system"])] = round(cpu / gpu, 3)
-    return out
-
-
-def gpu_grid_estimate(
-    per_image: pd.DataFrame,
-    cfg: Any,
-    cores: int,
-    efficiency: float,
-    speedup: dict[str, float],
-    extra_cpu: dict[tuple[str, float], float] | None = None,
-    extra_gpu: dict[tuple[str, float], float] | None = None,
-    skip: set[str] | frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """Wall time of ``cfg`` on one GPU and ``cores`` CPU workers, run as a GPU-aware grid does
-    (:mod:`kbsc.experiments.backends`): the accelerated systems' cells one after the other on the GPU (their
-    CPU per-image cost divided by ``speedup[label]``, 1 when missing, plus ``extra_gpu``, e.g. CLIP on the
-    GPU) and the others' cells on the cores (``extra_cpu``, e.g. CLIP on the CPU). Both lanes run at once:
-    wall = the longer of the two."""
-    from kbsc.systems.base import system_class
-    from kbsc.tools.estimate import extrapolate
-
-    accel = [s for s in cfg.systems if getattr(system_class(s.name), "accelerated", False)]
-    plain = [s for s in cfg.systems if s not in accel]
-    out: dict[str, Any] = {"cores": int(cores)}
-    lanes = {}
-    if accel:
-        pi = per_image.copy()
-        label = pi["system"] if "system" in pi else pi["registry_name"]
-        factor = label.map(lambda x: 1.0 / float(speedup.get(x, 1.0)))
-        pi["s_per_image"] = pi["s_per_image"] * factor
-        gcfg = cfg.model_copy(update={"systems": accel})
-        lanes["gpu"] = extrapolate(pi, gcfg, 1, 1.0, extra_gpu, skip=skip)
-    if plain:
-        ccfg = cfg.model_copy(update={"systems": plain})
-        lanes["cpu"] = extrapolate(per_image, ccfg, cores, efficiency, extra_cpu, skip=skip)
-    out.update({f"{k}_lane": v for k, v in lanes.items()})
-    out["wall_s"] = round(max((v["wall_s"] for v in lanes.values()), default=0.0), 1)
-    out["bottleneck"] = max(lanes, key=lambda k: lanes[k]["wall_s"]) if lanes else None
-    return out
-
-
 def gpu_section(report: dict[str, Any], quick: bool) -> dict[str, Any]:
     """Measure the section on this process's GPU (the device setting when it is CUDA, else GPU 0) and add
     the "1 GPU + cores" paper estimates from the report's grid and features sections."""
@@ -250,43 +192,6 @@ def gpu_section(report: dict[str, Any], quick: bool) -> dict[str, Any]:
     return section
 
 
-def _clip_extras(
-    report: dict[str, Any], section: dict[str, Any]
-) -> tuple[dict[tuple[str, float], float], dict[tuple[str, float], float]] | None:
-    """Extra seconds per sender image by (system, CBR) of CLIP over the stand-in: on the CPU (the bench's
-    ``features`` section) and on the GPU (fp16 images/s of the ``gpu`` section); None when not measured."""
-    feats = report.get("features") or {}
-    clip_rate = ((section.get("extractor_images_per_s") or {}).get("clip-vit-b32") or {}).get("fp16")
-    if feats.get("clip_s_per_image") is None or not clip_rate:
-        return None
-    base = float(feats.get("standin_s_per_image") or 0.0)
-    extra_cpu, extra_gpu = {}, {}
-    for r in feats.get("extractions_per_image") or []:
-        key = (str(r["system"]), float(r["cbr"]))
-        extra_cpu[key] = float(r["images"]) * (float(feats["clip_s_per_image"]) - base)
-        extra_gpu[key] = float(r["images"]) * max(1.0 / float(clip_rate) - base, 0.0)
-    return extra_cpu, extra_gpu
-
-
-def estimate_on_gpu(
-    cfg: Any, report: dict[str, Any], cores: int, done: set[str] | frozenset[str] = frozenset()
-) -> dict[str, Any] | None:
-    """``cfg`` on 1 GPU + ``cores`` from a bench report with a ``gpu`` section (None without one): the
-    extractor priced as CLIP ViT-B/32 when ``cfg``'s extractor is a CLIP one and the bench measured it."""
-    section = report.get("gpu")
-    grid = report.get("grid") or {}
-    if not section or not grid.get("per_image"):
-        return None
-    per_image = pd.DataFrame(grid["per_image"])
-    eff = float(grid.get("parallel_efficiency") or 1.0)
-    speedup = gpu_speedups((report.get("complexity") or {}).get("systems") or [])
-    extras = _clip_extras(report, section) if cfg.extractor.name.startswith("clip") else None
-    est = gpu_grid_estimate(per_image, cfg, cores, eff, speedup, *(extras or (None, None)), skip=done)
-    est["extractor_priced"] = "clip" if extras else "stand-in"
-    est["gpu"] = (section.get("device") or {}).get("name")
-    return est
-
-
 def _paper_estimates(report: dict[str, Any], section: dict[str, Any], cores: int) -> dict[str, Any]:
     from kbsc.experiments.config import load_config
 
@@ -301,7 +206,7 @@ def _paper_estimates(report: dict[str, Any], section: dict[str, Any], cores: int
         "speedup_by_system": speedup,
         "stand-in": gpu_grid_estimate(per_image, cfg, cores, eff, speedup),
     }
-    extras = _clip_extras(report, section)
+    extras = gpu_clip_extras(report, section)
     if extras:
         out["clip"] = gpu_grid_estimate(per_image, cfg, cores, eff, speedup, *extras)
     out["wall_s"] = out["stand-in"]["wall_s"]
