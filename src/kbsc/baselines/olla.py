@@ -13,7 +13,7 @@ This is the update of ``sionna.sys.OuterLoopLinkAdaptation`` (same defaults: Δ_
 ± 20 dB, start at 0); a test feeds both the same ACK/NACK sequence and compares the offsets.
 
 Order: a cell's images are adapted one after the other in the order of the cell's sender images (the
-image-id order of ``ctx.image_ids``, the same in every cell and for every system), each with the offset left by
+order of ``ctx.image_ids``, the same in every cell and for every system), each with the offset left by
 the feedback of all images before it, starting from 0 in every cell (the loop does not carry over between
 cells, so that a cell's outcome depends only on its own images and stays deterministic and paired).
 """
