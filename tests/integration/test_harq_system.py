@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from kbsc.baselines.amc import DEFAULT_AMC_MCS_SET
-from kbsc.baselines.harq import HarqLink, HarqPolicy
-from kbsc.baselines.olla import olla_offsets
 from kbsc.errors import ConfigError
 from kbsc.jscc.toy import toy_context
+from kbsc.nrlink.harq import HarqLink, HarqPolicy
+from kbsc.nrlink.olla import olla_offsets
 from kbsc.systems.base import Cell, get_system
 
 EVEN = list(DEFAULT_AMC_MCS_SET)

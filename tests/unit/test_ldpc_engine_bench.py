@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from kbsc.baselines.ldpc.bench import LINK_CODES, _summary, awgn_llrs, bench_decoders, wilson_interval
-from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
+from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
+from kbsc.tools.ldpc_bench import LINK_CODES, _summary, awgn_llrs, bench_decoders, wilson_interval
 
 pytest.importorskip("sionna.phy.fec.ldpc")
 

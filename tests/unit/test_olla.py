@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from kbsc.baselines.olla import OuterLoop, olla_offsets
 from kbsc.errors import ConfigError
+from kbsc.nrlink.olla import OuterLoop, olla_offsets
 
 
 @pytest.mark.parametrize("target,delta_up", [(0.1, 1.0), (0.3, 0.5)])

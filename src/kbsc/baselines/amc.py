@@ -17,7 +17,7 @@
    nodes, so I⁻¹(I(γ)) = γ exactly on the grid's span).
 3. **Thresholds.** The highest MCS of ``mcs_set`` whose AWGN threshold for the BLER target (option
    ``bler_target``, default 0.1) at the cell's k is ≤ γ_eff(Qm of that MCS); thresholds come from the link's
-   own AWGN BLER curves (:mod:`kbsc.baselines.amc_calibration`, ``amc_thresholds.json``). If no MCS
+   own AWGN BLER curves (:mod:`kbsc.nrlink.amc_calibration`, ``amc_thresholds.json``). If no MCS
    qualifies, the lowest MCS of the set is used (a link keeps transmitting with its most robust format).
 4. **One link per image**: images are grouped by their MCS and each group runs through the fixed-MCS pipeline
    (:meth:`BaselineRunner.run_fixed`) on its own realizations.
@@ -39,11 +39,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from kbsc.baselines.amc_calibration import ThresholdTable, load_thresholds
-from kbsc.baselines.olla import OuterLoop
 from kbsc.baselines.pipeline import CellResult
 from kbsc.baselines.system import _RUNNER_OPTIONS, DEFAULT_MCS_SET, ConventionalSystem
 from kbsc.errors import ConfigError
+from kbsc.nrlink.amc_calibration import ThresholdTable, load_thresholds
+from kbsc.nrlink.olla import OuterLoop
 from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes
 
 __all__ = [
@@ -123,7 +123,7 @@ def choose_mcs(
     sinr: float ``[B, k]`` per-RE SINR (linear). Returns MCS int64 ``[B]`` and γ_eff of the chosen MCS's
     modulation in dB float64 ``[B]``.
     """
-    from kbsc.baselines.mcs import mcs_entry
+    from kbsc.nrlink.mcs import mcs_entry
 
     order = sorted(set(int(m) for m in mcs_set))
     if not order:
@@ -208,8 +208,8 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         return (int(k),)
 
     def send(self, runner, k: int, mcs: int, bits: np.ndarray, bridge, ids: np.ndarray, snr_db: float):
-        """One TB per row of ``bits`` at ``mcs``: a :class:`kbsc.baselines.harq.HarqResult`."""
-        from kbsc.baselines.harq import HarqResult
+        """One TB per row of ``bits`` at ``mcs``: a :class:`kbsc.nrlink.harq.HarqResult`."""
+        from kbsc.nrlink.harq import HarqResult
 
         res = runner.link(k, mcs).run(bits, bridge, ids, snr_db)
         nb = len(bits)
@@ -224,7 +224,7 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         :meth:`send`; with ``olla`` one image after the other (each sees the offset its predecessors' first
         transmissions left), without it batched per MCS (same outcomes as one after the other)."""
         from kbsc.baselines.cache import image_key
-        from kbsc.baselines.mcs import mcs_entry
+        from kbsc.nrlink.mcs import mcs_entry
 
         k, bridge, runner, fb = self.setup(cell, ctx)
         sizes = self.transmission_sizes(k)

@@ -6,7 +6,7 @@ inside the image's channel-use budget, at the MCS the receiver's link adaptation
   the thresholds calibrated for its size; the outer loop (``olla``, default on) moves the thresholds by the
   first transmissions' ACK/NACKs, so the first transmission's realized BLER settles near ``bler_target``.
 * MCS set: ``full`` (table 1, MCS 0 … 27) by default; any calibrated list works.
-* HARQ policy, feedback model and channel-use counting: :mod:`kbsc.baselines.harq` (options
+* HARQ policy, feedback model and channel-use counting: :mod:`kbsc.nrlink.harq` (options
   ``first_fraction``, default 0.75, and ``max_transmissions``, default 4; redundancy versions 0, 2, 3, 1).
 
 Per-image outcomes beyond the AMC's: ``transmissions`` (used, 0 if not sent), ``channel_uses`` (REs actually
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from kbsc.baselines.amc import FULL_MCS_SET, HevcLdpcAmcSystem
-from kbsc.baselines.harq import HarqPolicy, shared_harq_link
+from kbsc.nrlink.harq import HarqPolicy, shared_harq_link
 from kbsc.systems.base import SYSTEMS
 
 __all__ = ["HevcLdpcHarqSystem"]

@@ -6,7 +6,7 @@ Policy (:class:`HarqPolicy`), for an image with a budget of k data REs:
   REs are split as evenly as possible (larger parts first) into at most ``max_transmissions`` − 1
   retransmissions. Transmission t carries redundancy version (0, 2, 3, 1)[t mod 4] (TS 38.214 §5.1.2.1's
   order) of the same transport block: Qm · (its REs) coded bits read from the circular buffer at that rv's
-  start (:meth:`kbsc.baselines.tb_encoder.FastTBEncoder.layout`, bit-identical to Sionna's rv rate matching).
+  start (:meth:`kbsc.nrlink.tb_encoder.FastTBEncoder.layout`, bit-identical to Sionna's rv rate matching).
 * **Transport block.** TB size from the MCS and the first transmission's k₁ REs (TS 38.214 §5.1.3.2, as an
   initial transmission's allocation sets it); every transmission uses the MCS's modulation.
 * **Where.** Transmission t occupies the image's REs after those of transmissions < t (the bridge's fixed
@@ -34,12 +34,12 @@ import numpy as np
 import torch
 from numba import njit
 
-from kbsc.baselines.ldpc.decoder import LLR_MAX, SCHEDULES
-from kbsc.baselines.ldpc.graph import SRC_FILLER
-from kbsc.baselines.link import mother_tb_encoder
-from kbsc.baselines.mcs import TbPlan, plan_tb
-from kbsc.baselines.tb_encoder import FastTBEncoder, _crc
 from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc.decoder import LLR_MAX, SCHEDULES
+from kbsc.nrlink.ldpc.graph import SRC_FILLER
+from kbsc.nrlink.link import mother_tb_encoder
+from kbsc.nrlink.mcs import TbPlan, plan_tb
+from kbsc.nrlink.tb_encoder import FastTBEncoder, _crc
 
 __all__ = ["RV_ORDER", "HarqLink", "HarqPolicy", "HarqResult", "shared_harq_link"]
 
@@ -163,7 +163,7 @@ class HarqLink:
     def _decode(self, buf: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Combined LLRs float32 ``[B, C, width]`` after transmission t → (TB bits ``[B, tb + crc]``, CRC
         ok)."""
-        from kbsc.baselines.ldpc import kernels
+        from kbsc.nrlink.ldpc import kernels
 
         f = self.fast
         ncb, src, row_ptr, cols, shifts, max_deg = self._graphs[t]

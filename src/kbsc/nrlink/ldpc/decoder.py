@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kbsc.baselines.ldpc.graph import QCGraph, build_graph
 from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc.graph import QCGraph, build_graph
 
 #: Schedule name -> kernel code (see kernels.py).
 SCHEDULES = {"flooding": 0, "layered": 1, "layered-oms": 2}
@@ -77,7 +77,7 @@ class FastLDPC5GDecoder(torch.nn.Module):
         tests).
         "converged" means the returned decisions satisfy every (unpruned) parity check.
         """
-        from kbsc.baselines.ldpc import kernels
+        from kbsc.nrlink.ldpc import kernels
 
         g = self.graph
         llr = np.ascontiguousarray(llr, dtype=np.float32)
