@@ -63,7 +63,7 @@ def threshold_comparison(ks, mcs_set, target: float = 0.1, table: int = 1) -> li
 def mcs_agreement(sinr: np.ndarray, k: int, mcs_set, target: float = 0.1, table: int = 1) -> dict:
     """Our vs Sionna's MCS choice on per-RE SINRs float ``[B, k]`` (linear): share identical, mean |Δ index|,
     mean effective-SNR difference (our MIESM minus Sionna's EESM, dB, at our chosen MCS)."""
-    from sionna.sys import InnerLoopLinkAdaptation
+    from sionna.sys import EESM, InnerLoopLinkAdaptation
 
     from kbsc.baselines.amc import choose_mcs
     from kbsc.nrlink.amc_calibration import load_thresholds
@@ -74,8 +74,8 @@ def mcs_agreement(sinr: np.ndarray, k: int, mcs_set, target: float = 0.1, table:
     illa = InnerLoopLinkAdaptation(phy, bler_target=target, device="cpu")
     with torch.no_grad():
         theirs = illa(sinr=s, mcs_table_index=table, mcs_category=_CATEGORY).reshape(-1).numpy()
-        eff = phy.sinr_effective_fun(s, mcs_index=torch.as_tensor(ours, dtype=torch.int32)[:, None],
-                                     mcs_table_index=table, mcs_category=_CATEGORY)
+        eff = EESM(device="cpu")(s, mcs_index=torch.as_tensor(ours, dtype=torch.int32)[:, None],
+                                 mcs_table_index=table, mcs_category=torch.full((len(s), 1), _CATEGORY))
     eff_theirs = 10.0 * np.log10(np.clip(eff.reshape(-1).numpy(), 1e-12, None))
     allowed = np.array(sorted(set(int(m) for m in mcs_set)))
     # Sionna picks from the whole table: map its choice down to the highest MCS of the set not above it
