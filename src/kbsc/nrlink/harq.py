@@ -52,8 +52,8 @@ _SHARED: dict[tuple, HarqLink] = {}
 class HarqPolicy:
     """First-transmission share of the budget and the maximum number of transmissions."""
 
-    first_fraction: float = 0.75
-    max_transmissions: int = 4
+    first_fraction: float = 0.9
+    max_transmissions: int = 2
 
     def __post_init__(self) -> None:
         if not 0.0 < float(self.first_fraction) <= 1.0:
