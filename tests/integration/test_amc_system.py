@@ -47,8 +47,8 @@ def test_bad_options_are_refused():
         get_system("hevc+ldpc-amc", mcs=3)
     with pytest.raises(ConfigError, match="no AMC thresholds for BLER target 0.05"):
         get_system("hevc+ldpc-amc", bler_target=0.05)
-    with pytest.raises(ConfigError, match=r"no AMC thresholds for MCS \[9\]"):
-        get_system("hevc+ldpc-amc", mcs_set=[2, 9])
+    with pytest.raises(ConfigError, match=r"no AMC thresholds for MCS \[28\]"):  # 0-27 are calibrated
+        get_system("hevc+ldpc-amc", mcs_set=[2, 28])
     with pytest.raises(ConfigError, match="MCS table 2"):
         get_system("hevc+ldpc-amc", mcs_table=2)
     from kbsc.baselines.amc import choose_mcs

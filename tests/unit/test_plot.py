@@ -174,3 +174,21 @@ def test_psnr_band_and_channel_titles():
         figure_title("rayleigh", "perfect", "snr_db", 4.0)
         == "OFDM Rayleigh (block fading), CSI perfect, SNR = 4 dB"
     )
+
+
+def test_link_figure_shows_bler_and_channel_uses(tmp_path):
+    from kbsc.experiments.plot import make_figures
+
+    df = small_results()
+    df["channel_uses"] = df["cbr"] * 3072
+    harq = df[(df["system"] == "hevc+ldpc") & (df["mcs"] == 10)].copy()
+    harq["system"], harq["mcs"] = "hevc+ldpc-harq", np.nan
+    harq["channel_uses"] *= 0.8
+    harq["bler_first"] = 0.1
+    df = pd.concat([df, harq], ignore_index=True)
+    agg = aggregate(df)
+    row = agg[(agg["system"] == "hevc+ldpc-harq")].iloc[0]
+    assert row["bler_first"] == pytest.approx(0.1)
+    assert row["channel_uses"] == pytest.approx(0.8 * row["cbr"] * 3072)
+    names = {p.name for p in make_figures(df, tmp_path, formats=("png",))}
+    assert "link_vs_snr_awgn_perfect_cbr1over2.png" in names

@@ -125,3 +125,113 @@ def test_nrlink_encodes_with_it(k, mcs):
     assert isinstance(link.fast_encoder, FastTBEncoder)
     bits = np.random.default_rng(k + mcs).integers(0, 2, (5, link.payload_bits), dtype=np.uint8)
     assert torch.equal(link.encode(bits), link.encode(bits, reference=True))
+
+
+# ---------------------------------------------------------------------------------------- redundancy versions
+def _sionna_rv(enc, bits: np.ndarray, rv: int) -> torch.Tensor:
+    """Sionna's TB chain (TBEncoder.call, step by step) with the LDPC encoder's ``rv=[rv]`` rate matching."""
+    with torch.no_grad():
+        u = torch.as_tensor(bits, dtype=torch.float32)
+        if enc.k_padding > 0:
+            u = torch.cat([u, torch.zeros(u.shape[0], enc.k_padding)], -1)
+        u = enc.tb_crc_encoder(u)
+        cb_crc = 0 if enc.cb_crc_encoder is None else 24
+        u = u.reshape(-1, 1, enc.num_cbs, enc.ldpc_encoder.k - cb_crc)
+        if enc.cb_crc_encoder is not None:
+            u = enc.cb_crc_encoder(u)
+        c = enc.ldpc_encoder(u, rv=[rv])  # [B, 1, num_cbs, 1, n]
+        c = c.reshape(-1, 1, enc.num_cbs * enc.cw_lengths_max)
+        perm = torch.argsort(enc.output_perm_inv)
+        c = torch.index_select(c, -1, perm)[..., : enc.cw_lengths_sum]
+        if enc.scrambler is not None:
+            c = enc.scrambler(c)
+        return c.reshape(len(bits), enc.n)
+
+
+# one and several code blocks (two code-word lengths), both base graphs, fillers, CRC16/CRC24A, QPSK…64QAM
+RV_LINKS = [(128, 4, 1), (384, 9, 1), (768, 17, 1), (1536, 27, 1), (3001, 12, 2), (7777, 27, 1), (9001, 9, 1)]
+
+
+@pytest.mark.parametrize("k,mcs,table", RV_LINKS)
+@pytest.mark.parametrize("rv", [0, 1, 2, 3])
+def test_redundancy_versions_match_sionna(k, mcs, table, rv):
+    _, enc, fast = _link(k, mcs, table)
+    bits = np.random.default_rng(k + 7 * rv + mcs).integers(0, 2, (ROWS, enc.k), dtype=np.uint8)
+    ref = _sionna_rv(enc, bits, rv)
+    got = torch.from_numpy(fast.encode_rv(bits, rv))
+    assert got.shape == ref.shape
+    assert torch.equal(got, ref), f"rv {rv}: {int((got != ref).sum())} of {got.numel()} coded bits differ"
+    if rv == 0:
+        assert torch.equal(got, fast(bits))  # the rv-0 layout is the plain encoder's
+
+
+def test_redundancy_version_cases_are_covered():
+    seen = set()
+    for k, mcs, table in RV_LINKS:
+        _, enc, fast = _link(k, mcs, table)
+        seen |= {fast.bg, "multi-cb" if enc.num_cbs > 1 else "one-cb", f"crc{fast.tb_crc_len}"}
+        if len(np.unique(enc.cw_lengths)) > 1:
+            seen.add("two-cw-lengths")
+        if enc.ldpc_encoder.k_ldpc > enc.ldpc_encoder.k:
+            seen.add("fillers")
+        if any(s + enc.cw_lengths_max > fast.n_cb_comp for s in fast.rv_starts):
+            seen.add("wrap-around")
+    assert {"bg1", "bg2", "one-cb", "multi-cb", "crc16", "crc24", "two-cw-lengths", "fillers",
+            "wrap-around"} <= seen, seen
+
+
+def _reference_other_length(enc, bits: np.ndarray, rv: int, g: int, qm: int) -> np.ndarray:
+    """A transmission of G != n bits from Sionna's pieces: per CB an ``LDPC5GEncoder(k, E_r, bg=…)`` of the
+    same code with ``rv=[rv]``, its 38.212 interleaver (``generate_out_int``), concatenation, scrambling."""
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+    ldpc = enc.ldpc_encoder
+    c, q = enc.num_cbs, g // qm
+    lens = [qm * (q // c)] * (c - q % c) + [qm * -(-q // c)] * (q % c)
+    with torch.no_grad():
+        u = torch.as_tensor(bits, dtype=torch.float32)
+        u = enc.tb_crc_encoder(u)
+        cb_crc = 0 if enc.cb_crc_encoder is None else 24
+        u = u.reshape(-1, c, ldpc.k - cb_crc)
+        if enc.cb_crc_encoder is not None:
+            u = enc.cb_crc_encoder(u)
+        parts = []
+        for r, e in enumerate(lens):
+            sub = LDPC5GEncoder(ldpc.k, e, bg=ldpc._bg, device="cpu")
+            assert sub.z == ldpc.z
+            cw = sub(u[:, r], rv=[rv])[:, 0]
+            perm, _ = sub.generate_out_int(e, qm)
+            parts.append(cw[:, torch.as_tensor(perm)])
+        out = torch.cat(parts, -1)
+        if enc.scrambler is not None:
+            out = enc.scrambler(out.reshape(len(bits), 1, g)).reshape(len(bits), g)
+            enc.scrambler(torch.zeros(1, 1, enc.n))  # restore the scrambler's length
+    return out.numpy()
+
+
+@pytest.mark.parametrize("k,mcs,frac", [(768, 17, 0.5), (1536, 9, 0.75), (7777, 12, 0.6)])
+@pytest.mark.parametrize("rv", [0, 2, 3, 1])
+def test_retransmissions_of_another_length(k, mcs, frac, rv):
+    """HARQ retransmissions are shorter than the first transmission: same rules at G != n."""
+    _, enc, fast = _link(k, mcs, 1)
+    qm = fast.qm
+    g = qm * max(1, int(frac * enc.n / qm))
+    bits = np.random.default_rng(k + rv).integers(0, 2, (ROWS, enc.k), dtype=np.uint8)
+    ref = _reference_other_length(enc, bits, rv, g, qm)
+    got = fast.encode_rv(bits, rv, g)
+    assert np.array_equal(got, ref), f"{int((got != ref).sum())} of {got.size} bits differ"
+
+
+def test_layout_concatenates_transmissions():
+    _, enc, fast = _link(768, 17, 1)
+    qm = fast.qm
+    tx = [(0, enc.n), (2, 4 * qm * 10), (3, 4 * qm * 10), (1, 4 * qm * 10)]
+    bits = np.random.default_rng(3).integers(0, 2, (ROWS, enc.k), dtype=np.uint8)
+    lay = fast.layout(tx)
+    all_tx = fast.encode_layout(bits, lay)
+    for t, (rv, g) in enumerate(tx):
+        assert np.array_equal(all_tx[:, lay.offsets[t] : lay.offsets[t + 1]], fast.encode_rv(bits, rv, g))
+    with pytest.raises(ConfigError):
+        fast.layout([(4, enc.n)])
+    with pytest.raises(ConfigError):
+        fast.layout([(0, qm * 3 + 1)])

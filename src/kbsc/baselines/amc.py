@@ -33,6 +33,8 @@ Extra per-image outcomes: ``mcs_used``, ``snr_eff_db`` (γ_eff of the chosen MCS
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from functools import lru_cache
 
 import numpy as np
@@ -41,6 +43,7 @@ from kbsc.baselines.pipeline import CellResult
 from kbsc.baselines.system import _RUNNER_OPTIONS, DEFAULT_MCS_SET, ConventionalSystem
 from kbsc.errors import ConfigError
 from kbsc.nrlink.amc_calibration import ThresholdTable, load_thresholds
+from kbsc.nrlink.olla import OuterLoop
 from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes
 
 __all__ = [
@@ -53,6 +56,8 @@ __all__ = [
 ]
 
 DEFAULT_AMC_MCS_SET = DEFAULT_MCS_SET
+#: ``mcs_set: full``: every MCS of table 1 below 28 (the issue's 0 … 27; 28 is 64QAM at R = 948/1024)
+FULL_MCS_SET = tuple(range(28))
 _GRID_DB = np.round(np.arange(-20.0, 40.0 + 1e-9, 0.05), 2)
 _GH_NODES = 32
 
@@ -139,10 +144,17 @@ class HevcLdpcAmcSystem(ConventionalSystem):
     """HEVC intra + one NR TB per image at the MCS its receiver picks (MIESM + AWGN thresholds)."""
 
     name = "hevc+ldpc-amc"
-    allowed = _RUNNER_OPTIONS | {"mcs_set", "bler_target", "thresholds", "margin_db"}
+    allowed = _RUNNER_OPTIONS | {"mcs_set", "bler_target", "thresholds", "margin_db", "olla", "olla_step_db"}
+    #: defaults of the options ``olla`` and ``mcs_set``
+    default_olla = False
+    default_mcs_set: tuple[int, ...] = DEFAULT_AMC_MCS_SET
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
+        self.olla = bool(self.options.get("olla", self.default_olla))
+        self.olla_step_db = float(self.options.get("olla_step_db", 1.0))
+        if not 0.0 < self.olla_step_db <= 10.0:
+            raise ConfigError(f"olla_step_db must be in (0, 10] dB, got {self.olla_step_db}")
         target = float(self.options.get("bler_target", 0.1))
         if not 0.0 < target < 1.0:
             raise ConfigError(f"bler_target must be in (0, 1), got {target}")
@@ -150,7 +162,12 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         self.margin_db = float(self.options.get("margin_db", 0.0))
         if not 0.0 <= self.margin_db <= 20.0:
             raise ConfigError(f"margin_db must be in 0 … 20 dB, got {self.margin_db}")
-        self.mcs_set = [int(m) for m in self.options.get("mcs_set", DEFAULT_AMC_MCS_SET)]
+        mcs_set = self.options.get("mcs_set", self.default_mcs_set)
+        if mcs_set == "full":
+            mcs_set = FULL_MCS_SET
+        if isinstance(mcs_set, str) or not mcs_set:
+            raise ConfigError(f"mcs_set must list MCS indices or be 'full', got {mcs_set!r}")
+        self.mcs_set = [int(m) for m in mcs_set]
         self.table = load_thresholds(self.options.get("thresholds"))
         # a BLER threshold belongs to the decoder it was measured with: decode with that one
         decoder = self.options.get("decoder")
@@ -178,7 +195,128 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         mcs_table = int(self.options.get("mcs_table", 1))
         return choose_mcs(sinr, k, self.mcs_set, self.table, self.target, mcs_table, self.margin_db)
 
+    @classmethod
+    def validate_options(cls, options, mcs=None, training=None) -> None:
+        opts = dict(options)
+        if opts.get("mcs_set") == "full":
+            opts["mcs_set"] = list(FULL_MCS_SET)
+        super().validate_options(opts, mcs, training)
+
+    # ------------------------------------------------------------------ closed loop (OLLA and/or HARQ)
+    def transmission_sizes(self, k: int) -> tuple[int, ...]:
+        """REs of each transmission of an image's TB: one of k here (HARQ splits k)."""
+        return (int(k),)
+
+    def send(self, runner, k: int, mcs: int, bits: np.ndarray, bridge, ids: np.ndarray, snr_db: float):
+        """One TB per row of ``bits`` at ``mcs``: a :class:`kbsc.nrlink.harq.HarqResult`."""
+        from kbsc.nrlink.harq import HarqResult
+
+        res = runner.link(k, mcs).run(bits, bridge, ids, snr_db)
+        nb = len(bits)
+        return HarqResult(res.bits, res.crc_ok, res.crc_ok.copy(), np.ones(nb, np.int64),
+                          np.full(nb, int(k), np.int64), res.timings)
+
+    def payload_bits(self, runner, k: int, mcs: int) -> int:
+        return runner.link(k, mcs).payload_bits
+
+    def evaluate_closed_loop(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        """Per image: MCS from γ_eff over the first transmission's REs against threshold + OLLA offset, then
+        :meth:`send`; with ``olla`` one image after the other (each sees the offset its predecessors' first
+        transmissions left), without it batched per MCS (same outcomes as one after the other)."""
+        from kbsc.baselines.cache import image_key
+        from kbsc.nrlink.mcs import mcs_entry
+
+        k, bridge, runner, fb = self.setup(cell, ctx)
+        sizes = self.transmission_sizes(k)
+        k1 = sizes[0]
+        ids = np.asarray(ctx.image_ids, dtype=np.int64)
+        n = len(ids)
+        mcs_table = int(self.options.get("mcs_table", 1))
+        sinr = receiver_sinr(bridge, ids, k, cell.snr_db)[:, :k1]
+        order = sorted(set(self.mcs_set))
+        qms = {m: mcs_entry(m, mcs_table).qm for m in order}
+        eff_q = {q: effective_snr_db(sinr, q) for q in sorted(set(qms.values()))}
+        eff = np.stack([eff_q[qms[m]] for m in order], axis=1)  # [N, M]
+        thr = np.array([self.table.threshold(k1, m, self.target, mcs_table) + self.margin_db for m in order])
+        order_arr = np.array(order, dtype=np.int64)
+        keys = [image_key(im) for im in ctx.images]
+        t: dict[str, float] = defaultdict(float)
+        encs: list = [None] * n
+        ok = np.zeros(n, dtype=bool)
+        first_err = np.full(n, np.nan)
+        n_tx = np.zeros(n, dtype=np.int64)
+        uses = np.zeros(n, dtype=np.int64)
+        bit_errors = np.zeros(n, dtype=np.int64)
+        info = np.zeros(n, dtype=np.int64)
+        chosen = np.zeros(n, dtype=np.int64)
+        offsets = np.zeros(n, dtype=np.float64)
+        received: dict[int, bytes] = {}
+
+        def pick(rows: np.ndarray, off: float) -> np.ndarray:
+            good = eff[rows] >= thr[None, :] + off  # [R, M], thresholds increase with the MCS
+            last = np.where(good.any(1), good.shape[1] - 1 - np.argmax(good[:, ::-1], axis=1), 0)
+            return order_arr[last]
+
+        def run(rows: np.ndarray, m: int) -> list[bool]:
+            tb = self.payload_bits(runner, k, m)
+            t0 = time.perf_counter()
+            got = runner.encode(ctx.images[rows], np.array(tb), [keys[i] for i in rows])
+            t["source_encode_s"] += time.perf_counter() - t0
+            sent = [i for i, e in zip(rows, got, strict=True) if e is not None]
+            for i, e in zip(rows, got, strict=True):
+                encs[i] = e
+                chosen[i] = m
+            if not sent:
+                return []
+            bits = np.zeros((len(sent), tb), dtype=np.uint8)
+            for j, i in enumerate(sent):
+                b = np.unpackbits(np.frombuffer(encs[i].payload, dtype=np.uint8))
+                bits[j, : len(b)] = b
+            res = self.send(runner, k, m, bits, bridge, ids[sent], cell.snr_db)
+            for key, v in res.timings.items():
+                t[key] += v
+            s = np.asarray(sent)
+            ok[s], n_tx[s], uses[s], info[s] = res.crc_ok, res.transmissions, res.channel_uses, tb
+            first_err[s] = (~res.first_ok).astype(np.float64)
+            bit_errors[s] = (res.bits != bits).sum(axis=1)
+            for j, i in enumerate(sent):
+                if not res.crc_ok[j]:
+                    received[i] = np.packbits(res.bits[j]).tobytes()
+            return [bool(v) for v in res.first_ok]
+
+        if self.olla:
+            loop = OuterLoop(bler_target=self.target, delta_up_db=self.olla_step_db)
+            for i in range(n):
+                offsets[i] = loop.offset_db
+                row = np.array([i])
+                for ack in run(row, int(pick(row, loop.offset_db)[0])):
+                    loop.update(ack)
+        else:
+            all_rows = np.arange(n)
+            ms = pick(all_rows, 0.0)
+            for m in np.unique(ms):
+                run(all_rows[ms == m], int(m))
+        res = runner._assemble(n, ctx.kb, ctx.extractor, ctx.images, keys, encs, ok, received, fb, t)
+        sent_mask = np.array([e is not None for e in encs])
+        res.extras.update(
+            {
+                "bit_errors": bit_errors,
+                "info_bits": info,
+                "tb_error": np.where(sent_mask, (~ok).astype(np.float64), np.nan),
+                "tb_error_first": first_err,
+                "channel_uses": np.where(sent_mask, uses, 0 if len(sizes) > 1 else k).astype(np.int64),
+                "transmissions": n_tx,
+                "mcs_used": chosen.astype(np.float64),
+                "snr_eff_db": eff[np.arange(n), np.searchsorted(order_arr, chosen)],
+                "olla_offset_db": offsets,
+            }
+        )
+        runner.flush()
+        return self.outcomes(cell, ctx, res, bridge, k)
+
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
+        if self.olla or len(self.transmission_sizes(cell.k(ctx.source_dim))) > 1:
+            return self.evaluate_closed_loop(cell, ctx)
         k, bridge, runner, fb = self.setup(cell, ctx)
         chosen, eff = self.select(cell, ctx, bridge, k)
         ids = np.asarray(ctx.image_ids)

@@ -58,6 +58,13 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     df["_ps"] = np.where(has, df["psnr"].fillna(0) * n_i, 0.0)
     df["_pss"] = np.where(has, (sd**2) * np.maximum(n_i - 1, 0) + n_i * df["psnr"].fillna(0) ** 2, 0.0)
     df["_pband"] = has & df.get("psnr_lo", pd.Series(np.nan, index=df.index)).notna()
+    # channel uses spent per image (HARQ spends less than the budget) and first transmissions' BLER (OLLA)
+    uses = df["channel_uses"] if "channel_uses" in df.columns else pd.Series(np.nan, index=df.index)
+    df["_un"] = np.where(uses.notna(), n_i, 0.0)
+    df["_us"] = np.where(uses.notna(), uses.fillna(0) * n_i, 0.0)
+    first = df["bler_first"] if "bler_first" in df.columns else pd.Series(np.nan, index=df.index)
+    df["_fn"] = np.where(first.notna(), np.round(sent), 0.0)
+    df["_fk"] = np.where(first.notna(), first.fillna(0) * np.round(sent), 0.0)
     keys = ["series", "channel", "csi", "snr_db", "cbr"]
     g = df.groupby(keys, sort=True, dropna=False)
     out = g.agg(
@@ -73,7 +80,14 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
         pss=("_pss", "sum"),
         pband=("_pband", "all"),
         seeds=("seed", "nunique"),
+        un=("_un", "sum"),
+        us=("_us", "sum"),
+        fn=("_fn", "sum"),
+        fk=("_fk", "sum"),
     ).reset_index()
+    out["channel_uses"] = np.where(out["un"] > 0, out["us"] / out["un"].clip(lower=1), np.nan)
+    out["bler_first"] = np.where(out["fn"] > 0, out["fk"] / out["fn"].clip(lower=1), np.nan)
+    out = out.drop(columns=["un", "us", "fn", "fk"])
     out["sent_frac"] = out["sent"] / out["n"].clip(lower=1)
     out["acc"] = out["c1"] / out["n"]
     ci = [wilson(int(c), int(n)) for c, n in zip(out["c1"], out["n"], strict=True)]
@@ -191,7 +205,50 @@ def make_figures(
                         fig.savefig(path, dpi=dpi, metadata={"CreationDate": None} if fmt == "pdf" else None)
                         written.append(path)
                     plt.close(fig)
+        written += _link_figures(agg, out_dir, formats, dpi)
     written += _main_figure(agg, out_dir, formats)
+    return written
+
+
+def _link_figures(agg: pd.DataFrame, out_dir: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
+    """``link_vs_snr_<channel>_<csi>_cbr<x>.*``, per (channel, CSI, CBR) with a coded link: realized BLER
+    (solid: after the last transmission; dashed: first transmissions, where a link reports them) and the
+    channel uses actually spent per image (mean over all images, 0 for one not sent; a one-shot link spends
+    its whole budget on every image) vs SNR."""
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    coded = agg[agg["bler"].notna()]
+    for (channel, csi, cbr), sub in coded.groupby(["channel", "csi", "cbr"], sort=True):
+        if sub["snr_db"].nunique() < 2:
+            continue
+        fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(IEEE_COLUMN_IN, IEEE_COLUMN_IN * 1.1))
+        floor = 1.0 / (2.0 * max(float(sub["bler_n"].max()), 1.0))
+        for series, s in sub.groupby("series", sort=True):
+            s = s.sort_values("snr_db")
+            mcs = s["mcs"].iloc[0]
+            st = series_style(str(s["system"].iloc[0]), None if pd.isna(mcs) else int(mcs))
+            ax1.plot(s["snr_db"], np.maximum(s["bler"], floor), label=str(series), **st)
+            if s["bler_first"].notna().any():
+                dashed = {**st, "linestyle": ":", "mfc": "white"}
+                first = np.maximum(s["bler_first"], floor)
+                ax1.plot(s["snr_db"], first, label=f"{series} (1st tx)", **dashed)
+            ax2.plot(s["snr_db"], s["channel_uses"], label=None, **st)
+        ax1.set_yscale("log")
+        ax1.set_ylim(min(1e-3, floor / 1.5), 1.05)
+        ax1.set_ylabel("realized BLER")
+        ax2.set_ylabel("channel uses spent per image")
+        ax2.set_ylim(bottom=0)
+        ax2.set_xlabel("SNR (Es/N0 per data RE) [dB]")
+        ax1.set_title(figure_title(channel, csi, "cbr", cbr), fontsize=7.5)
+        ax2.legend(*ax1.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2,
+                   frameon=False)
+        stem = f"link_vs_snr_{_slug(channel)}_{_slug(csi)}_cbr{_slug(cbr)}"
+        for fmt in formats:
+            path = out_dir / f"{stem}.{fmt}"
+            fig.savefig(path, dpi=dpi, metadata={"CreationDate": None} if fmt == "pdf" else None)
+            written.append(path)
+        plt.close(fig)
     return written
 
 

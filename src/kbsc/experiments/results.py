@@ -54,6 +54,7 @@ RESULT_COLUMNS = [
     "bler",
     "bler_lo",
     "bler_hi",
+    "bler_first",
     "psnr",
     "psnr_lo",
     "psnr_hi",
@@ -156,6 +157,10 @@ def summarize(
             k = int(np.sum(err[mask] > 0.5))
             bler = k / m
             bler_lo, bler_hi = wilson(k, m)
+    bler_first = NAN  # HARQ / OLLA links: the first transmissions' realized BLER (the loop's feedback)
+    if "tb_error_first" in ex:
+        err1 = np.asarray(ex["tb_error_first"], dtype=np.float64)
+        bler_first = _finite_mean(err1)
     uses_per_image = (
         np.asarray(ex["channel_uses"], dtype=np.float64)
         if "channel_uses" in ex
@@ -183,6 +188,7 @@ def summarize(
         "bler": bler,
         "bler_lo": bler_lo,
         "bler_hi": bler_hi,
+        "bler_first": bler_first,
         "psnr": _finite_mean(ex.get("psnr")),
         "psnr_lo": t_interval(ex.get("psnr"))[0],
         "psnr_hi": t_interval(ex.get("psnr"))[1],

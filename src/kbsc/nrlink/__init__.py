@@ -1,7 +1,8 @@
 """kbsc.nrlink: the 5G NR physical link shared by every system that sends bits: MCS tables and transport-block
 sizes (:mod:`~kbsc.nrlink.mcs`), the TB encoder (:mod:`~kbsc.nrlink.tb_encoder`), the compiled LDPC engine
 (:mod:`~kbsc.nrlink.ldpc`), the link itself (:class:`NRLink`), the capacity bound
-(:mod:`~kbsc.nrlink.capacity`) and link adaptation's AWGN thresholds (:mod:`~kbsc.nrlink.amc_calibration`).
+(:mod:`~kbsc.nrlink.capacity`), link adaptation's AWGN thresholds (:mod:`~kbsc.nrlink.amc_calibration`),
+its outer loop (:mod:`~kbsc.nrlink.olla`) and HARQ with incremental redundancy (:mod:`~kbsc.nrlink.harq`).
 Used by the conventional baselines (``kbsc.baselines``) and the digital semantic system (``kbsc.semantic``).
 """
 

@@ -4,6 +4,15 @@ TS 38.212 chain per TB: TB CRC (CRC24A, CRC16 for small TBs) → code-block segm
 only with several CBs) → filler bits → 5G LDPC encoding → rate matching (RV 0: the circular buffer from
 bit 2·Z on, fillers skipped) → bit interleaver → CB concatenation → scrambling (TS 38.211).
 
+Redundancy versions (HARQ with incremental redundancy, :meth:`FastTBEncoder.layout`): a transmission of G
+coded bits with redundancy version rv reads each code block's circular buffer (fillers skipped, the first 2·Z
+systematic bits never sent) cyclically from the rv's start k0 (TS 38.212 Table 5.4.2.1-2, as Sionna's
+``LDPC5GEncoder.get_start_positions_comp`` gives it), E_r bits for code block r (E_r from G as in 38.212
+§5.4.2.1: Qm·⌊G/(Qm·C)⌋ for the first C − (G/Qm mod C) blocks, Qm·⌈G/(Qm·C)⌉ after), interleaves each with
+the 38.212 §5.4.2.2 bit interleaver of its length, concatenates and scrambles with the first G bits of the
+TB's scrambling sequence. With G = n this is Sionna's ``LDPC5GEncoder(rv=[rv])`` inside the TB chain, bit for
+bit (tests); other lengths (the retransmissions of a HARQ process) follow the same rules.
+
 Everything configuration-dependent is read from the Sionna ``TBEncoder`` instance, so the two agree for every
 configuration Sionna accepts: CRC polynomials and lengths, number and size of the code blocks, the LDPC base
 matrix and lifting size (:func:`kbsc.nrlink.ldpc.graph.base_matrix`), the code-word lengths, the output
@@ -20,6 +29,8 @@ loops over Z (split at ``Z - shift``), which LLVM vectorises.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +40,7 @@ from numba import njit
 from kbsc.errors import ConfigError
 from kbsc.nrlink.ldpc.graph import base_matrix
 
-__all__ = ["FastTBEncoder"]
+__all__ = ["FastTBEncoder", "TxLayout"]
 
 _OPTS = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
 #: what FastTBEncoder reads of a Sionna TBEncoder (public properties; the LDPC base matrix is ``_bm``)
@@ -211,6 +222,29 @@ def _encode(
             o[j] = np.float32(work[gather[j]] ^ scramble[j])
 
 
+@dataclass(frozen=True)
+class TxLayout:
+    """Where the coded bits of one or more transmissions of a TB come from.
+
+    ``gather`` uint32 ``[Σ G]``: index into the encoder's work buffer ``[num_cbs · width]`` (code block
+    ``gather // width``, lifted codeword position ``gather % width``) of each transmitted bit, the
+    transmissions one after the other; ``scramble`` uint8 ``[Σ G]``: the scrambling bit XORed onto it;
+    ``sizes``: G of each transmission; ``rvs``: its redundancy version.
+    """
+
+    rvs: tuple[int, ...]
+    sizes: tuple[int, ...]
+    gather: np.ndarray
+    scramble: np.ndarray
+    width: int
+    n_ext: int
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """int64 ``[T + 1]``: transmission t is bits ``offsets[t]:offsets[t + 1]``."""
+        return np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+
+
 def _need(cond: bool, what: str) -> None:
     if not cond:
         raise ConfigError(f"Sionna TBEncoder layout changed ({what}); FastTBEncoder cannot mirror it")
@@ -272,20 +306,19 @@ class FastTBEncoder:
         n_ext = max(0, -(-(n_par - 4 * z) // z))
         self.n_ext = n_ext
         self.width = (kb + 4 + n_ext) * z
+        self._bm, self._k_cb, self._n_sys, self._k_ldpc = bm, k_cb, n_sys, k_ldpc
+        self.n_cb_comp = n_cb_comp
+        self.qm = int(getattr(enc, "_num_bits_per_symbol", 0)) or None
+        starts = getattr(ldpc, "get_start_positions_comp", None)
+        _need(callable(starts), "LDPC5GEncoder.get_start_positions_comp (redundancy versions)")
+        self.rv_starts = tuple(int(v) for v in starts([0, 1, 2, 3]))  # compressed buffer, per rv
+        _need(self.rv_starts[0] == 0, "rv 0 starts at the buffer's start")
+        self._scrambler = enc.scrambler
+        self._scramble_cache: dict[int, np.ndarray] = {self.n: None}  # type: ignore[dict-item]
+        self._layouts: dict[tuple, TxLayout] = {}
         pos = np.concatenate([2 * z + np.arange(min(n_sys, e_max)), k_ldpc + np.arange(n_par)])  # [e_max]
 
-        # edges: core rows see the information columns, extension rows also the core parity
-        rows, cols, shifts = [], [], []
-        for r in range(4 + n_ext):
-            c_hi = kb if r < 4 else kb + 4
-            for c in range(c_hi):
-                if bm[r, c] >= 0 and (c >= kb or c * z < k_cb):  # filler-only columns add zeros
-                    rows.append(r)
-                    cols.append(c)
-                    shifts.append(bm[r, c])
-        self._row_ptr = np.searchsorted(np.asarray(rows, np.int64), np.arange(5 + n_ext)).astype(np.int64)
-        self._edge_col = np.asarray(cols, np.int64)
-        self._edge_shift = np.asarray(shifts, np.int64)
+        self._row_ptr, self._edge_col, self._edge_shift = self._edges(n_ext)
 
         # output permutation (interleaver, CB concatenation, shorter code words) and scrambling
         perm = np.argsort(np.asarray(enc.output_perm_inv.cpu(), dtype=np.int64))
@@ -300,6 +333,7 @@ class FastTBEncoder:
                 seq = enc.scrambler(torch.zeros(1, 1, self.n, dtype=torch.float32))
             self._scramble = seq.reshape(-1).numpy().astype(np.uint8)
             _need(self._scramble.shape == (self.n,) and self._scramble.max(initial=0) <= 1, "0/1 scrambler")
+        self._scramble_cache[self.n] = self._scramble
 
         _need(self._gather.max(initial=0) < self.num_cbs * self.width < 2**32, "uint32 gather index")
         self._kernel_args = (
@@ -325,8 +359,107 @@ class FastTBEncoder:
             self._scramble,
         )
 
-    def encode(self, bits: np.ndarray) -> np.ndarray:
-        """uint8-able bits ``[B, k]`` → float32 ``[B, n]``."""
+    def _edges(self, n_ext: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row_ptr, edge column block, shift) of core rows 0-3 (information columns) and extension rows
+        4 … 3 + n_ext (information and core parity columns; their own degree-1 column is the output)."""
+        bm, z, kb, k_cb = self._bm, self.z, self.kb, self._k_cb
+        rows, cols, shifts = [], [], []
+        for r in range(4 + n_ext):
+            c_hi = kb if r < 4 else kb + 4
+            for c in range(c_hi):
+                if bm[r, c] >= 0 and (c >= kb or c * z < k_cb):  # filler-only columns add zeros
+                    rows.append(r)
+                    cols.append(c)
+                    shifts.append(bm[r, c])
+        row_ptr = np.searchsorted(np.asarray(rows, np.int64), np.arange(5 + n_ext)).astype(np.int64)
+        return row_ptr, np.asarray(cols, np.int64), np.asarray(shifts, np.int64)
+
+    def _scrambling(self, g: int) -> np.ndarray:
+        """The first ``g`` bits of the TB's scrambling sequence, uint8 ``[g]`` (zeros without a scrambler)."""
+        hit = self._scramble_cache.get(g)
+        if hit is None:
+            if self._scrambler is None:
+                hit = np.zeros(g, np.uint8)
+            else:
+                with torch.no_grad():
+                    hit = self._scrambler(torch.zeros(1, 1, g, dtype=torch.float32)).reshape(-1).numpy()
+                hit = hit.astype(np.uint8)
+            self._scramble_cache[g] = hit
+        return hit
+
+    def cb_lengths(self, num_coded_bits: int, qm: int) -> np.ndarray:
+        """E_r int64 ``[num_cbs]`` of a transmission of G = ``num_coded_bits`` bits (TS 38.212 §5.4.2.1)."""
+        g, c = int(num_coded_bits), self.num_cbs
+        if qm < 1 or g < qm or g % qm:
+            raise ConfigError(f"a transmission needs a positive multiple of Qm={qm} coded bits, got {g}")
+        q = g // qm
+        e = np.full(c, qm * (q // c), dtype=np.int64)
+        e[c - q % c :] = qm * -(-q // c)
+        return e
+
+    def layout(self, transmissions: Sequence[tuple[int, int]], qm: int | None = None) -> TxLayout:
+        """The :class:`TxLayout` of transmissions ``[(rv, G), …]`` of this TB with Qm bits per symbol
+        (default: the TB encoder's)."""
+        qm = int(qm or self.qm or 0)
+        if qm < 1:
+            raise ConfigError("the modulation order Qm is needed for the bit interleaver")
+        tx = tuple((int(rv), int(g)) for rv, g in transmissions)
+        key = (tx, qm)
+        hit = self._layouts.get(key)
+        if hit is not None:
+            return hit
+        z, n_sys, k_ldpc, ncb = self.z, self._n_sys, self._k_ldpc, self.n_cb_comp
+        width = self._bm.shape[1] * z  # the whole mother code word
+        gathers, scrambles = [], []
+        for rv, g in tx:
+            if rv not in (0, 1, 2, 3):
+                raise ConfigError(f"redundancy version must be 0, 1, 2 or 3, got {rv}")
+            e = self.cb_lengths(g, qm)
+            parts = []
+            for r, e_r in enumerate(e.tolist()):
+                p = (self.rv_starts[rv] + np.arange(e_r)) % ncb  # compressed circular buffer positions
+                pos = np.where(p < n_sys, 2 * z + p, k_ldpc + (p - n_sys))
+                rows = e_r // qm  # 38.212 §5.4.2.2: write row by row (Qm rows), read column by column
+                perm = (np.arange(qm)[None, :] * rows + np.arange(rows)[:, None]).reshape(-1)
+                parts.append(r * width + pos[perm])
+            gathers.append(np.concatenate(parts))
+            scrambles.append(self._scrambling(g))
+        gather = np.concatenate(gathers).astype(np.int64)
+        n_ext = max(0, int((gather % width).max(initial=0)) // z - self.kb - 3)  # extension blocks sent
+        w_need = (self.kb + 4 + n_ext) * z
+        # re-base onto the narrower work buffer the kernel fills (only the blocks that are sent)
+        gather = (gather // width) * w_need + gather % width
+        _need(gather.max(initial=0) < self.num_cbs * w_need < 2**32, "uint32 gather index")
+        out = TxLayout(
+            rvs=tuple(rv for rv, _ in tx),
+            sizes=tuple(g for _, g in tx),
+            gather=gather.astype(np.uint32),
+            scramble=np.concatenate(scrambles).astype(np.uint8),
+            width=w_need,
+            n_ext=n_ext,
+        )
+        self._layouts[key] = out
+        return out
+
+    def encode_layout(self, bits: np.ndarray, layout: TxLayout) -> np.ndarray:
+        """uint8-able bits ``[B, k]`` → float32 ``[B, Σ G]``: the transmissions of ``layout`` in order."""
+        u = self._prepare(bits)
+        row_ptr, edge_col, edge_shift = self._edges(layout.n_ext)
+        args = list(self._kernel_args)
+        args[13:20] = [row_ptr, edge_col, edge_shift, layout.n_ext, layout.width, layout.gather,
+                       layout.scramble]
+        out = np.empty((len(u), len(layout.gather)), dtype=np.float32)
+        if len(u):
+            _encode(u, *args, out)
+        return out
+
+    def encode_rv(self, bits: np.ndarray, rv: int, num_coded_bits: int | None = None) -> np.ndarray:
+        """uint8-able bits ``[B, k]`` → float32 ``[B, G]``: one transmission with redundancy version ``rv``
+        of G = ``num_coded_bits`` (default n) bits."""
+        g = self.n if num_coded_bits is None else int(num_coded_bits)
+        return self.encode_layout(bits, self.layout([(rv, g)]))
+
+    def _prepare(self, bits: np.ndarray) -> np.ndarray:
         bits = np.asarray(bits)
         if bits.ndim != 2 or bits.shape[1] != self.k:
             raise ValueError(f"TB input must be [B, {self.k}] bits, got {bits.shape}")
@@ -337,6 +470,11 @@ class FastTBEncoder:
             u = np.concatenate([u, np.zeros((len(u), self.k_padding), np.uint8)], axis=1)
         elif self.k_padding < 0:
             u = np.ascontiguousarray(u[:, : self.tb_size])
+        return u
+
+    def encode(self, bits: np.ndarray) -> np.ndarray:
+        """uint8-able bits ``[B, k]`` → float32 ``[B, n]``."""
+        u = self._prepare(bits)
         out = np.empty((len(u), self.n), dtype=np.float32)
         if len(u):
             _encode(u, *self._kernel_args, out)

@@ -160,6 +160,7 @@ SYSTEM_MODULES = (
     "kbsc.semantic.system",
     "kbsc.baselines.system",
     "kbsc.baselines.amc",
+    "kbsc.baselines.harq_system",
     "kbsc.jscc.system",
     "kbsc.semantic.digital",
 )

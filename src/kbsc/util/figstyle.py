@@ -62,6 +62,7 @@ SYSTEM_STYLES: dict[str, dict[str, Any]] = {
     "hevc+ldpc": {"color": "#D55E00", "marker": "^", "linestyle": "--"},
     "hevc+ldpc-best": {"color": "#E69F00", "marker": ">", "linestyle": "-."},
     "hevc+ldpc-amc": {"color": "#CC79A7", "marker": "<", "linestyle": "--"},
+    "hevc+ldpc-harq": {"color": "#AA4499", "marker": ">", "linestyle": "-"},
     "hevc+capacity": {"color": "#000000", "marker": "D", "linestyle": ":"},
     "swinjscc": {"color": "#009E73", "marker": "P", "linestyle": "-"},
     "deepjscc": {"color": "#44AA99", "marker": "X", "linestyle": "-."},
