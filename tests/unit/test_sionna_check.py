@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kbsc.baselines.amc import DEFAULT_AMC_MCS_SET, receiver_sinr
-from kbsc.nrlink.sionna_check import mcs_agreement, threshold_comparison
+from kbsc.tools.sionna_check import mcs_agreement, threshold_comparison
 
 
 def test_awgn_thresholds_near_sionnas_bler_tables():
