@@ -74,7 +74,7 @@ def test_quiet_mutes_ray(monkeypatch):
     fake.is_initialized = lambda: False
     fake.init = lambda **kw: calls.update(kw)
     fake.put = lambda obj: obj
-    fake.remote = lambda **_: lambda cls: types.SimpleNamespace(remote=lambda *a: object())
+    fake.remote = lambda **_: lambda cls: types.SimpleNamespace(remote=lambda *a, **k: object())
     fake_util = types.ModuleType("ray.util")
     fake_util.ActorPool = lambda actors: list(actors)
     fake.util = fake_util
