@@ -150,6 +150,11 @@ REVIEWED_DATA_KEYS = {
     "decoder",
     "num_iter",
     "mcs_table",
+    # hevc+ldpc-harq and the outer loop of the AMC systems: numbers and a flag
+    "first_fraction",
+    "max_transmissions",
+    "olla",
+    "olla_step_db",
     "mcs_set",
     "early_stop",
     "bler_target",

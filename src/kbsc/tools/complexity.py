@@ -290,6 +290,7 @@ PROFILERS: Registry[Callable[..., Profile]] = Registry("complexity profile")
 @PROFILERS.register("kbsc")
 @PROFILERS.register("kbsc-snr")
 @PROFILERS.register("kbsc-no-codec")
+@PROFILERS.register("kbsc-csi")
 def _profile_semantic(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarray) -> Profile:
     from kbsc.semantic.train import build_codec
 
@@ -374,6 +375,15 @@ def _profile_hevc_ldpc(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids
 @PROFILERS.register("hevc+ldpc-amc")
 def _profile_amc(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarray) -> Profile:
     note = "at the reference MCS; the receiver's MCS choice (MIESM on its channel estimate) is not counted"
+    return _conventional(system, cell, ctx, images, ids, True, note)
+
+
+@PROFILERS.register("hevc+ldpc-harq")
+def _profile_harq(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarray) -> Profile:
+    note = (
+        "one transmission at the reference MCS; a retransmission decodes the combined buffer again "
+        "(at most max_transmissions decodes), and the MCS choice is not counted"
+    )
     return _conventional(system, cell, ctx, images, ids, True, note)
 
 
