@@ -20,7 +20,7 @@ from kbsc.data.base import ImageSet
 from kbsc.data.splits import sender_receiver_split
 from kbsc.features import Extractor, features_for, get_extractor
 from kbsc.kb import KnowledgeBase
-from kbsc.kb.metrics import AccuracyResult, accuracy
+from kbsc.metrics.retrieval import AccuracyResult, accuracy
 from kbsc.util import data_dir as resolve_data_dir
 
 

@@ -52,7 +52,7 @@ def test_bad_options_are_refused():
     with pytest.raises(ConfigError, match="MCS table 2"):
         get_system("hevc+ldpc-amc", mcs_table=2)
     from kbsc.baselines.amc import choose_mcs
-    from kbsc.baselines.amc_calibration import load_thresholds
+    from kbsc.nrlink.amc_calibration import load_thresholds
 
     with pytest.raises(ConfigError, match="k ≥ 64"):
         choose_mcs(np.ones((1, 32)), 32, [4], load_thresholds())
@@ -61,8 +61,8 @@ def test_bad_options_are_refused():
 def test_calibrate_amc_command_writes_a_table_with_provenance(tmp_path, capsys):
     import json
 
-    from kbsc.baselines.amc_calibration import load_thresholds
     from kbsc.cli import main
+    from kbsc.nrlink.amc_calibration import load_thresholds
 
     out = tmp_path / "thr.json"
     assert main(["calibrate-amc", "--k", "64", "--mcs", "4", "--n-tb", "20", "--out", str(out)]) == 0

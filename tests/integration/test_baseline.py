@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from kbsc.baselines.codecs import hevc as hevc_mod
-from kbsc.baselines.metrics import psnr
 from kbsc.baselines.pipeline import BaselineRunner, fallback_image
 from kbsc.bridge import Bridge
 from kbsc.errors import ConfigError
 from kbsc.jscc.toy import toy_context
+from kbsc.metrics.image import psnr
 from kbsc.systems.base import Cell, get_system
 
 

@@ -13,9 +13,9 @@ from kbsc.baselines.amc import (
     qam_mutual_information,
     receiver_sinr,
 )
-from kbsc.baselines.amc_calibration import calibrate_threshold, load_thresholds
 from kbsc.baselines.system import DEFAULT_MCS_SET, open_bridge
 from kbsc.errors import ConfigError
+from kbsc.nrlink.amc_calibration import calibrate_threshold, load_thresholds
 
 
 @pytest.mark.parametrize("qm", [2, 4, 6])
@@ -66,7 +66,7 @@ def test_chosen_mcs_is_monotone_in_snr_on_awgn():
 
 
 def test_realized_bler_at_the_chosen_mcs_is_near_the_target():
-    from kbsc.baselines.link import NRLink
+    from kbsc.nrlink.link import NRLink
 
     table = load_thresholds()
     k, n = 128, 300
@@ -114,7 +114,7 @@ def test_threshold_search_finds_the_crossing_of_a_known_curve():
 
 
 def test_threshold_table_merge_lookup_and_safe_side(tmp_path):
-    from kbsc.baselines.amc_calibration import merge_into
+    from kbsc.nrlink.amc_calibration import merge_into
 
     def rec(k, m, snr):
         return {"k": k, "mcs": m, "mcs_table": 1, "bler_target": 0.1, "tb_size": 8, "snr_db": snr}

@@ -112,7 +112,7 @@ def test_another_sionna_model_is_one_subclass():
 
 
 def test_channel_speed_report_has_both_sides():
-    from kbsc.bridge.bench import channel_speed
+    from kbsc.tools.bridge_bench import channel_speed
 
     c = channel_speed(slots=2, pairs=(("rayleigh", "cdl-a"),))
     assert c["native"]["rayleigh"] > 0 and c["sionna"]["cdl-a"] > 0

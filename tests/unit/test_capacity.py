@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from kbsc.baselines.capacity import capacity_bits, channel_gains
 from kbsc.bridge import Bridge, GridConfig
 from kbsc.jscc.toy import toy_context
+from kbsc.nrlink.capacity import capacity_bits, channel_gains
 from kbsc.systems.base import Cell, get_system
 
 

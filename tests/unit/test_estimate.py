@@ -11,9 +11,9 @@ import pytest
 from kbsc.cli import main
 from kbsc.errors import DataError
 from kbsc.experiments.config import parse_config
-from kbsc.experiments.estimate import estimate_grid, format_estimate, load_bench
 from kbsc.experiments.grid import context_spec, expand
 from kbsc.experiments.results import SUMMARY_KEY, cell_path
+from kbsc.tools.estimate import estimate_grid, format_estimate, load_bench
 
 GRID = {
     "name": "tiny",
@@ -122,7 +122,7 @@ def test_cli_prints_the_estimate_and_skips_stored_cells(tmp_path, capsys):
 
 
 def test_kbsc_run_gets_a_one_line_estimate_only_for_long_grids(tmp_path):
-    from kbsc.experiments.estimate import run_banner
+    from kbsc.tools.estimate import run_banner
 
     cfg = parse_config(GRID)
     long = _report()

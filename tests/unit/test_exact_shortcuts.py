@@ -1,7 +1,7 @@
 """Shortcuts of the conventional link that must not change a number: each gives what it replaces, bit for bit.
 
 * the fallback image's per-channel mean from an integer sum (no float64 copy of the training split);
-* NR links shared per process (:func:`kbsc.baselines.link.shared_link`), built with the trial TB encoder;
+* NR links shared per process (:func:`kbsc.nrlink.link.shared_link`), built with the trial TB encoder;
 * PSNR and MS-SSIM per image, whatever the batch: the envelope computes a concealed outcome's MS-SSIM only for
   the winners, in another batch than the exhaustive evaluation.
 """
@@ -9,9 +9,9 @@
 import numpy as np
 import pytest
 
-from kbsc.baselines.link import NRLink, shared_link
-from kbsc.baselines.metrics import ms_ssim, psnr
 from kbsc.baselines.pipeline import _channel_mean, fallback_image
+from kbsc.metrics.image import ms_ssim, psnr
+from kbsc.nrlink.link import NRLink, shared_link
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.float32])

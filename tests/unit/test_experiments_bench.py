@@ -6,9 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from kbsc.experiments import bench
 from kbsc.experiments.config import parse_config
 from kbsc.experiments.grid import context_spec, expand
+from kbsc.tools import bench, estimate
 
 
 def test_extrapolation_sums_per_image_costs_over_the_grid():
@@ -28,7 +28,7 @@ def test_extrapolation_sums_per_image_costs_over_the_grid():
             "s_per_image": [0.001, 0.003, 0.01],
         }
     )
-    est = bench.extrapolate(per_image, cfg, workers=2)
+    est = estimate.extrapolate(per_image, cfg, workers=2)
     # fast: 2 channels x 3 SNR cells at each CBR; 1/8 is nearer (log scale) to 1/24 than to 1/2
     fast = 6 * 100 * (0.001 + 0.001 + 0.003)
     slow = 6 * 2 * 3 * 100 * 0.01  # every CBR maps to the one measured CBR
@@ -37,7 +37,7 @@ def test_extrapolation_sums_per_image_costs_over_the_grid():
     assert est["cells"] == 6 * 3 + 6 * 3 * 2 + 6 * 3 and est["unmeasured_systems"] == ["other"]
     # a per-image extra (e.g. a slower extractor) at the nearest listed CBR, and a parallel efficiency
     extra = {("slow", 1 / 2): 0.02, ("fast", 1 / 24): 0.5}
-    est2 = bench.extrapolate(per_image, cfg, workers=2, efficiency=0.5, extra_s=extra)
+    est2 = estimate.extrapolate(per_image, cfg, workers=2, efficiency=0.5, extra_s=extra)
     added = 6 * 2 * 3 * 100 * 0.02 + 6 * 3 * 100 * 0.5
     assert est2["extra_cell_seconds"] == pytest.approx(added, abs=0.05)
     assert est2["wall_s"] == pytest.approx((fast + slow + added) / (2 * 0.5), abs=0.05)
@@ -64,7 +64,7 @@ def test_extrapolation_prices_each_label_and_splits_the_time_by_label():
             "s_per_image": [1.0, 1.0, 3.0, 3.0],
         }
     )
-    est = bench.extrapolate(per_image, cfg, workers=1)
+    est = estimate.extrapolate(per_image, cfg, workers=1)
     # 4 cells per label; a label that was not measured falls back to its registry name's mean cost (2.0)
     assert est["by_system"] == {"jscc+other": 120.0, "jscc+unmeasured": 80.0, "jscc": 40.0}
     assert est["cell_seconds"] == pytest.approx(240.0)
@@ -91,7 +91,7 @@ def test_each_cell_is_priced_on_its_channel_or_the_measured_channels_of_its_kind
             "s_per_image": [1.0, 3.0],
         }
     )
-    est = bench.extrapolate(per_image, cfg, workers=1)
+    est = estimate.extrapolate(per_image, cfg, workers=1)
     # awgn 1, rayleigh 3, tdl-a (fading, not measured) 3, authors-awgn (AWGN-like) 1
     assert est["cell_seconds"] == pytest.approx(10 * (1 + 3 + 3 + 1))
     three = parse_config({**GRID3, "channels": ["awgn", "rayleigh", "tdl-a"]})
@@ -124,10 +124,10 @@ def test_slice_keeps_one_entry_per_label():
 
 
 def test_counting_extractor_counts_only_what_reaches_the_extractor(tmp_path):
-    from kbsc.experiments.feature_cost import extractions_per_image
     from kbsc.experiments.grid import Task
     from kbsc.jscc.toy import toy_context
     from kbsc.systems.base import Cell, get_system
+    from kbsc.tools.feature_cost import extractions_per_image
 
     ctx = toy_context(n=8, data_dir=tmp_path)
     cell = Cell("hevc+ldpc", "toy", "pp", "awgn", "perfect", 10.0, 0.25, 0, 4)

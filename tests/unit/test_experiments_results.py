@@ -68,7 +68,7 @@ def test_metrics_that_do_not_apply_are_empty():
 def test_ebn0_counts_only_the_transport_blocks_sent():
     """Issue 13: MCS 10, CBR 1/24 (k = 128) at −4 dB sends 12 of 500 images; Eb/N0 is SNR + 10·log10(k/TBS)
     (−5.2 dB), not the 11.0 dB that averaging 0 information bits for the unsent images gave."""
-    from kbsc.baselines.mcs import plan_tb
+    from kbsc.nrlink.mcs import plan_tb
 
     n, k = 500, 128
     tbs = plan_tb(k, 10).tb_size

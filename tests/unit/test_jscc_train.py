@@ -101,8 +101,8 @@ def test_bad_settings_are_one_line_config_errors():
 
 
 def test_ms_ssim_loss_matches_the_reported_metric_and_trains(data):
-    from kbsc.baselines.metrics import ms_ssim
     from kbsc.jscc.losses import ms_ssim_torch
+    from kbsc.metrics.image import ms_ssim
 
     rng = np.random.default_rng(0)
     a = data.images[:6]

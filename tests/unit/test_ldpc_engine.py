@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from kbsc.baselines.ldpc import (
+from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc import (
     LDPC_DECODERS,
     FastLDPC5GDecoder,
     build_graph,
     install_in_tb_decoder,
     make_ldpc_decoder,
 )
-from kbsc.baselines.ldpc.bench import awgn_llrs, wilson_interval
-from kbsc.errors import ConfigError
+from kbsc.tools.ldpc_bench import awgn_llrs, wilson_interval
 
 ldpc = pytest.importorskip("sionna.phy.fec.ldpc")
 

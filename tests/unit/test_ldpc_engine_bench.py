@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from kbsc.baselines.ldpc.bench import (
+from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
+from kbsc.tools.ldpc_bench import (
     LANE_DECODERS,
     LINK_CODES,
     _summary,
@@ -14,7 +15,6 @@ from kbsc.baselines.ldpc.bench import (
     bench_decoders,
     wilson_interval,
 )
-from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
 
 pytest.importorskip("sionna.phy.fec.ldpc")
 

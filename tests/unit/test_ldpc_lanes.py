@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from kbsc.baselines.ldpc import DEFAULT_LDPC_DECODER, LDPC_DECODERS, FastLDPC5GDecoder, make_ldpc_decoder
-from kbsc.baselines.ldpc.bench import BENCH_CODES, awgn_llrs
-from kbsc.baselines.ldpc.decoder import LaneLDPC5GDecoder
-from kbsc.baselines.ldpc.lanes import LANES, kernel_source
 from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc import DEFAULT_LDPC_DECODER, LDPC_DECODERS, FastLDPC5GDecoder, make_ldpc_decoder
+from kbsc.nrlink.ldpc.decoder import LaneLDPC5GDecoder
+from kbsc.nrlink.ldpc.lanes import LANES, kernel_source
+from kbsc.tools.ldpc_bench import BENCH_CODES, awgn_llrs
 
 ldpc = pytest.importorskip("sionna.phy.fec.ldpc")
 

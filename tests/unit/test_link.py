@@ -6,10 +6,10 @@ import torch
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from kbsc.baselines.link import NRLink
-from kbsc.baselines.mcs import mcs_entry, plan_tb
 from kbsc.bridge import Bridge
 from kbsc.errors import ConfigError
+from kbsc.nrlink.link import NRLink
+from kbsc.nrlink.mcs import mcs_entry, plan_tb
 
 # (table, MCS index) -> (Qm, R x 1024), typed in from TS 38.214 Tables 5.1.3.1-1 and 5.1.3.1-2
 SPEC = {

@@ -167,7 +167,7 @@ def test_each_image_quality_encoded_once_across_budgets_stores_and_processes(tmp
 
 
 def test_grid_budget_figure_counts_each_quality_once():
-    from kbsc.baselines.bench import bench_grid_budgets, grid_budgets
+    from kbsc.tools.link_bench import bench_grid_budgets, grid_budgets
 
     budgets = grid_budgets(3072)
     assert budgets == sorted(set(budgets)) and len(budgets) > 20 and budgets[0] > 0

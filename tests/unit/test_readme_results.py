@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kbsc.errors import DataError
-from kbsc.experiments.readme_block import (
+from kbsc.tools.readme_block import (
     BEGIN,
     END,
     SECTIONS,

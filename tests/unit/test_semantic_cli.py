@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from kbsc.cli import main
+from kbsc.cli.semantic import load_yaml, parse_cbr
 from kbsc.errors import ConfigError
-from kbsc.semantic.commands import load_yaml, parse_cbr
 from kbsc.systems.base import get_system
 
 

@@ -9,10 +9,10 @@ import faiss
 import numpy as np
 import pytest
 
-from kbsc.baselines.capacity import capacity_bits
-from kbsc.baselines.mcs import plan_tb
 from kbsc.bridge.training_keys import open_bridge
 from kbsc.kb import KnowledgeBase
+from kbsc.nrlink.capacity import capacity_bits
+from kbsc.nrlink.mcs import plan_tb
 from kbsc.semantic.quantizer import (
     NBITS_MAX,
     NBITS_MIN,

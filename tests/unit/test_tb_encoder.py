@@ -1,6 +1,6 @@
 """The compiled TB encoder gives Sionna's ``TBEncoder`` output bit for bit, whatever the configuration.
 
-Links are built as :class:`kbsc.baselines.link.NRLink` builds them (:func:`mother_tb_encoder`, so the
+Links are built as :class:`kbsc.nrlink.link.NRLink` builds them (:func:`mother_tb_encoder`, so the
 repetition links of rates below 1/5 are in), over every MCS of table 1 and a few of table 2, at k values from
 128 to 20,000 REs: CRC16 and CRC24A TBs, one and several code blocks (CB CRC24B, code words of two lengths),
 both base graphs, filler bits, up to ~40 extension parity blocks. A coverage test keeps the list honest.
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from kbsc.baselines.link import mother_tb_encoder
-from kbsc.baselines.mcs import plan_tb
-from kbsc.baselines.tb_encoder import FastTBEncoder
 from kbsc.errors import ConfigError
+from kbsc.nrlink.link import mother_tb_encoder
+from kbsc.nrlink.mcs import plan_tb
+from kbsc.nrlink.tb_encoder import FastTBEncoder
 
 # (k, MCS, table): MCS 0..27 of table 1 at k values of test_link and two odd ones, then larger TBs
 LINKS = [(k, mcs, 1) for mcs, k in zip(range(28), [128, 384, 768, 1536, 1000, 333] * 5, strict=False)] + [
@@ -119,7 +119,7 @@ def test_refuses_what_it_cannot_mirror():
 
 @pytest.mark.parametrize("k,mcs", [(384, 0), (768, 10)])  # a repetition link and a plain one
 def test_nrlink_encodes_with_it(k, mcs):
-    from kbsc.baselines.link import NRLink
+    from kbsc.nrlink.link import NRLink
 
     link = NRLink(k, mcs)
     assert isinstance(link.fast_encoder, FastTBEncoder)

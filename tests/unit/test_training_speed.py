@@ -4,7 +4,8 @@ import time
 
 import torch
 
-from kbsc.training import TrainTask, speed
+from kbsc.tools import train_speed as speed
+from kbsc.training import TrainTask
 
 
 def test_every_model_is_measured_with_its_own_job(monkeypatch):

@@ -17,7 +17,7 @@
    nodes, so I⁻¹(I(γ)) = γ exactly on the grid's span).
 3. **Thresholds.** The highest MCS of ``mcs_set`` whose AWGN threshold for the BLER target (option
    ``bler_target``, default 0.1) at the cell's k is ≤ γ_eff(Qm of that MCS); thresholds come from the link's
-   own AWGN BLER curves (:mod:`kbsc.baselines.amc_calibration`, ``amc_thresholds.json``). If no MCS
+   own AWGN BLER curves (:mod:`kbsc.nrlink.amc_calibration`, ``amc_thresholds.json``). If no MCS
    qualifies, the lowest MCS of the set is used (a link keeps transmitting with its most robust format).
 4. **One link per image**: images are grouped by their MCS and each group runs through the fixed-MCS pipeline
    (:meth:`BaselineRunner.run_fixed`) on its own realizations.
@@ -37,10 +37,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from kbsc.baselines.amc_calibration import ThresholdTable, load_thresholds
 from kbsc.baselines.pipeline import CellResult
 from kbsc.baselines.system import _RUNNER_OPTIONS, DEFAULT_MCS_SET, ConventionalSystem
 from kbsc.errors import ConfigError
+from kbsc.nrlink.amc_calibration import ThresholdTable, load_thresholds
 from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes
 
 __all__ = [
@@ -118,7 +118,7 @@ def choose_mcs(
     sinr: float ``[B, k]`` per-RE SINR (linear). Returns MCS int64 ``[B]`` and γ_eff of the chosen MCS's
     modulation in dB float64 ``[B]``.
     """
-    from kbsc.baselines.mcs import mcs_entry
+    from kbsc.nrlink.mcs import mcs_entry
 
     order = sorted(set(int(m) for m in mcs_set))
     if not order:

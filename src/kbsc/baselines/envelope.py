@@ -36,9 +36,9 @@ import numpy as np
 
 from kbsc.baselines.cache import image_key
 from kbsc.baselines.codecs import Encoded
-from kbsc.baselines.metrics import ms_ssim, psnr
 from kbsc.baselines.pipeline import BaselineRunner, CellResult
 from kbsc.errors import ConfigError
+from kbsc.metrics.image import ms_ssim, psnr
 
 __all__ = ["EPS_DB", "best_over_mcs", "concealment_violations", "score_bound"]
 

@@ -42,7 +42,7 @@ SCHEMA = 1
 #: folder so that its slice computes every envelope, as a grid does)
 ENVELOPE_DIR_ENV = "KBSC_ENVELOPE_DIR"
 #: packages whose code decides an envelope's outcome
-_CODE_PACKAGES = ("kbsc.baselines", "kbsc.bridge")
+_CODE_PACKAGES = ("kbsc.baselines", "kbsc.bridge", "kbsc.nrlink", "kbsc.metrics")
 
 
 @lru_cache(maxsize=1)

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from kbsc.baselines.mcs import DEFAULT_MCS_SET
 from kbsc.baselines.pipeline import LINK_EXTRAS, BaselineRunner, CellResult, envelope, fallback_image
 from kbsc.errors import ConfigError
+from kbsc.nrlink.mcs import DEFAULT_MCS_SET
 from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
 
 __all__ = [
@@ -73,10 +73,10 @@ class ConventionalSystem(System):
         """Option names, codec (name, settings, tools on PATH), failure mode, LDPC decoder, MCS table and
         every MCS index against it — all checked here, before a run starts."""
         from kbsc.baselines.codecs import get_codec
-        from kbsc.baselines.ldpc.registry import LDPC_DECODERS
-        from kbsc.baselines.link import DEFAULT_DECODER
-        from kbsc.baselines.mcs import MCS_TABLES
         from kbsc.baselines.pipeline import FAILURE_MODES
+        from kbsc.nrlink.ldpc.registry import LDPC_DECODERS
+        from kbsc.nrlink.link import DEFAULT_DECODER
+        from kbsc.nrlink.mcs import MCS_TABLES
 
         cls(**options)
         get_codec(str(options.get("codec", "hevc")), **dict(options.get("codec_options") or {}))

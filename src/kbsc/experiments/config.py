@@ -300,7 +300,7 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
     """Everything that can be checked before a run starts, as one-line :class:`ConfigError`s: the code
     opt-in, plug-in imports, system names and each system's options (asked of the system class, nothing
     runs), the OFDM grid values, and the dataset/extractor/index names."""
-    from kbsc.experiments.worker import import_plugins
+    from kbsc.experiments.plugins import import_plugins
     from kbsc.systems.base import system_class
 
     check_code_allowed(cfg, allow_code)
@@ -403,7 +403,7 @@ def import_config_plugins(data: dict[str, Any], source: str = "config") -> None:
     plugins = data.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"{source}: key 'plugins': must be a list of module names (got {plugins!r})")
-    from kbsc.experiments.worker import import_plugins
+    from kbsc.experiments.plugins import import_plugins
 
     import_plugins(plugins)
 

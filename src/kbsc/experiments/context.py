@@ -69,6 +69,21 @@ class ContextSpec:
 CONTEXT_BUILDERS: Registry[Callable[[ContextSpec], EvalContext]] = Registry("context builder")
 
 
+def _toy_builder(size: int) -> Callable[[ContextSpec], EvalContext]:
+    """The toy datasets of :mod:`kbsc.jscc.toy` (tests and quick checks; nothing is cached on disk)."""
+
+    def build(spec: ContextSpec) -> EvalContext:
+        from kbsc.jscc.toy import toy_context  # imported lazily: builds an extractor and an index
+
+        return toy_context(n=spec.n_images, data_dir=spec.data_dir, options=dict(spec.options), size=size)
+
+    return build
+
+
+CONTEXT_BUILDERS.add("jscc-toy", _toy_builder(32))  # 32×32
+CONTEXT_BUILDERS.add("jscc-toy16", _toy_builder(16))  # 16×16, fast tests
+
+
 def _from_workspace(spec: ContextSpec) -> EvalContext:
     from kbsc.workspace import prepare_workspace  # imported lazily: heavy (torch, faiss)
 

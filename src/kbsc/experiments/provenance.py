@@ -36,7 +36,7 @@ def _version(pkg: str) -> str | None:
 
 
 def _default_ldpc_decoder() -> str:
-    from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER
+    from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER
 
     return DEFAULT_LDPC_DECODER
 

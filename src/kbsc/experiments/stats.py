@@ -1,6 +1,6 @@
 """Statistics on accuracies: Wilson intervals and the paired comparison of two systems on the same images.
 
-* :func:`wilson` — Wilson score interval (:func:`kbsc.kb.metrics.wilson_interval`, i.e. scipy's
+* :func:`wilson` — Wilson score interval (:func:`kbsc.metrics.retrieval.wilson_interval`, i.e. scipy's
   ``binomtest(...).proportion_ci(method="wilson")``).
 * :func:`mcnemar_exact` — McNemar's exact test: under H0 the discordant pairs split 50/50, so the p-value is
   the two-sided binomial test of ``b`` successes in ``b + c`` trials (``scipy.stats.binomtest``).
@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from kbsc.errors import ConfigError
-from kbsc.kb.metrics import wilson_interval
+from kbsc.metrics.retrieval import wilson_interval
 
 __all__ = [
     "PairedResult",

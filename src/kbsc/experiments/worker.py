@@ -8,7 +8,6 @@ trained).
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 import traceback
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from kbsc.errors import KbscError
 from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Plan, PrepareTask, Task
+from kbsc.experiments.plugins import import_plugins
 from kbsc.systems.base import EvalContext, Outcomes, System, get_system
 from kbsc.training.reference import set_retrain
 from kbsc.util.progress import enter_worker, in_worker
@@ -46,21 +46,6 @@ def limit_threads(n: int = 1) -> None:
         torch.set_num_threads(n)
     except Exception:  # pragma: no cover - torch is a dependency; be lenient in odd workers
         pass
-
-
-def import_plugins(plugins: list[str]) -> None:
-    """Import modules that register extra systems or context builders."""
-    from kbsc.errors import ConfigError
-
-    for mod in plugins:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod:
-                raise ConfigError(
-                    f"plugin module {mod!r} not found; check 'plugins' and PYTHONPATH"
-                ) from None
-            raise
 
 
 class CellWorker:

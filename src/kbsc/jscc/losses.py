@@ -1,6 +1,6 @@
 """Training losses of the JSCC models: ``mse`` (default, maximizes PSNR) and ``ms-ssim`` (1 − MS-SSIM).
 
-The MS-SSIM is the differentiable torch twin of :func:`kbsc.baselines.metrics.ms_ssim` (same scales, window,
+The MS-SSIM is the differentiable torch twin of :func:`kbsc.metrics.image.ms_ssim` (same scales, window,
 weights and constants, on images in [0, 1] with L = 1), so the training loss and the reported metric agree.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from kbsc.baselines.metrics import ms_ssim_plan
+from kbsc.metrics.image import ms_ssim_plan
 from kbsc.util.registry import Registry
 
 __all__ = ["LOSSES", "ms_ssim_torch"]

@@ -1,4 +1,4 @@
-"""Image-quality metrics for decoded images: PSNR and MS-SSIM are :mod:`kbsc.baselines.metrics`'s (the same
+"""Image-quality metrics for decoded images: PSNR and MS-SSIM are :mod:`kbsc.metrics.image`'s (the same
 functions the conventional baseline reports), plus the conversions between uint8 images and model tensors.
 
 Images are uint8 ``[N, H, W, 3]`` (or float in [0, 255]); PSNR uses a peak of 255, per image.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kbsc.baselines.metrics import ms_ssim, psnr
+from kbsc.metrics.image import ms_ssim, psnr
 
 __all__ = ["ms_ssim", "psnr", "to_tensor", "to_uint8"]
 

@@ -97,24 +97,3 @@ def toy_context(
         workspace=SimpleNamespace(train=train),
         options=dict(options or {}),
     )
-
-
-def _build(spec, size: int = 32) -> EvalContext:  # noqa: ANN001 - a kbsc.experiments.context.ContextSpec
-    return toy_context(n=spec.n_images, data_dir=spec.data_dir, options=dict(spec.options), size=size)
-
-
-def _build16(spec) -> EvalContext:  # noqa: ANN001
-    return _build(spec, size=16)
-
-
-def _register() -> None:
-    from kbsc.experiments.context import CONTEXT_BUILDERS
-
-    if "jscc-toy" not in CONTEXT_BUILDERS:
-        CONTEXT_BUILDERS.add("jscc-toy", _build)
-        CONTEXT_BUILDERS.add("jscc-toy16", _build16)
-
-
-# dataset names ``jscc-toy`` (32×32) and ``jscc-toy16`` (16×16, fast tests);
-# experiment configs add ``plugins: [kbsc.jscc.toy]``
-_register()

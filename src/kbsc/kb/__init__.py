@@ -2,7 +2,7 @@
 
 from kbsc.kb.index import INDEXES, build_index, gpu_available
 from kbsc.kb.knowledge_base import KnowledgeBase
-from kbsc.kb.metrics import AccuracyResult, accuracy, wilson_interval
+from kbsc.metrics.retrieval import AccuracyResult, accuracy, wilson_interval
 
 __all__ = [
     "INDEXES",

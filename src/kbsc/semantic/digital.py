@@ -4,7 +4,7 @@ The fourth corner of the comparison (semantic-digital, next to semantic-analog K
 and pixel-analog JSCC). Per image: the clean feature (the same extractor and features the other systems use)
 → a FAISS product quantizer trained on the training split (:mod:`kbsc.semantic.quantizer`), its code size
 chosen to fill the cell's NR transport block (k data REs, the MCS → TBS by TS 38.214, the computation the
-conventional baseline uses) → :class:`kbsc.baselines.link.NRLink` (CRC, segmentation, LDPC, rate matching,
+conventional baseline uses) → :class:`kbsc.nrlink.link.NRLink` (CRC, segmentation, LDPC, rate matching,
 QAM, the same bridge, estimation and equalization) → on TB CRC success the decoded bits → the reconstructed
 feature → the same knowledge-base retrieval.
 
@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from kbsc.baselines.mcs import DEFAULT_MCS_SET
 from kbsc.errors import ConfigError
+from kbsc.nrlink.mcs import DEFAULT_MCS_SET
 from kbsc.semantic.quantizer import (
     NBITS_MAX,
     NBITS_MIN,
@@ -114,7 +114,7 @@ class DigitalSemanticSystem(System):
         return self._quantizers[key]
 
     def link(self, k: int, mcs: int):
-        from kbsc.baselines.link import DEFAULT_DECODER, shared_link
+        from kbsc.nrlink.link import DEFAULT_DECODER, shared_link
 
         key = (int(k), int(mcs))
         if key not in self._links:
@@ -301,7 +301,7 @@ class DigitalCapacitySystem(DigitalSemanticSystem):
     name = "kbsc-digital-capacity"
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
-        from kbsc.baselines.capacity import capacity_bits
+        from kbsc.nrlink.capacity import capacity_bits
 
         k = self.k_of(cell, ctx)
         n = len(ctx.image_ids)

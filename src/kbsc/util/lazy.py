@@ -2,7 +2,7 @@
 
 A package lists which of its modules provide which public names; a name's module is imported on first
 access (``from kbsc.experiments import run_experiment`` still works) and the value is then cached in the
-package namespace. Importing ``kbsc.experiments.commands`` thus no longer imports torch, pandas or
+package namespace. Importing ``kbsc.cli.experiments`` thus no longer imports torch, pandas or
 matplotlib through the package ``__init__``.
 """
 

@@ -3,10 +3,10 @@
 Sections (each measured here unless it says otherwise; a section whose code is missing records ``null`` and
 the reason under ``errors``):
 
-* ``decoders``: the LDPC engine vs Sionna's decoder on identical LLRs (``kbsc.baselines.ldpc.bench``); its
+* ``decoders``: the LDPC engine vs Sionna's decoder on identical LLRs (``kbsc.tools.ldpc_bench``); its
   headline ratios are copied to the top level.
 * ``link``: the full conventional link (HEVC, NR transport block, OFDM bridge, decoding, features), from the
-  baseline's own stage timer when it offers one (``kbsc.baselines.bench.bench_link``), else from timing the
+  baseline's own stage timer when it offers one (``kbsc.tools.link_bench.bench_link``), else from timing the
   ``hevc+ldpc`` system over whole cells: ``link_bits_per_s`` = information bits carried / wall time.
 * ``grid``: a measured slice of the quick preset (its first two channels, AWGN and OFDM Rayleigh, one CSI,
   two SNRs, every CBR and system, all the preset's images, 2 workers). Per-cell wall times by (system,
@@ -30,7 +30,7 @@ the reason under ``errors``):
   the runner only checks and reassembles) over the wall time of computing it the first time in a fresh
   results directory (warm on-disk caches: workspace and trained models are loaded, not rebuilt).
 * ``train_steps_per_s``: optimizer steps per second of each learned model (stand-in, KBSC codec, deepjscc,
-  swinjscc) with its own data pipeline, one thread (:mod:`kbsc.training.speed`), by the wall clock;
+  swinjscc) with its own data pipeline, one thread (:mod:`kbsc.tools.train_speed`), by the wall clock;
   ``train_cpu_steps_per_s`` the same per second of this process's CPU time (the figure that compares code
   across runs on a loaded machine: the wall figure there mostly measures the scheduler's share of a core).
 * ``peak_rss_mb``: peak resident memory of this process and of its finished children (``getrusage``).
@@ -57,9 +57,10 @@ import pandas as pd
 from kbsc.experiments.config import ExperimentConfig, load_config
 from kbsc.experiments.grid import context_spec, expand
 from kbsc.experiments.provenance import provenance
+from kbsc.tools.estimate import clip_extra, extrapolate
 from kbsc.util.io import atomic_write_json
 
-__all__ = ["TOP_LEVEL_KEYS", "extrapolate", "run_bench"]
+__all__ = ["TOP_LEVEL_KEYS", "run_bench"]
 
 TOP_LEVEL_KEYS = (
     "decoder_speedup_flooding",
@@ -93,7 +94,7 @@ def _peak_rss_mb() -> dict[str, float]:
 
 
 def _bench_decoders(quick: bool) -> dict[str, Any]:
-    from kbsc.baselines.ldpc.bench import bench_decoders
+    from kbsc.tools.ldpc_bench import bench_decoders
 
     if quick:
         return dict(bench_decoders(codes=((1024, 2048),), num_codewords=256, show_progress=False))
@@ -127,92 +128,6 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
         data["n_images"] = min(cfg.n_images, 200)
         data["cbr"] = sorted(cfg.cbr)[-2:]
     return ExperimentConfig.model_validate(data)
-
-
-#: channels priced from the AWGN rows of a bench; every other channel is priced from the fading rows
-AWGN_LIKE = ("awgn", "authors-awgn")
-
-
-def _price(g: pd.DataFrame, channel: str, cbr: float) -> float:
-    """Seconds per image for a cell on ``channel`` at ``cbr`` from the bench rows ``g`` of its system: the
-    rows of that channel if it was measured, else those of the measured channels of its kind (AWGN or
-    fading), else all; averaged per CBR, at the nearest CBR (log scale)."""
-    if "channel" in g:
-        same = g[g["channel"] == channel]
-        if not len(same):
-            same = g[g["channel"].isin(AWGN_LIKE) == (channel in AWGN_LIKE)]
-        if len(same):
-            g = same
-    per_cbr = g.groupby("cbr")["s_per_image"].mean()
-    cbrs = per_cbr.index.to_numpy(dtype=float)
-    i = int(np.argmin(np.abs(np.log(cbrs) - math.log(cbr))))
-    return float(per_cbr.iloc[i])
-
-
-def extrapolate(
-    per_image: pd.DataFrame,
-    cfg: ExperimentConfig,
-    workers: int,
-    efficiency: float = 1.0,
-    extra_s: dict[tuple[str, float], float] | None = None,
-    skip: set[str] | frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """Estimated grid wall time of ``cfg`` from per-image cell costs ``[system?, registry_name, channel?,
-    cbr, s_per_image]``.
-
-    Each cell costs ``n_images × s_per_image`` of its label (the ``system`` column, when ``per_image`` has it
-    and the label was measured: e.g. two configurations of one registry name) or else of its registry name,
-    on its channel (else the measured channels of its kind, AWGN or fading: :func:`_price`) at the nearest
-    measured CBR (log scale), plus ``n_images × extra_s[(label or registry name,
-    cbr)]`` at the nearest CBR listed there (e.g. a slower extractor). Systems not measured are listed
-    under ``unmeasured`` and left out, and so are the cells whose hash is in ``skip`` (already computed).
-    Wall = cell seconds / (workers × efficiency). ``by_system`` splits the cell seconds by label (largest
-    first), so a user sees what a grid's time is spent on.
-    """
-    tasks = expand(cfg, context_spec(cfg, "."))
-    total, extra_total, unmeasured = 0.0, 0.0, set()
-    by_system = {name: g for name, g in per_image.groupby("registry_name")}
-    by_label = {name: g for name, g in per_image.groupby("system")} if "system" in per_image else {}
-    extra_by: dict[str, list[tuple[float, float]]] = {}
-    for (name, cbr), v in (extra_s or {}).items():
-        extra_by.setdefault(name, []).append((float(cbr), float(v)))
-    spent: dict[str, float] = {}
-    prices: dict[tuple[str, str, str, float], float] = {}  # a grid has few distinct (rows, channel, CBR)
-    done = 0
-    for t in tasks:
-        if t.cell_hash in skip:
-            done += 1
-            continue
-        rows = ("label", t.label) if t.label in by_label else ("name", t.cell.system)
-        g = (by_label if rows[0] == "label" else by_system).get(rows[1])
-        if g is None:
-            unmeasured.add(t.cell.system)
-            continue
-        key = (*rows, t.cell.channel, float(t.cell.cbr))
-        if key not in prices:
-            prices[key] = _price(g, t.cell.channel, t.cell.cbr)
-        base = cfg.n_images * prices[key]
-        cost = base
-        e = extra_by.get(t.label) or extra_by.get(t.cell.system)
-        if e:
-            j = int(np.argmin([abs(math.log(c) - math.log(t.cell.cbr)) for c, _ in e]))
-            extra_total += cfg.n_images * e[j][1]
-            cost += cfg.n_images * e[j][1]
-        total += base
-        spent[t.label] = spent.get(t.label, 0.0) + cost
-    eff = min(max(float(efficiency), 1e-3), 1.0)
-    return {
-        "cells": len(tasks),
-        "cells_done": done,
-        "cell_seconds": round(total + extra_total, 1),
-        "extra_cell_seconds": round(extra_total, 1),
-        "wall_s": round((total + extra_total) / (max(workers, 1) * eff), 1),
-        "wall_s_full_efficiency": round((total + extra_total) / max(workers, 1), 1),
-        "workers": workers,
-        "parallel_efficiency": round(eff, 3),
-        "unmeasured_systems": sorted(unmeasured),
-        "by_system": {k: round(v, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])},
-    }
 
 
 @contextmanager
@@ -280,8 +195,6 @@ def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[
         except Exception as exc:  # the preset may be missing in an installed copy
             report["errors"]["paper_extrapolation"] = f"{type(exc).__name__}: {exc}"
         try:
-            from kbsc.experiments.estimate import clip_extra
-
             _feature_section(slice_cfg, data_dir, report)
             feats = report["features"]
             extra = clip_extra(feats)
@@ -330,8 +243,8 @@ def _feature_section(slice_cfg: ExperimentConfig, data_dir: str | None, report: 
     """Extractor images per sender image by (system, CBR) on a 100-image sample of the slice's cells, and the
     per-image cost of the stand-in and of the CLIP ViT-B/32 architecture."""
     from kbsc.experiments.context import get_context
-    from kbsc.experiments.feature_cost import clip_cost, extractions_per_image, time_extractor
     from kbsc.systems.base import get_system
+    from kbsc.tools.feature_cost import clip_cost, extractions_per_image, time_extractor
 
     n = min(100, slice_cfg.n_images)
     cfg = slice_cfg.model_copy(update={"n_images": n})
@@ -367,11 +280,11 @@ def _feature_section(slice_cfg: ExperimentConfig, data_dir: str | None, report: 
 def _link_stages(quick: bool, data_dir: str | None, report: dict[str, Any]) -> None:
     """Stage breakdown of the full conventional link on one cell, cold codec cache (a fresh cache folder).
 
-    Uses the baseline's own timer (``kbsc.baselines.bench.bench_link``) if there is one, else runs the
+    Uses the baseline's own timer (``kbsc.tools.link_bench.bench_link``) if there is one, else runs the
     ``hevc+ldpc`` pipeline of :mod:`kbsc.baselines` directly and reads the per-stage timings it records.
     """
     try:
-        from kbsc.baselines.bench import bench_link  # type: ignore[import-not-found]
+        from kbsc.tools.link_bench import bench_link  # type: ignore[import-not-found]
     except ImportError:
         bench_link = None
     if bench_link is not None:
@@ -530,8 +443,8 @@ def run_bench(
 
 def _bridge_channels(quick: bool, report: dict[str, Any]) -> None:
     """``bridge_channels``: slots/s of native channel models vs the same through the Sionna adapter
-    (:func:`kbsc.bridge.bench.channel_speed`); the TDL-A pair's figures go to the top level."""
-    from kbsc.bridge.bench import channel_speed
+    (:func:`kbsc.tools.bridge_bench.channel_speed`); the TDL-A pair's figures go to the top level."""
+    from kbsc.tools.bridge_bench import channel_speed
 
     c = channel_speed(slots=16 if quick else 128)
     report["bridge_channels"] = c
@@ -541,7 +454,7 @@ def _bridge_channels(quick: bool, report: dict[str, Any]) -> None:
 
 def _training_speed(quick: bool) -> dict[str, dict[str, float]]:
     """Steps per second of every trainer, ``{"wall": {…}, "cpu": {…}}``."""
-    from kbsc.training.speed import measure_training_speeds
+    from kbsc.tools.train_speed import measure_training_speeds
 
     return measure_training_speeds(quick=quick)
 

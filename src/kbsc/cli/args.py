@@ -1,4 +1,4 @@
-"""Argument helpers shared by the sub-command modules (``*/commands.py``); imports nothing heavy.
+"""Argument helpers shared by the command-group modules of :mod:`kbsc.cli`; imports nothing heavy.
 
 Kept apart from :mod:`kbsc.cli` so that command modules do not import the module that imports them.
 """

@@ -6,7 +6,7 @@ bit 2·Z on, fillers skipped) → bit interleaver → CB concatenation → scram
 
 Everything configuration-dependent is read from the Sionna ``TBEncoder`` instance, so the two agree for every
 configuration Sionna accepts: CRC polynomials and lengths, number and size of the code blocks, the LDPC base
-matrix and lifting size (:func:`kbsc.baselines.ldpc.graph.base_matrix`), the code-word lengths, the output
+matrix and lifting size (:func:`kbsc.nrlink.ldpc.graph.base_matrix`), the code-word lengths, the output
 permutation (interleaver and CB concatenation, ``output_perm_inv``) and the scrambling sequence (the
 scrambler applied to zeros). What the kernel assumes of them (the double-diagonal core of the base graphs,
 RV 0 without wrap-around, one stream) is checked here, and a mismatch raises instead of encoding otherwise.
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from numba import njit
 
-from kbsc.baselines.ldpc.graph import base_matrix
 from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc.graph import base_matrix
 
 __all__ = ["FastTBEncoder"]
 

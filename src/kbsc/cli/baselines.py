@@ -13,13 +13,13 @@ import argparse
 import sys
 import time
 
-from kbsc.cli_args import cbr_arg
+from kbsc.cli.args import cbr_arg
 from kbsc.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli.args import add_data_dir
 
     p = sub.add_parser(
         "baseline",
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrate-amc",
         help="measure the AWGN BLER thresholds of the NR link for link adaptation (hevc+ldpc-amc)",
         description="Per k and MCS, the Es/N0 where the link's transport-block error rate on AWGN crosses "
-        "the BLER target (search over SNR with common random numbers; see kbsc.baselines.amc_calibration). "
+        "the BLER target (search over SNR with common random numbers; see kbsc.nrlink.amc_calibration). "
         "Results are merged into the threshold table (default: the package's amc_thresholds.json).",
     )
     c.add_argument("--k", nargs="+", type=int, default=None, help="data REs per TB (default: the grid's)")
@@ -95,15 +95,15 @@ def run_calibrate_amc(args: argparse.Namespace) -> int:
 
     from kbsc import __version__
     from kbsc.baselines.amc import DEFAULT_AMC_MCS_SET
-    from kbsc.baselines.amc_calibration import (
+    from kbsc.experiments.provenance import git_commit
+    from kbsc.nrlink.amc_calibration import (
         CALIBRATION_KS,
         CALIBRATION_SEED,
         THRESHOLDS_FILE,
         calibrate,
         merge_into,
     )
-    from kbsc.baselines.link import DEFAULT_DECODER
-    from kbsc.experiments.provenance import git_commit
+    from kbsc.nrlink.link import DEFAULT_DECODER
 
     commit = git_commit()  # the code that runs (read now: the tree may change during a long calibration)
     ks = args.k or list(CALIBRATION_KS)
@@ -167,7 +167,7 @@ def run_baseline(args: argparse.Namespace) -> int:
     import numpy as np
 
     from kbsc.experiments.config import cbr_label
-    from kbsc.kb.metrics import wilson_interval
+    from kbsc.metrics.retrieval import wilson_interval
     from kbsc.systems.base import Cell, get_system
     from kbsc.util import progress
 

@@ -1,7 +1,7 @@
 """AWGN BLER thresholds of the NR link for link adaptation (``hevc+ldpc-amc``): per (MCS table, BLER
 target, k, MCS) the Es/N0 at which the link's own transport-block error rate crosses the target.
 
-Method (``calibrate_threshold``): the link of :class:`~kbsc.baselines.link.NRLink` (same TB coding, QAM,
+Method (``calibrate_threshold``): the link of :class:`~kbsc.nrlink.link.NRLink` (same TB coding, QAM,
 bridge with perfect CSI on AWGN, LDPC decoder and iterations as the experiments) sends ``n_tb`` random
 transport blocks per SNR point. The same blocks and the same unit noise (realization keys) are used at every
 SNR (common random numbers), so the measured BLER is a nearly monotone function of the SNR and a search over
@@ -11,7 +11,7 @@ previous MCS's measured gap), walks in ``step_db`` steps until the target is bra
 (errors + 0.5) / (n + 1) so that a bracket end with zero errors stays finite).
 
 Thresholds are stored in ``amc_thresholds.json`` (next to this module) with their provenance; see the README's
-baseline section. ``kbsc calibrate-amc`` (:mod:`kbsc.baselines.commands`) runs the calibration.
+baseline section. ``kbsc calibrate-amc`` (:mod:`kbsc.cli.baselines`) runs the calibration.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def calibrate_threshold(
     ``measure(snr_db) -> errors out of n_tb`` replaces the link (for tests of the search). Returns a record
     ``{k, mcs, mcs_table, bler_target, tb_size, snr_db, points: [[snr_db, errors, n_tb], …]}``.
     """
-    from kbsc.baselines.link import DEFAULT_DECODER, NRLink
-    from kbsc.baselines.mcs import plan_tb
+    from kbsc.nrlink.link import DEFAULT_DECODER, NRLink
+    from kbsc.nrlink.mcs import plan_tb
 
     if not 0.0 < float(target) < 1.0:
         raise ConfigError(f"bler_target must be in (0, 1), got {target}")
@@ -173,7 +173,7 @@ def calibrate(
 ) -> list[dict[str, Any]]:
     """Thresholds of every (k, MCS); per k the MCS run in increasing order and each search starts from the
     previous MCS's gap to the Shannon SNR (a good guess, so 3–5 SNR points per MCS)."""
-    from kbsc.baselines.mcs import mcs_entry
+    from kbsc.nrlink.mcs import mcs_entry
 
     out = []
     for k in ks:
@@ -214,9 +214,9 @@ def merge_into(path: Path, records: list[dict[str, Any]], run: dict[str, Any]) -
     if path.exists():
         doc = json.loads(path.read_text())
     doc["description"] = (
-        "Es/N0 (dB) at which the AWGN transport-block error rate of the NR link (kbsc.baselines.link, "
+        "Es/N0 (dB) at which the AWGN transport-block error rate of the NR link (kbsc.nrlink.link, "
         "perfect CSI) crosses bler_target, per MCS table, k (data REs per TB) and MCS; made by "
-        "kbsc.baselines.amc_calibration (see its docstring). points = [snr_db, TB errors, TBs]."
+        "kbsc.nrlink.amc_calibration (see its docstring). points = [snr_db, TB errors, TBs]."
     )
     doc["runs"].append(run)
     run_index = len(doc["runs"]) - 1

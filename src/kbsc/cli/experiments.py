@@ -21,7 +21,7 @@ def _add_override_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli_args import add_data_dir, add_retrain
+    from kbsc.cli.args import add_data_dir, add_retrain
 
     _add_override_options(p)
     p.add_argument("--backend", default="local", help="execution backend: local (default), serial, ray")
@@ -71,7 +71,7 @@ def _print_banner(cfg, args: argparse.Namespace) -> None:
     """The estimated wall time of a long grid, before it starts (stderr; nothing under KBSC_QUIET)."""
     import os
 
-    from kbsc.experiments.estimate import run_banner
+    from kbsc.tools.estimate import run_banner
     from kbsc.util.progress import is_quiet
 
     if is_quiet() or args.backend == "ray":
@@ -114,7 +114,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
     from kbsc.errors import ConfigError
     from kbsc.experiments.config import load_config
-    from kbsc.experiments.estimate import done_cells, estimate_grid, format_estimate, load_bench
+    from kbsc.tools.estimate import done_cells, estimate_grid, format_estimate, load_bench
 
     cfg = load_config(args.config, _overrides(args))
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
@@ -212,7 +212,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from kbsc.experiments.bench import run_bench
+    from kbsc.tools.bench import run_bench
     from kbsc.util.gitstate import guard_results_path
 
     guard_results_path([args.json], args.allow_dirty)
@@ -221,14 +221,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_readme_results(args: argparse.Namespace) -> int:
-    from kbsc.experiments.readme_block import run
+    from kbsc.tools.readme_block import run
 
     return run(args)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli.args import add_data_dir
 
     p = sub.add_parser("run", help="run (or resume) an experiment grid")
     p.add_argument("config", help="YAML config or preset name (quick, paper)")

@@ -32,7 +32,7 @@ INFO_KEYS = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``prepare`` and ``info`` to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_data_dir, add_retrain
+    from kbsc.cli.args import add_data_dir, add_retrain
 
     p = sub.add_parser(
         "prepare",

@@ -15,13 +15,13 @@ from kbsc import __version__
 from kbsc.errors import KbscError
 
 COMMAND_MODULES = (
-    "kbsc.data.commands",  # prepare, info
-    "kbsc.bridge.commands",  # ber
-    "kbsc.baselines.commands",  # baseline
-    "kbsc.semantic.commands",  # train, evaluate
-    "kbsc.jscc.commands",  # jscc info/train/eval/export
-    "kbsc.experiments.commands",  # run, plot, demo, bench
-    "kbsc.training.commands",  # models list/verify/build
+    "kbsc.cli.data",  # prepare, info
+    "kbsc.cli.bridge",  # ber
+    "kbsc.cli.baselines",  # baseline
+    "kbsc.cli.semantic",  # train, evaluate
+    "kbsc.cli.jscc",  # jscc info/train/eval/export
+    "kbsc.cli.experiments",  # run, plot, demo, bench
+    "kbsc.cli.models",  # models list/verify/build
 )
 
 

@@ -16,14 +16,14 @@ import json
 import time
 from typing import Any
 
-from kbsc.cli_args import parse_cbr
+from kbsc.cli.args import parse_cbr
 from kbsc.errors import ConfigError
 
 MODEL_NAMES = ("deepjscc", "deepjscc-adaptive", "swinjscc")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli.args import add_data_dir
 
     add_data_dir(p)
     p.add_argument("--dataset", default="synthetic100")
@@ -52,7 +52,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from kbsc.cli_args import add_retrain
+    from kbsc.cli.args import add_retrain
 
     top = sub.add_parser("jscc", help="learned pixel JSCC baselines (DeepJSCC, SwinJSCC-class)")
     jsub = top.add_subparsers(dest="jscc_cmd", required=True)
@@ -177,7 +177,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from kbsc.jscc.channel import open_bridge
     from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
     from kbsc.jscc.system import model_runner
-    from kbsc.kb.metrics import wilson_interval
+    from kbsc.metrics.retrieval import wilson_interval
 
     ws = _workspace(args)
     ctx = _sender_context(args, ws)

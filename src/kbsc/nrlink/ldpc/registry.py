@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from kbsc.baselines.ldpc.decoder import FastLDPC5GDecoder, LaneLDPC5GDecoder
 from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc.decoder import FastLDPC5GDecoder, LaneLDPC5GDecoder
 from kbsc.util import Registry
 
 LDPC_DECODERS: Registry = Registry("LDPC decoder")

@@ -4,9 +4,9 @@
 >>> bits = dec(llr)        # [..., n] Sionna logits -> [..., k] hard information bits
 """
 
-from kbsc.baselines.ldpc.decoder import SCHEDULES, FastLDPC5GDecoder
-from kbsc.baselines.ldpc.graph import QCGraph, build_graph, lifted_pcm_rows
-from kbsc.baselines.ldpc.registry import (
+from kbsc.nrlink.ldpc.decoder import SCHEDULES, FastLDPC5GDecoder
+from kbsc.nrlink.ldpc.graph import QCGraph, build_graph, lifted_pcm_rows
+from kbsc.nrlink.ldpc.registry import (
     DEFAULT_LDPC_DECODER,
     LDPC_DECODERS,
     ChunkedSionnaLDPC5GDecoder,

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kbsc.cli_args import parse_cbr
+from kbsc.cli.args import parse_cbr
 from kbsc.errors import ConfigError
 
 # YAML key → (type, is_list)
@@ -109,7 +109,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli.args import add_data_dir
 
     p.add_argument(
         "--config", default=None, help="YAML file with any of the options below (flags override it)"
@@ -155,7 +155,7 @@ def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``evaluate`` to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_retrain
+    from kbsc.cli.args import add_retrain
 
     p = sub.add_parser(
         "train",

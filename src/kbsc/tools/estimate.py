@@ -4,7 +4,7 @@ A grid's cost is known in advance from a bench report (``kbsc bench --json FILE`
 is ``results/bench.json``): the bench times a slice of the quick preset and stores the measured seconds per
 image of each (system label, CBR) under ``grid.per_image``, and the slice's parallel efficiency. Each cell of
 the config that is not yet stored under ``--out`` then costs ``n_images`` times the per-image cost of its
-label (else its registry name) at the nearest measured CBR (:func:`kbsc.experiments.bench.extrapolate`, the
+label (else its registry name) at the nearest measured CBR (:func:`extrapolate`, the
 same rule as the bench's own ``paper_grid_wall_s_estimate``). With a CLIP extractor each cell also pays the
 bench's CLIP-minus-stand-in cost for every image that reaches the extractor
 (``features.extractions_per_image``).
@@ -21,17 +21,21 @@ another machine (other core count) is flagged.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kbsc.errors import DataError
 from kbsc.experiments.config import ExperimentConfig
+from kbsc.experiments.grid import context_spec, expand
 
 __all__ = [
     "clip_extra",
+    "extrapolate",
     "default_bench_path",
     "done_cells",
     "estimate_grid",
@@ -39,6 +43,92 @@ __all__ = [
     "load_bench",
     "run_banner",
 ]
+
+
+#: channels priced from the AWGN rows of a bench; every other channel is priced from the fading rows
+AWGN_LIKE = ("awgn", "authors-awgn")
+
+
+def _price(g: pd.DataFrame, channel: str, cbr: float) -> float:
+    """Seconds per image for a cell on ``channel`` at ``cbr`` from the bench rows ``g`` of its system: the
+    rows of that channel if it was measured, else those of the measured channels of its kind (AWGN or
+    fading), else all; averaged per CBR, at the nearest CBR (log scale)."""
+    if "channel" in g:
+        same = g[g["channel"] == channel]
+        if not len(same):
+            same = g[g["channel"].isin(AWGN_LIKE) == (channel in AWGN_LIKE)]
+        if len(same):
+            g = same
+    per_cbr = g.groupby("cbr")["s_per_image"].mean()
+    cbrs = per_cbr.index.to_numpy(dtype=float)
+    i = int(np.argmin(np.abs(np.log(cbrs) - math.log(cbr))))
+    return float(per_cbr.iloc[i])
+
+
+def extrapolate(
+    per_image: pd.DataFrame,
+    cfg: ExperimentConfig,
+    workers: int,
+    efficiency: float = 1.0,
+    extra_s: dict[tuple[str, float], float] | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Estimated grid wall time of ``cfg`` from per-image cell costs ``[system?, registry_name, channel?,
+    cbr, s_per_image]``.
+
+    Each cell costs ``n_images × s_per_image`` of its label (the ``system`` column, when ``per_image`` has it
+    and the label was measured: e.g. two configurations of one registry name) or else of its registry name,
+    on its channel (else the measured channels of its kind, AWGN or fading: :func:`_price`) at the nearest
+    measured CBR (log scale), plus ``n_images × extra_s[(label or registry name,
+    cbr)]`` at the nearest CBR listed there (e.g. a slower extractor). Systems not measured are listed
+    under ``unmeasured`` and left out, and so are the cells whose hash is in ``skip`` (already computed).
+    Wall = cell seconds / (workers × efficiency). ``by_system`` splits the cell seconds by label (largest
+    first), so a user sees what a grid's time is spent on.
+    """
+    tasks = expand(cfg, context_spec(cfg, "."))
+    total, extra_total, unmeasured = 0.0, 0.0, set()
+    by_system = {name: g for name, g in per_image.groupby("registry_name")}
+    by_label = {name: g for name, g in per_image.groupby("system")} if "system" in per_image else {}
+    extra_by: dict[str, list[tuple[float, float]]] = {}
+    for (name, cbr), v in (extra_s or {}).items():
+        extra_by.setdefault(name, []).append((float(cbr), float(v)))
+    spent: dict[str, float] = {}
+    prices: dict[tuple[str, str, str, float], float] = {}  # a grid has few distinct (rows, channel, CBR)
+    done = 0
+    for t in tasks:
+        if t.cell_hash in skip:
+            done += 1
+            continue
+        rows = ("label", t.label) if t.label in by_label else ("name", t.cell.system)
+        g = (by_label if rows[0] == "label" else by_system).get(rows[1])
+        if g is None:
+            unmeasured.add(t.cell.system)
+            continue
+        key = (*rows, t.cell.channel, float(t.cell.cbr))
+        if key not in prices:
+            prices[key] = _price(g, t.cell.channel, t.cell.cbr)
+        base = cfg.n_images * prices[key]
+        cost = base
+        e = extra_by.get(t.label) or extra_by.get(t.cell.system)
+        if e:
+            j = int(np.argmin([abs(math.log(c) - math.log(t.cell.cbr)) for c, _ in e]))
+            extra_total += cfg.n_images * e[j][1]
+            cost += cfg.n_images * e[j][1]
+        total += base
+        spent[t.label] = spent.get(t.label, 0.0) + cost
+    eff = min(max(float(efficiency), 1e-3), 1.0)
+    return {
+        "cells": len(tasks),
+        "cells_done": done,
+        "cell_seconds": round(total + extra_total, 1),
+        "extra_cell_seconds": round(extra_total, 1),
+        "wall_s": round((total + extra_total) / (max(workers, 1) * eff), 1),
+        "wall_s_full_efficiency": round((total + extra_total) / max(workers, 1), 1),
+        "workers": workers,
+        "parallel_efficiency": round(eff, 3),
+        "unmeasured_systems": sorted(unmeasured),
+        "by_system": {k: round(v, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])},
+    }
 
 
 def default_bench_path() -> Path:
@@ -86,8 +176,6 @@ def estimate_grid(
     cfg: ExperimentConfig, report: dict[str, Any], workers: int, done: set[str] | frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """The bench extrapolation of ``cfg`` from ``report`` for ``workers`` workers, without ``done`` cells."""
-    from kbsc.experiments.bench import extrapolate
-
     grid = report["grid"]
     per_image = pd.DataFrame(grid["per_image"])
     if "system" not in per_image:
@@ -163,7 +251,6 @@ def format_estimate(cfg: ExperimentConfig, est: dict[str, Any], report: dict[str
 
 def done_cells(cfg: ExperimentConfig, out: str | Path | None) -> set[str]:
     """Hashes of the cells of ``cfg`` already stored under ``out`` (empty when there is no such folder)."""
-    from kbsc.experiments.grid import context_spec, expand
     from kbsc.experiments.results import cell_path, read_cell_summary
 
     if not out or not Path(out).is_dir():

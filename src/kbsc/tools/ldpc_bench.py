@@ -21,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
-from kbsc.kb.metrics import wilson_interval as _wilson
+from kbsc.metrics.retrieval import wilson_interval as _wilson
+from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
 from kbsc.util import progress
 
 ENGINE_SCHEDULES = ("flooding", "layered", "layered-oms")
@@ -39,7 +39,7 @@ BENCH_CODES = (*LINK_CODES, (1024, 2048), (3840, 7680))
 def wilson_interval(errors: int, trials: int, z: float = 1.96) -> tuple[float, float]:
     """95 % Wilson score interval of a binomial proportion; ``(0, 1)`` when there are no trials.
 
-    :func:`kbsc.kb.metrics.wilson_interval` at the confidence level of ±``z`` standard deviations.
+    :func:`kbsc.metrics.retrieval.wilson_interval` at the confidence level of ±``z`` standard deviations.
     """
     if trials <= 0:
         return 0.0, 1.0
@@ -101,7 +101,7 @@ def compile_times(encoder, num_iter: int = 20, cold: bool = True) -> dict:
         out["first_call_s"][sch] = round(dt, 3)
     if cold:
         code = ("import time, torch; from sionna.phy.fec.ldpc import LDPC5GEncoder; "
-                "from kbsc.baselines.ldpc import make_ldpc_decoder; "
+                "from kbsc.nrlink.ldpc import make_ldpc_decoder; "
                 f"e = LDPC5GEncoder({int(encoder.k)}, {int(encoder.n)}); t = time.time(); "
                 f"[make_ldpc_decoder(s, e)(torch.zeros(2, e.n)) for s in {ENGINE_SCHEDULES!r}]; "
                 "print(time.time() - t)")

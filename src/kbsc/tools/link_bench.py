@@ -8,7 +8,7 @@ link stages (TB encoding to TB decoding); ``images_per_s`` over the whole cold c
 
 ``hevc_encodes_per_image`` (cold, warm): encoder calls per image of that cell's quality searches.
 ``hevc_grid``: the HEVC stage of a whole grid's fixed-MCS budgets per image, from an empty payload cache:
-every TB size of the CBRs 1/8, 1/4, 1/2 at every MCS of :data:`~kbsc.baselines.mcs.DEFAULT_MCS_SET`
+every TB size of the CBRs 1/8, 1/4, 1/2 at every MCS of :data:`~kbsc.nrlink.mcs.DEFAULT_MCS_SET`
 (the budgets of ``hevc+ldpc``, ``hevc+ldpc-best`` and ``hevc+ldpc-amc``), searched image by image;
 milliseconds and encoder calls per image (each (image, QP) is encoded at most once), on the first
 :data:`GRID_IMAGES` images (about 40 encodes each: the figure costs ~10 s, not minutes).
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from kbsc.baselines.cache import PayloadStore, image_key
-from kbsc.baselines.mcs import DEFAULT_MCS_SET, plan_tb
 from kbsc.baselines.pipeline import BaselineRunner, fallback_image
 from kbsc.baselines.system import open_bridge
+from kbsc.nrlink.mcs import DEFAULT_MCS_SET, plan_tb
 
 __all__ = ["bench_grid_budgets", "bench_link", "grid_budgets"]
 

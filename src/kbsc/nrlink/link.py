@@ -2,11 +2,11 @@
 
 Per image: TB CRC (24 bits; 16 for small TBs), code-block segmentation and CB CRC, 5G LDPC (base graph by
 size and rate), rate matching to ``k · Qm`` coded bits, scrambling and the bit interleaver (TS 38.212:
-Sionna's ``TBEncoder`` configures it, :class:`kbsc.baselines.tb_encoder.FastTBEncoder` encodes bit for bit
+Sionna's ``TBEncoder`` configures it, :class:`kbsc.nrlink.tb_encoder.FastTBEncoder` encodes bit for bit
 the same, compiled; Sionna's ``TBDecoder``); Gray QAM (TS 38.211 §5.1) via :mod:`kbsc.bridge.modulation`; the
 bridge places the k symbols on the image's own data REs, applies its channel and noise, estimates and
 equalizes; LLRs use the bridge's per-RE effective noise variance; the LDPC decoder is pluggable
-(:mod:`kbsc.baselines.ldpc`); the TB CRC decides success.
+(:mod:`kbsc.nrlink.ldpc`); the TB CRC decides success.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from kbsc.baselines.ldpc.registry import DEFAULT_LDPC_DECODER
-from kbsc.baselines.mcs import TbPlan, plan_tb
-from kbsc.baselines.tb_encoder import FastTBEncoder
 from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER
+from kbsc.nrlink.mcs import TbPlan, plan_tb
+from kbsc.nrlink.tb_encoder import FastTBEncoder
 
 __all__ = ["DEFAULT_DECODER", "LinkResult", "NRLink", "mother_tb_encoder", "shared_link"]
 
@@ -59,7 +59,7 @@ class NRLink:
     ) -> None:
         from sionna.phy.nr import TBDecoder, TBEncoder
 
-        from kbsc.baselines.ldpc import install_in_tb_decoder
+        from kbsc.nrlink.ldpc import install_in_tb_decoder
 
         self.plan: TbPlan = plan_tb(k, mcs, table)
         self.k = int(k)

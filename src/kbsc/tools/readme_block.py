@@ -5,7 +5,7 @@ blocks: the headline block between ``<!-- results:begin -->`` and ``<!-- results
 entry of :data:`SECTIONS` between ``<!-- results:NAME:begin -->`` and ``<!-- results:NAME:end -->`` (the
 semantic, digital-semantic and pixel-system tables, each in its README section); :func:`update_readme` puts
 one block between its markers.
-``kbsc readme-results`` (or ``python -m kbsc.experiments.readme_block``) rewrites the README, ``--check`` only
+``kbsc readme-results`` (or ``python -m kbsc.tools.readme_block``) rewrites the README, ``--check`` only
 compares (exit 1 on a difference); a test asserts that the README holds exactly the blocks of ``results/``.
 A column or bench key that is missing is skipped, not an error; a README without a block's markers is.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import pandas as pd
 from kbsc.errors import DataError
 from kbsc.util.figstyle import channel_display
 
-__all__ = ["BEGIN", "END", "SECTIONS", "main", "markers", "render_block", "render_blocks", "update_readme"]
+__all__ = ["BEGIN", "END", "SECTIONS", "markers", "render_block", "render_blocks", "update_readme"]
 
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
@@ -379,13 +378,6 @@ def update_readme(text: str, block: str, name: str = "") -> str:
     return text[:a] + block + text[b + len(end) :]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``kbsc readme-results`` (its arguments live with the command, so ``kbsc --help`` stays light)."""
-    from kbsc.cli import main as cli_main
-
-    return cli_main(["readme-results", *(sys.argv[1:] if argv is None else argv)])
-
-
 def run(args: argparse.Namespace) -> int:
     readme = Path(args.readme)
     if not readme.exists():
@@ -407,6 +399,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"{readme}: results blocks {'updated' if new != text else 'already up to date'}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

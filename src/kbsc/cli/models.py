@@ -119,7 +119,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``models`` (list, verify, build) to the ``kbsc`` parser."""
-    from kbsc.cli_args import add_data_dir
+    from kbsc.cli.args import add_data_dir
 
     top = sub.add_parser(
         "models",
