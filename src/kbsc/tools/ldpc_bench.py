@@ -200,15 +200,14 @@ def _summary(table: list[dict]) -> dict:
     """Headline figures over the per-point table."""
     low = [r for r in table if r["decoders"]["sionna"]["bler"] < 0.01]
     out: dict = {}
-    for key, name in (("flooding", "flooding"), ("layered", "layered"), ("layered_oms", "layered-oms"),
-                      ("default", DEFAULT_LDPC_DECODER)):
+    present = [name for name in TABLE_DECODERS if table and all(name in r["decoders"] for r in table)]
+    for key, name in [(n.replace("-", "_"), n) for n in present] + [("default", DEFAULT_LDPC_DECODER)]:
         sp = [r["decoders"][name]["speedup"] for r in low]
         out[f"decoder_speedup_{key}"] = min(sp) if sp else None
         out[f"decoder_speedup_{key}_per_code"] = {f"{r['k']}/{r['n']}": r["decoders"][name]["speedup"]
                                                   for r in low}
     out["flooding_decision_agreement"] = min(r["decoders"]["flooding"]["agreement_with_sionna"]
                                              for r in table)
-    present = [name for name in TABLE_DECODERS if table and all(name in r["decoders"] for r in table)]
     for name in present:
         ratios = {}
         for r in table:
