@@ -7,7 +7,14 @@ import json
 import pytest
 
 from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
-from kbsc.tools.ldpc_bench import LINK_CODES, _summary, awgn_llrs, bench_decoders, wilson_interval
+from kbsc.tools.ldpc_bench import (
+    LANE_DECODERS,
+    LINK_CODES,
+    _summary,
+    awgn_llrs,
+    bench_decoders,
+    wilson_interval,
+)
 
 pytest.importorskip("sionna.phy.fec.ldpc")
 
@@ -21,7 +28,7 @@ def test_wilson_interval():
 
 def test_bench_decoders_tiny_json():
     r = bench_decoders(codes=((100, 300),), num_codewords=48, snrs=[[0.5, 1.0, 4.0]], show_progress=False,
-                       cold_compile=False)
+                       cold_compile=False, repeats=1)
     json.dumps(r)  # JSON-able
     for key in ("decoder_speedup_flooding", "decoder_speedup_layered", "decoder_speedup_default",
                 "flooding_decision_agreement", "default_bler_ratio", "compile", "table"):
@@ -32,6 +39,9 @@ def test_bench_decoders_tiny_json():
     assert r["decoder_speedup_default"] == hi[DEFAULT_LDPC_DECODER]["speedup"] > 0
     assert r["flooding_decision_agreement"] >= 47 / 48
     assert set(r["compile"]["first_call_s"]) == {"flooding", "layered", "layered-oms"}
+    for key in ("fixed_iter_mbps", "early_stop_mbps"):  # issue 28: per decoder and code, information Mbit/s
+        assert set(r[key]) == {"flooding", "layered", "layered-oms", *LANE_DECODERS}
+        assert all(set(v) == {"100/300"} and v["100/300"] > 0 for v in r[key].values())
 
 
 def test_summary_ratio_and_speedups():
@@ -45,7 +55,11 @@ def test_summary_ratio_and_speedups():
                                             "layered-oms": dec(40, 100, 100.0)}},
              {"k": 8, "n": 16, "decoders": {"sionna": dec(0, 100, 1.0), "flooding": dec(0, 100, 25.0),
                                             "layered": dec(0, 100, 45.0), "layered-oms": dec(0, 100, 120.0)}}]
+    for row, lanes in zip(table, ((40, 700.0), (0, 800.0)), strict=True):
+        for name in LANE_DECODERS:
+            row["decoders"][name] = dec(lanes[0], 100, lanes[1])
     s = _summary(table)
+    assert s["bler_ratio_lanes_oms_per_code"] == {"8/16": pytest.approx(0.8)}
     assert s["decoder_speedup_flooding"] == 25.0 and s["decoder_speedup_layered_oms"] == 120.0  # BLER < 1 %
     assert s["decoder_speedup_default"] == s[f"decoder_speedup_{DEFAULT_LDPC_DECODER.replace('-', '_')}"]
     assert s["flooding_decision_agreement"] == 0.99

@@ -37,6 +37,12 @@ def _version(pkg: str) -> str | None:
         return None
 
 
+def _default_ldpc_decoder() -> str:
+    from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER
+
+    return DEFAULT_LDPC_DECODER
+
+
 def provenance() -> dict[str, Any]:
     commit = git_commit()
     cpu = None
@@ -48,6 +54,9 @@ def provenance() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch_cpu_capability": cpu,
+        # The LDPC decoder links use unless a system names one (its "decoder" option, recorded with the
+        # system's options); the quantized decoder is never the default.
+        "ldpc_default_decoder": _default_ldpc_decoder(),
         "packages": {p: _version(p) for p in PACKAGES},
         "device": device_provenance(),
     }

@@ -26,6 +26,11 @@ from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER, make_ldpc_decoder
 from kbsc.util import progress
 
 ENGINE_SCHEDULES = ("flooding", "layered", "layered-oms")
+#: The frame-vectorized decoders (lanes.py) the bench also runs: offset min-sum (layered-oms' decisions), the
+#: per-base-graph tuned min-sum and the opt-in int8/int16 one.
+LANE_DECODERS = ("lanes-oms", "lanes-cms", "lanes-q8")
+#: Every engine decoder in the per-point table (and the throughput figures).
+TABLE_DECODERS = ENGINE_SCHEDULES + LANE_DECODERS
 #: (k, n) of the benchmarked codes: the link's own (TB + CRC bits, k data REs x Qm) and two longer ones
 LINK_CODES = ((240, 768), (528, 1536))
 BENCH_CODES = (*LINK_CODES, (1024, 2048), (3840, 7680))
@@ -112,7 +117,7 @@ def compile_times(encoder, num_iter: int = 20, cold: bool = True) -> dict:
 
 def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
                    num_iter: int = 20, seed: int = 0, show_progress: bool = True,
-                   sionna_codewords: int | None = None, cold_compile: bool = True) -> dict:
+                   sionna_codewords: int | None = None, cold_compile: bool = True, repeats: int = 3) -> dict:
     """Benchmark Sionna's decoder against the engine's schedules on identical LLRs (see module docstring).
 
     codes: (k, n) pairs; snrs: None (search) or one list of Eb/N0 dB per code; sionna_codewords: how many
@@ -120,7 +125,9 @@ def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
     JSON-able dict with the per-point ``table`` and the summary keys ``decoder_speedup_flooding``,
     ``decoder_speedup_layered``, ``decoder_speedup_default`` (min over points where Sionna's BLER < 1 %),
     ``flooding_decision_agreement``
-    (min over points), ``default_bler_ratio`` (max over points of BLER(default) / BLER(Sionna)).
+    (min over points), ``default_bler_ratio`` (max over points of BLER(default) / BLER(Sionna)), and
+    ``fixed_iter_mbps`` / ``early_stop_mbps``: {decoder: {"k/n": information Mbit/s}} at ``num_iter`` fixed
+    iterations and with early termination, on the middle point's LLRs (best of ``repeats`` calls).
     """
     import numba
     from sionna.phy.fec.ldpc import LDPC5GEncoder
@@ -130,7 +137,7 @@ def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
                     "default_schedule": DEFAULT_LDPC_DECODER,
                     "threads": {"numba": numba.get_num_threads(), "torch": torch.get_num_threads(),
                                 "cpu_count": os.cpu_count()},
-                    "table": [], "codes": []}
+                    "table": [], "codes": [], "fixed_iter_mbps": {}, "early_stop_mbps": {}}
     encoders = [LDPC5GEncoder(int(k), int(n)) for k, n in codes]
     result["compile"] = compile_times(encoders[0], num_iter, cold=cold_compile)
     for ci, enc in enumerate(encoders):
@@ -140,7 +147,7 @@ def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
         result["codes"].append({"k": k, "n": int(enc.n), "bg": str(enc._bg), "z": int(enc.z), "ebno_db": pts,
                                 "sionna_codewords": n_s})
         decs = {name: make_ldpc_decoder(name, enc, num_iter=num_iter)
-                for name in ("sionna",) + ENGINE_SCHEDULES}
+                for name in ("sionna",) + TABLE_DECODERS}
         for pi, ebno in enumerate(progress(pts, desc=f"LDPC bench k={k}", disable=not show_progress)):
             bits, llr = awgn_llrs(enc, ebno, num_codewords, seed + 1000 * ci + pi)
             decs["sionna"](llr[:2])  # warm-up (first eager call)
@@ -148,7 +155,7 @@ def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
             err_ref = int((ref != bits[:n_s]).any(dim=1).sum())
             row = {"k": k, "n": int(enc.n), "ebno_db": ebno, "decoders": {}}
             row["decoders"]["sionna"] = _entry(err_ref, n_s, n_s * k / t_ref, float(num_iter), 1.0)
-            for name in ENGINE_SCHEDULES:
+            for name in TABLE_DECODERS:
                 out, dt = _timed(decs[name], llr)
                 err = int((out != bits).any(dim=1).sum())
                 agree = float((out[:n_s] == ref).all(dim=1).float().mean())
@@ -157,9 +164,29 @@ def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
                 row["decoders"][name]["speedup"] = round(row["decoders"][name]["bits_per_s"]
                                                          / row["decoders"]["sionna"]["bits_per_s"], 2)
             result["table"].append(row)
+        # Throughput on the middle point's LLRs (BLER ≈ 10 %), best of `repeats` calls.
+        _, llr_mid = awgn_llrs(enc, pts[len(pts) // 2], num_codewords, seed + 1000 * ci + 500)
+        code = f"{k}/{int(enc.n)}"
+        for key, early in (("fixed_iter_mbps", False), ("early_stop_mbps", True)):
+            for name, mbps in throughput(enc, llr_mid, TABLE_DECODERS, num_iter, early, repeats).items():
+                result[key].setdefault(name, {})[code] = mbps
     result.update(_summary(result["table"]))
     result["wall_time_s"] = round(time.perf_counter() - t_start, 1)
     return result
+
+
+def throughput(encoder, llr: torch.Tensor, names, num_iter: int = 20, early_stop: bool = False,
+               repeats: int = 3) -> dict[str, float]:
+    """Information Mbit/s of each engine decoder in ``names`` on ``llr`` [B, n]: best of ``repeats`` calls
+    (the machine may be shared: the best call is the least disturbed one), after one warm-up call."""
+    out = {}
+    k = int(encoder.k)
+    for name in names:
+        dec = make_ldpc_decoder(name, encoder, num_iter=num_iter, early_stop=early_stop)
+        dec(llr[:2])
+        best = min(_timed(dec, llr)[1] for _ in range(max(1, int(repeats))))
+        out[name] = round(llr.shape[0] * k / best / 1e6, 3)
+    return out
 
 
 def _entry(errors: int, trials: int, bits_per_s: float, mean_iter: float, agreement: float) -> dict:
@@ -173,15 +200,15 @@ def _summary(table: list[dict]) -> dict:
     """Headline figures over the per-point table."""
     low = [r for r in table if r["decoders"]["sionna"]["bler"] < 0.01]
     out: dict = {}
-    for key, name in (("flooding", "flooding"), ("layered", "layered"), ("layered_oms", "layered-oms"),
-                      ("default", DEFAULT_LDPC_DECODER)):
+    present = [name for name in TABLE_DECODERS if table and all(name in r["decoders"] for r in table)]
+    for key, name in [(n.replace("-", "_"), n) for n in present] + [("default", DEFAULT_LDPC_DECODER)]:
         sp = [r["decoders"][name]["speedup"] for r in low]
         out[f"decoder_speedup_{key}"] = min(sp) if sp else None
         out[f"decoder_speedup_{key}_per_code"] = {f"{r['k']}/{r['n']}": r["decoders"][name]["speedup"]
                                                   for r in low}
     out["flooding_decision_agreement"] = min(r["decoders"]["flooding"]["agreement_with_sionna"]
                                              for r in table)
-    for name in ENGINE_SCHEDULES:
+    for name in present:
         ratios = {}
         for r in table:
             code = f"{r['k']}/{r['n']}"

@@ -77,8 +77,6 @@ class FastLDPC5GDecoder(torch.nn.Module):
         tests).
         "converged" means the returned decisions satisfy every (unpruned) parity check.
         """
-        from kbsc.nrlink.ldpc import kernels
-
         g = self.graph
         llr = np.ascontiguousarray(llr, dtype=np.float32)
         if self._deint is not None:
@@ -99,10 +97,7 @@ class FastLDPC5GDecoder(torch.nn.Module):
                 prev = numba.get_num_threads()
                 numba.set_num_threads(min(int(self.num_threads), numba.config.NUMBA_NUM_THREADS))
             try:
-                kernels.decode_batch(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows,
-                                     g.max_row_degree, k_out, SCHEDULES[self.schedule], self.num_iter,
-                                     np.float32(self.llr_max), self.early_stop, np.float32(self.offset), bits,
-                                     iters, conv)
+                self._run_kernel(llr, k_out, bits, iters, conv)
             finally:
                 if prev is not None:
                     import numba
@@ -111,6 +106,17 @@ class FastLDPC5GDecoder(torch.nn.Module):
         if not self.return_infobits and not lifted:
             bits = self._codeword_bits(bits)
         return bits, iters, conv.astype(bool)
+
+    def _run_kernel(self, llr: np.ndarray, k_out: int, bits: np.ndarray, iters: np.ndarray,
+                    conv: np.ndarray) -> None:
+        """Decode llr [B, n] (de-interleaved) into bits [B, k_out], iters [B], conv [B] (uint8) in place."""
+        from kbsc.nrlink.ldpc import kernels
+
+        g = self.graph
+        kernels.decode_batch(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows,
+                             g.max_row_degree, k_out, SCHEDULES[self.schedule], self.num_iter,
+                             np.float32(self.llr_max), self.early_stop, np.float32(self.offset), bits, iters,
+                             conv)
 
     def _codeword_bits(self, lifted: np.ndarray) -> np.ndarray:
         """[B, k_ldpc + parity] lifted prefix -> [B, n] rate-matched (and interleaved) codeword bits."""
@@ -132,3 +138,61 @@ class FastLDPC5GDecoder(torch.nn.Module):
         self.last_num_iter = float(iters.mean()) if iters.size else 0.0
         out = torch.from_numpy(bits).to(llr.device)
         return out.reshape(lead + [bits.shape[-1]])
+
+
+
+class LaneLDPC5GDecoder(FastLDPC5GDecoder):
+    """Frame-vectorized layered min-sum decoder (kernels generated per row degree, see lanes.py).
+
+    Check messages are ±max(alpha·min - offset, 0): alpha = 1 is offset min-sum (same decisions as schedule
+    "layered-oms" for the same offset), offset = 0 normalized min-sum. ``quantized=True`` keeps messages in
+    int8 and the posterior in int16, LLRs in units of 1/``scale`` (offset min-sum only; alpha must be 1).
+    Early termination refills converged lanes with waiting codewords.
+
+    ``boxplus=True`` replaces the row's minima by the boxplus of the two smallest other inputs (a linearised
+    correction term; float only): closer to sum-product at the cost of a few operations per row.
+
+    Args (beyond FastLDPC5GDecoder's): alpha, offset, boxplus, quantized, scale.
+    """
+
+    def __init__(self, encoder, num_iter: int = 20, alpha: float = 1.0, offset: float = 0.5,
+                 boxplus: bool = False, quantized: bool = False, scale: float = 2.0,
+                 early_stop: bool = True, return_infobits: bool = True, hard_out: bool = True,
+                 num_threads: int | None = None, llr_max: float = LLR_MAX, name: str = "lanes") -> None:
+        super().__init__(encoder, schedule="layered-oms", num_iter=num_iter, offset=offset,
+                         early_stop=early_stop, return_infobits=return_infobits, hard_out=hard_out,
+                         num_threads=num_threads, llr_max=llr_max)
+        from kbsc.nrlink.ldpc.lanes import DEGREES
+
+        degrees = set(np.diff(self.graph.row_ptr).tolist())
+        if not degrees <= set(DEGREES):
+            raise ConfigError(f"row degrees {sorted(degrees - set(DEGREES))} have no generated lane kernel")
+        if not 0.0 < float(alpha) <= 1.0 or float(offset) < 0.0:
+            raise ConfigError(f"min-sum needs 0 < alpha <= 1 and offset >= 0, got alpha={alpha}, "
+                              f"offset={offset}")
+        if quantized and (float(alpha) != 1.0 or boxplus or not 0.0 < float(scale) * float(llr_max) <= 127.0):
+            raise ConfigError("the quantized decoder is offset min-sum (alpha=1) with |LLR|·scale <= 127; "
+                              f"got alpha={alpha}, scale={scale}, llr_max={llr_max}")
+        self.schedule = str(name)
+        self.alpha = float(alpha)
+        self.quantized = bool(quantized)
+        self.boxplus = bool(boxplus)
+        self.scale = float(scale)
+
+    def _run_kernel(self, llr: np.ndarray, k_out: int, bits: np.ndarray, iters: np.ndarray,
+                    conv: np.ndarray) -> None:
+        import numba
+
+        from kbsc.nrlink.ldpc.lanes import load_kernels
+
+        mod = load_kernels()
+        g = self.graph
+        workers = max(1, min(numba.get_num_threads(), llr.shape[0]))
+        if self.quantized:
+            fn, alpha, beta = mod.decode_lanes_i, np.float32(1.0), np.int16(round(self.offset * self.scale))
+        else:
+            fn, alpha, beta = mod.decode_lanes_f, np.float32(self.alpha), np.float32(self.offset)
+        corr = np.float32(1.0 if self.boxplus else 0.0)
+        fn(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows, k_out, self.num_iter,
+           np.float32(self.llr_max), self.early_stop, alpha, beta, corr, np.float32(self.scale), workers,
+           bits, iters, conv)

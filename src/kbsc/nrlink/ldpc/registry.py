@@ -7,7 +7,7 @@ import math
 import torch
 
 from kbsc.errors import ConfigError
-from kbsc.nrlink.ldpc.decoder import FastLDPC5GDecoder
+from kbsc.nrlink.ldpc.decoder import FastLDPC5GDecoder, LaneLDPC5GDecoder
 from kbsc.util import Registry
 
 LDPC_DECODERS: Registry = Registry("LDPC decoder")
@@ -60,16 +60,47 @@ def _engine(schedule: str):
     return factory
 
 
+def _lanes(name: str, **fixed):
+    def factory(encoder, num_iter: int = 20, **kw) -> LaneLDPC5GDecoder:
+        return LaneLDPC5GDecoder(encoder, num_iter=num_iter, name=name, **{**fixed, **kw})
+
+    factory.__name__ = f"make_{name.replace('-', '_')}"
+    return factory
+
+
 LDPC_DECODERS.add("sionna", ChunkedSionnaLDPC5GDecoder)
 LDPC_DECODERS.add("flooding", _engine("flooding"))
 LDPC_DECODERS.add("layered", _engine("layered"))
 LDPC_DECODERS.add("layered-oms", _engine("layered-oms"))
+#: Frame-vectorized layered offset min-sum (lanes.py): same decisions as "layered-oms" for the same LLRs.
+LDPC_DECODERS.add("lanes-oms", _lanes("lanes-oms", alpha=1.0, offset=0.5))
 
-#: The engine's default schedule: layered sum-product. Its BLER is below Sionna's (flooding sum-product, 20
-#: iterations) at every benchmarked point, including the link's own short low-rate codes (240/768, 528/1536)
-#: where layered offset min-sum is worse than Sionna's at high BLER (``kbsc bench``, docs/results/bench.md).
-#: layered-oms stays available: about 2.5x faster again, with a BLER at most Sionna's on rate-1/2 codes.
-DEFAULT_LDPC_DECODER = "layered"
+#: (alpha, offset) of "lanes-cms" per base graph: message = ±max(alpha·b - offset, 0), b the boxplus of the
+#: two smallest other inputs (lanes.py). Chosen on the bench codes against Sionna's decisions, 4,000 (BG2) and
+#: 1,000 (BG1) identical codewords per point (docs/ldpc-engine.md, "Choosing the default").
+MIN_SUM_PARAMS = {"bg1": (0.95, 0.1), "bg2": (0.9, 0.0)}
+
+
+def make_lanes_cms(encoder, num_iter: int = 20, **kw) -> LaneLDPC5GDecoder:
+    """Frame-vectorized layered corrected min-sum (two-minimum boxplus) with the base graph's (alpha, offset)
+    from ``MIN_SUM_PARAMS``."""
+    alpha, offset = MIN_SUM_PARAMS[str(encoder._bg)]
+    return LaneLDPC5GDecoder(encoder, num_iter=num_iter, name="lanes-cms",
+                             **{"alpha": alpha, "offset": offset, "boxplus": True, **kw})
+
+
+LDPC_DECODERS.add("lanes-cms", make_lanes_cms)
+#: Opt-in quantized layered offset min-sum: int8 messages, int16 posterior, LLR unit 1/2 (offset 0.5 = 1).
+#: Never the default (its BLER cost: docs/ldpc-engine.md); a run that wants it names it (system option
+#: ``decoder: lanes-q8``), and the option is recorded with the results.
+LDPC_DECODERS.add("lanes-q8", _lanes("lanes-q8", quantized=True, scale=2.0, offset=0.5))
+
+#: The default: "lanes-cms", frame-vectorized layered corrected min-sum (issue 28). Its BLER is below Sionna's
+#: (flooding sum-product, 20 iterations) at every benchmarked point, including BLER ≈ 50 % on the link's own
+#: short low-rate codes where plain offset min-sum is worse than Sionna's (issue 13), and it is about an order
+#: of magnitude faster than "layered" (layered sum-product, the default before; still available), which it
+#: replaces (docs/ldpc-engine.md).
+DEFAULT_LDPC_DECODER = "lanes-cms"
 
 
 def make_ldpc_decoder(name: str, encoder, num_iter: int = 20, **kw) -> torch.nn.Module:
