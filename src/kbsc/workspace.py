@@ -20,8 +20,10 @@ from kbsc.data.base import ImageSet
 from kbsc.data.splits import sender_receiver_split
 from kbsc.features import Extractor, features_for, get_extractor
 from kbsc.kb import KnowledgeBase
+from kbsc.kb.knowledge_base import KB_FORMAT
 from kbsc.metrics.retrieval import AccuracyResult, accuracy
 from kbsc.util import data_dir as resolve_data_dir
+from kbsc.util import read_manifest
 
 
 @dataclass
@@ -65,9 +67,6 @@ def kb_manifest(
 
 
 def _older_kb_format(directory: Path) -> bool:
-    from kbsc.kb.knowledge_base import KB_FORMAT
-    from kbsc.util import read_manifest
-
     try:
         fmt = read_manifest(directory).get("format")
     except Exception:  # noqa: BLE001 - a missing/broken manifest is refused by KnowledgeBase.load

@@ -78,3 +78,26 @@ def test_circle_finder_finds_a_circle() -> None:
 
 def test_no_import_circles() -> None:
     assert _circles(_graph()) == []
+
+
+def test_every_function_local_import_says_why() -> None:
+    """An in-package import inside a function is there for start-up time, a circle or a rare path, and its
+    line says which (docs: the layer order); an unexplained one belongs at the top of the module."""
+    silent = []
+    for path in SRC.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    if isinstance(node, ast.Import):
+                        names = [a.name for a in node.names]
+                    else:
+                        names = [node.module or ""]
+                    if all(n.startswith("kbsc") for n in names):
+                        text = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+                        if "#" not in text:
+                            silent.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert silent == []

@@ -39,10 +39,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from kbsc.baselines.cache import image_key
 from kbsc.baselines.pipeline import CellResult
 from kbsc.baselines.system import _RUNNER_OPTIONS, DEFAULT_MCS_SET, ConventionalSystem
 from kbsc.errors import ConfigError
 from kbsc.nrlink.amc_calibration import ThresholdTable, load_thresholds
+from kbsc.nrlink.harq import HarqResult
+from kbsc.nrlink.mcs import mcs_entry
 from kbsc.nrlink.olla import OuterLoop
 from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes
 
@@ -123,7 +126,6 @@ def choose_mcs(
     sinr: float ``[B, k]`` per-RE SINR (linear). Returns MCS int64 ``[B]`` and γ_eff of the chosen MCS's
     modulation in dB float64 ``[B]``.
     """
-    from kbsc.nrlink.mcs import mcs_entry
 
     order = sorted(set(int(m) for m in mcs_set))
     if not order:
@@ -209,7 +211,6 @@ class HevcLdpcAmcSystem(ConventionalSystem):
 
     def send(self, runner, k: int, mcs: int, bits: np.ndarray, bridge, ids: np.ndarray, snr_db: float):
         """One TB per row of ``bits`` at ``mcs``: a :class:`kbsc.nrlink.harq.HarqResult`."""
-        from kbsc.nrlink.harq import HarqResult
 
         res = runner.link(k, mcs).run(bits, bridge, ids, snr_db)
         nb = len(bits)
@@ -223,8 +224,6 @@ class HevcLdpcAmcSystem(ConventionalSystem):
         """Per image: MCS from γ_eff over the first transmission's REs against threshold + OLLA offset, then
         :meth:`send`; with ``olla`` one image after the other (each sees the offset its predecessors' first
         transmissions left), without it batched per MCS (same outcomes as one after the other)."""
-        from kbsc.baselines.cache import image_key
-        from kbsc.nrlink.mcs import mcs_entry
 
         k, bridge, runner, fb = self.setup(cell, ctx)
         sizes = self.transmission_sizes(k)

@@ -36,6 +36,7 @@ import numpy as np
 
 from kbsc.baselines.cache import image_key
 from kbsc.baselines.codecs import Encoded
+from kbsc.baselines.envelope_store import EnvelopeStore, envelope_key
 from kbsc.baselines.pipeline import BaselineRunner, CellResult
 from kbsc.errors import ConfigError
 from kbsc.metrics.image import ms_ssim, psnr
@@ -100,7 +101,6 @@ def best_over_mcs(
         return _best_over_mcs(
             runner, images, image_ids, labels, k, snr_db, bridge, mcs_set, extractor, kb, fallback, early_stop
         )
-    from kbsc.baselines.envelope_store import EnvelopeStore, envelope_key
 
     store = EnvelopeStore(runner.cache_dir)
     key = envelope_key(runner, images, image_ids, labels, k, snr_db, bridge, mcs_set, extractor, kb, fallback)

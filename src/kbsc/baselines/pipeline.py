@@ -30,6 +30,7 @@ from kbsc.baselines.cache import DecodedStore, PayloadStore, image_key
 from kbsc.baselines.codecs import Encoded, ImageCodec, get_codec
 from kbsc.errors import ConfigError
 from kbsc.metrics.image import ms_ssim, psnr
+from kbsc.nrlink.capacity import capacity_bits
 from kbsc.nrlink.link import DEFAULT_DECODER, NRLink, shared_link
 
 __all__ = ["FAILURE_MODES", "LINK_EXTRAS", "BaselineRunner", "CellResult", "envelope", "fallback_image"]
@@ -338,7 +339,6 @@ class BaselineRunner:
         above its realization's capacity, and a concealed failure can score by chance); the ``hevc+capacity``
         system takes the :func:`envelope` of this and the fixed-MCS outcomes.
         """
-        from kbsc.nrlink.capacity import capacity_bits
 
         t: dict[str, float] = defaultdict(float)
         n = len(images)

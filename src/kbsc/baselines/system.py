@@ -28,10 +28,23 @@ from typing import Any
 
 import numpy as np
 
-from kbsc.baselines.pipeline import LINK_EXTRAS, BaselineRunner, CellResult, envelope, fallback_image
+from kbsc.baselines.codecs import get_codec
+from kbsc.baselines.envelope import best_over_mcs
+from kbsc.baselines.pipeline import (
+    FAILURE_MODES,
+    LINK_EXTRAS,
+    BaselineRunner,
+    CellResult,
+    envelope,
+    fallback_image,
+)
+from kbsc.bridge.training_keys import open_bridge as _open
 from kbsc.errors import ConfigError
-from kbsc.nrlink.mcs import DEFAULT_MCS_SET
+from kbsc.nrlink.ldpc.registry import LDPC_DECODERS
+from kbsc.nrlink.link import DEFAULT_DECODER
+from kbsc.nrlink.mcs import DEFAULT_MCS_SET, MCS_TABLES
 from kbsc.systems.base import SYSTEMS, Cell, EvalContext, Outcomes, System
+from kbsc.util import data_dir
 
 __all__ = [
     "DEFAULT_MCS",
@@ -49,7 +62,6 @@ _RUNNER_OPTIONS = {"codec", "failure", "decoder", "num_iter", "mcs_table", "code
 def open_bridge(channel: str, csi: str, seed: int, grid: dict[str, Any] | None = None):
     """The bridge of a cell: :func:`kbsc.bridge.training_keys.open_bridge` (channel labels with options,
     imported realizations)."""
-    from kbsc.bridge.training_keys import open_bridge as _open
 
     return _open(channel, csi, seed, grid)
 
@@ -76,11 +88,6 @@ class ConventionalSystem(System):
     ) -> None:
         """Option names, codec (name, settings, tools on PATH), failure mode, LDPC decoder, MCS table and
         every MCS index against it — all checked here, before a run starts."""
-        from kbsc.baselines.codecs import get_codec
-        from kbsc.baselines.pipeline import FAILURE_MODES
-        from kbsc.nrlink.ldpc.registry import LDPC_DECODERS
-        from kbsc.nrlink.link import DEFAULT_DECODER
-        from kbsc.nrlink.mcs import MCS_TABLES
 
         cls(**options)
         get_codec(str(options.get("codec", "hevc")), **dict(options.get("codec_options") or {}))
@@ -110,8 +117,6 @@ class ConventionalSystem(System):
                 raise ConfigError(f"MCS index must be an integer in 0 … {top} for table {table}, got {m!r}")
 
     def runner(self, ctx: EvalContext) -> BaselineRunner:
-        from kbsc.util import data_dir
-
         root = data_dir(ctx.data_dir) / "baselines"
         if str(root) not in self._runners:
             opts = {k: v for k, v in self.options.items() if k in _RUNNER_OPTIONS}
@@ -186,8 +191,6 @@ class HevcLdpcBestSystem(ConventionalSystem):
     allowed = _RUNNER_OPTIONS | {"mcs_set", "early_stop"}
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
-        from kbsc.baselines.envelope import best_over_mcs
-
         k, bridge, runner, fb = self.setup(cell, ctx)
         mcs_set = [int(m) for m in self.options.get("mcs_set", DEFAULT_MCS_SET)]
         if not mcs_set:
@@ -213,7 +216,7 @@ class HevcCapacitySystem(ConventionalSystem):
             ctx.images, ctx.image_ids, k, cell.snr_db, bridge, ctx.extractor, ctx.kb, fb
         )
         if mcs_set:
-            from kbsc.baselines.envelope import best_over_mcs
+            from kbsc.baselines.envelope import best_over_mcs  # lazy: only this path needs it
 
             # the best fixed MCS per image (early-stopped, the same outcome as running every MCS), then the
             # better of it and the capacity delivery (a tie keeps the capacity delivery, listed first)

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from kbsc.bridge.channels import CHANNELS
+from kbsc.bridge.grid import GridConfig
 from kbsc.errors import ConfigError
 
 __all__ = ["IMPORT_PREFIX", "ChannelSpec", "channel_label", "channel_slug", "check_channel", "parse_channel"]
@@ -140,13 +142,11 @@ def check_channel(label: str, grid: Any = None, seeds: Any = None) -> str:
     """Validate a channel label against the registry, the model's options and (for ``import:``) the file,
     the grid and the grid's ``seeds``; returns the canonical label. One-line ConfigError/DataError
     otherwise."""
-    from kbsc.bridge.channels import CHANNELS
-    from kbsc.bridge.grid import GridConfig
 
     spec = parse_channel(label)
     rg = GridConfig.from_mapping(grid).build()
     if spec.import_path is not None:
-        from kbsc.bridge.export import load_realizations
+        from kbsc.bridge.export import load_realizations  # lazy: only this path needs it
 
         rec = load_realizations(spec.import_path)
         rec.check_grid(rg, f"channel {spec.label!r}")

@@ -21,6 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kbsc.bridge import Bridge
+from kbsc.bridge.channel_spec import parse_channel
+from kbsc.bridge.channels import CHANNELS
+from kbsc.bridge.grid import GridConfig
+from kbsc.errors import DataError
+
 __all__ = ["JSCC_KEYS", "SEMANTIC_KEYS", "TrainingKeys", "open_bridge"]
 
 
@@ -68,10 +74,6 @@ def open_bridge(channel: str, csi: str, seed: int, grid: Any = None, cache_slots
     and options, so learned systems train on the channel they are evaluated on; a file of a channel this
     kbsc does not know cannot train (one-line error).
     """
-    from kbsc.bridge import Bridge
-    from kbsc.bridge.channel_spec import parse_channel
-    from kbsc.bridge.grid import GridConfig
-    from kbsc.errors import DataError
 
     kw: dict[str, Any] = {} if cache_slots is None else {"cache_slots": int(cache_slots)}
     spec = parse_channel(channel)
@@ -86,7 +88,6 @@ def open_bridge(channel: str, csi: str, seed: int, grid: Any = None, cache_slots
         raise DataError(
             f"{spec.import_path} holds the realizations of seed {bridge.seed}, the cell asks for seed {seed}"
         )
-    from kbsc.bridge.channels import CHANNELS
 
     if bridge.channel not in CHANNELS:
         raise DataError(

@@ -17,14 +17,14 @@ __all__ = ["RETRAIN_HELP", "add_data_dir", "add_device", "add_retrain", "cbr_arg
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     """The shared ``--data-dir`` option (else ``$KBSC_DATA``, else ``$XDG_CACHE_HOME/kbsc``, else
     ``~/.cache/kbsc``)."""
-    from kbsc.util.paths import DATA_DIR_HELP
+    from kbsc.util.paths import DATA_DIR_HELP  # lazy: `kbsc --help` imports every command module
 
     parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
     """The shared ``--device`` option (``kbsc.cli.main`` checks and applies it before the command runs)."""
-    from kbsc.util.device import DEVICE_HELP
+    from kbsc.util.device import DEVICE_HELP  # lazy: `kbsc --help` imports every command module
 
     parser.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
 

@@ -22,7 +22,7 @@ NAN = float("nan")
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
-    from kbsc.cli.args import add_data_dir
+    from kbsc.cli.args import add_data_dir  # lazy: `kbsc --help` imports every command module
 
     p = sub.add_parser(
         "baseline",
@@ -96,17 +96,17 @@ def _calibrate_command(args: argparse.Namespace, ks: list[int], mcs: list[int]) 
 def run_calibrate_amc(args: argparse.Namespace) -> int:
     import datetime
 
-    from kbsc import __version__
-    from kbsc.baselines.amc import DEFAULT_AMC_MCS_SET
-    from kbsc.experiments.provenance import git_commit
-    from kbsc.nrlink.amc_calibration import (
+    from kbsc import __version__  # lazy: `kbsc --help` imports every command module
+    from kbsc.baselines.amc import DEFAULT_AMC_MCS_SET  # lazy: `kbsc --help` imports every command module
+    from kbsc.experiments.provenance import git_commit  # lazy: `kbsc --help` imports every command module
+    from kbsc.nrlink.amc_calibration import (  # lazy: `kbsc --help` imports every command module
         CALIBRATION_KS,
         CALIBRATION_SEED,
         THRESHOLDS_FILE,
         calibrate,
         merge_into,
     )
-    from kbsc.nrlink.link import DEFAULT_DECODER
+    from kbsc.nrlink.link import DEFAULT_DECODER  # lazy: `kbsc --help` imports every command module
 
     commit = git_commit()  # the code that runs (read now: the tree may change during a long calibration)
     ks = args.k or list(CALIBRATION_KS)
@@ -174,9 +174,9 @@ def _clean_top1(ctx: Any) -> float:
 
 def run_baseline(args: argparse.Namespace) -> int:
     """One line per (CBR, SNR) cell, run through the experiment runner (:mod:`kbsc.cli.oneshot`)."""
-    from kbsc.cli.oneshot import context_of, run_one_shot
-    from kbsc.experiments.config import parse_config
-    from kbsc.util.cbr import cbr_label, cbr_to_k
+    from kbsc.cli.oneshot import context_of, run_one_shot  # lazy: `kbsc --help` imports every command module
+    from kbsc.experiments.config import parse_config  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.cbr import cbr_label, cbr_to_k  # lazy: `kbsc --help` imports every command module
 
     if args.n_images < 1:
         raise ConfigError(f"--n-images must be ≥ 1, got {args.n_images}")

@@ -60,14 +60,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_ber(args: argparse.Namespace) -> int:
     import torch
 
-    from kbsc.bridge.ber import simulate_ber
-    from kbsc.bridge.ber_plot import THEORY_OF_CHANNEL, plot_ber
-    from kbsc.bridge.channel_spec import channel_label, parse_channel
-    from kbsc.bridge.modulation import bits_per_symbol
-    from kbsc.bridge.theory import ber_qam
-    from kbsc.bridge.training_keys import open_bridge
-    from kbsc.util import atomic_write_json, progress
-    from kbsc.util.gitstate import git_commit, guard_results_path
+    from kbsc.bridge.ber import simulate_ber  # lazy: `kbsc --help` imports every command module
+    from kbsc.bridge.ber_plot import (  # lazy: `kbsc --help` imports every command module
+        THEORY_OF_CHANNEL,
+        plot_ber,
+    )
+    from kbsc.bridge.channel_spec import (  # lazy: `kbsc --help` imports every command module
+        channel_label,
+        parse_channel,
+    )
+    from kbsc.bridge.modulation import bits_per_symbol  # lazy: `kbsc --help` imports every command module
+    from kbsc.bridge.theory import ber_qam  # lazy: `kbsc --help` imports every command module
+    from kbsc.bridge.training_keys import open_bridge  # lazy: `kbsc --help` imports every command module
+    from kbsc.util import atomic_write_json, progress  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.gitstate import (  # lazy: `kbsc --help` imports every command module
+        git_commit,
+        guard_results_path,
+    )
 
     plot_files = [Path(args.plot).with_suffix(x) for x in (".pdf", ".png")] if args.plot else []
     guard_results_path([args.json, *plot_files], args.allow_dirty)
@@ -119,7 +128,7 @@ def run_ber(args: argparse.Namespace) -> int:
 def channel_options(args: argparse.Namespace) -> dict[str, object]:
     """The channel options of ``kbsc ber``'s flags (--delay-spread, --speed, --carrier-frequency,
     --channel-option KEY=VALUE), applied to every ``--channel``."""
-    from kbsc.bridge.channel_spec import parse_channel
+    from kbsc.bridge.channel_spec import parse_channel  # lazy: `kbsc --help` imports every command module
 
     opts: dict[str, object] = {}
     for key in ("delay_spread", "speed", "carrier_frequency"):

@@ -32,7 +32,11 @@ INFO_KEYS = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``prepare`` and ``info`` to the ``kbsc`` parser."""
-    from kbsc.cli.args import add_data_dir, add_device, add_retrain
+    from kbsc.cli.args import (  # lazy: `kbsc --help` imports every command module
+        add_data_dir,
+        add_device,
+        add_retrain,
+    )
 
     p = sub.add_parser(
         "prepare",
@@ -88,7 +92,7 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from kbsc.workspace import prepare_workspace
+    from kbsc.workspace import prepare_workspace  # lazy: `kbsc --help` imports every command module
 
     t0 = time.perf_counter()
     ws = prepare_workspace(
@@ -134,7 +138,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def _raw_pixel_reference(ws: Any) -> None:
     """Print raw-pixel nearest-neighbour top-1 on the same split; warn when the extractor is not clearly
     (5 points) above it."""
-    from kbsc.kb.pixel_reference import raw_pixel_top1
+    from kbsc.kb.pixel_reference import raw_pixel_top1  # lazy: `kbsc --help` imports every command module
 
     ref, n = raw_pixel_top1(ws.sender.images, ws.sender.labels, ws.receiver.images, ws.receiver.labels)
     print(f"  raw-pixel nearest neighbour (reference, {n} senders): top-1 {100 * ref:.1f} %")
@@ -188,8 +192,11 @@ def _facts(manifest: dict[str, Any]) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from kbsc.util import data_dir
-    from kbsc.util.device import describe_device, device_line
+    from kbsc.util import data_dir  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.device import (  # lazy: `kbsc --help` imports every command module
+        describe_device,
+        device_line,
+    )
 
     print(f"device {device_line(describe_device())}")
     root = data_dir(args.data_dir)

@@ -30,7 +30,11 @@ def _add_allow_code(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli.args import add_data_dir, add_device, add_retrain
+    from kbsc.cli.args import (  # lazy: `kbsc --help` imports every command module
+        add_data_dir,
+        add_device,
+        add_retrain,
+    )
 
     _add_override_options(p)
     p.add_argument("--backend", default="local", help="execution backend: local (default), serial, ray")
@@ -56,7 +60,7 @@ def _add_allow_dirty(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    from kbsc.errors import ConfigError
+    from kbsc.errors import ConfigError  # lazy: `kbsc --help` imports every command module
 
     ov = list(args.overrides)
     if args.n_images is not None:
@@ -76,8 +80,8 @@ def _print_banner(cfg, args: argparse.Namespace) -> None:
     """The estimated wall time of a long grid, before it starts (stderr; nothing under KBSC_QUIET)."""
     import os
 
-    from kbsc.tools.estimate import run_banner
-    from kbsc.util.progress import is_quiet
+    from kbsc.tools.estimate import run_banner  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.progress import is_quiet  # lazy: `kbsc --help` imports every command module
 
     if is_quiet() or args.backend == "ray":
         return
@@ -87,8 +91,8 @@ def _print_banner(cfg, args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from kbsc.experiments.config import load_config
-    from kbsc.util.gitstate import guard_results_path
+    from kbsc.experiments.config import load_config  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.gitstate import guard_results_path  # lazy: `kbsc --help` imports every command module
 
     guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
@@ -117,9 +121,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_estimate(args: argparse.Namespace) -> int:
     import os
 
-    from kbsc.errors import ConfigError
-    from kbsc.experiments.config import load_config
-    from kbsc.tools.estimate import done_cells, estimate_grid, format_estimate, load_bench
+    from kbsc.errors import ConfigError  # lazy: `kbsc --help` imports every command module
+    from kbsc.experiments.config import load_config  # lazy: `kbsc --help` imports every command module
+    from kbsc.tools.estimate import (  # lazy: `kbsc --help` imports every command module
+        done_cells,
+        estimate_grid,
+        format_estimate,
+        load_bench,
+    )
 
     cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
@@ -132,8 +141,11 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from kbsc.experiments.plot import make_figures, summary_table
-    from kbsc.experiments.results import load_results
+    from kbsc.experiments.plot import (  # lazy: `kbsc --help` imports every command module
+        make_figures,
+        summary_table,
+    )
+    from kbsc.experiments.results import load_results  # lazy: `kbsc --help` imports every command module
 
     results = load_results(Path(args.dir))
     out = Path(args.out) if args.out else Path(args.dir) / "figures"
@@ -144,9 +156,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from kbsc.experiments.results import load_outcomes
-    from kbsc.experiments.stats import compare_systems
-    from kbsc.util.cbr import cbr_label
+    from kbsc.experiments.results import load_outcomes  # lazy: `kbsc --help` imports every command module
+    from kbsc.experiments.stats import compare_systems  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.cbr import cbr_label  # lazy: `kbsc --help` imports every command module
 
     cols = [
         "system",
@@ -182,13 +194,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from kbsc.experiments.config import load_config
-    from kbsc.util.gitstate import guard_results_path
+    from kbsc.experiments.config import load_config  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.gitstate import guard_results_path  # lazy: `kbsc --help` imports every command module
 
     guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
-    from kbsc.experiments.plot import make_figures, summary_table
-    from kbsc.experiments.runner import run_experiment
+    from kbsc.experiments.plot import (  # lazy: `kbsc --help` imports every command module
+        make_figures,
+        summary_table,
+    )
+    from kbsc.experiments.runner import run_experiment  # lazy: `kbsc --help` imports every command module
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,
@@ -217,8 +232,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from kbsc.tools.bench import run_bench
-    from kbsc.util.gitstate import guard_results_path
+    from kbsc.tools.bench import run_bench  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.gitstate import guard_results_path  # lazy: `kbsc --help` imports every command module
 
     guard_results_path([args.json], args.allow_dirty)
     run_bench(json_path=args.json, quick=args.quick, data_dir=args.data_dir, stream=sys.stdout)
@@ -226,14 +241,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_readme_results(args: argparse.Namespace) -> int:
-    from kbsc.tools.readme_block import run
+    from kbsc.tools.readme_block import run  # lazy: `kbsc --help` imports every command module
 
     return run(args)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the ``kbsc`` parser."""
-    from kbsc.cli.args import add_data_dir, add_device
+    from kbsc.cli.args import add_data_dir, add_device  # lazy: `kbsc --help` imports every command module
 
     p = sub.add_parser("run", help="run (or resume) an experiment grid")
     p.add_argument("config", help="YAML config or preset name (quick, paper)")

@@ -24,7 +24,7 @@ MODEL_NAMES = ("deepjscc", "deepjscc-adaptive", "swinjscc")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from kbsc.cli.args import add_data_dir, add_device
+    from kbsc.cli.args import add_data_dir, add_device  # lazy: `kbsc --help` imports every command module
 
     add_data_dir(p)
     add_device(p)
@@ -54,7 +54,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from kbsc.cli.args import add_retrain
+    from kbsc.cli.args import add_retrain  # lazy: `kbsc --help` imports every command module
 
     top = sub.add_parser("jscc", help="learned pixel JSCC baselines (DeepJSCC, SwinJSCC-class)")
     jsub = top.add_subparsers(dest="jscc_cmd", required=True)
@@ -88,8 +88,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from kbsc.jscc.cost import model_cost
-    from kbsc.jscc.train import JSCCTrainConfig, build_model
+    from kbsc.jscc.cost import model_cost  # lazy: `kbsc --help` imports every command module
+    from kbsc.jscc.train import (  # lazy: `kbsc --help` imports every command module
+        JSCCTrainConfig,
+        build_model,
+    )
 
     print(f"{'model':<18} {'cbr':>6} {'k':>5} {'params':>9} {'enc MFLOP':>10} {'dec MFLOP':>10}")
     for name in MODEL_NAMES:
@@ -106,13 +109,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _workspace(args: argparse.Namespace) -> Any:
-    from kbsc.workspace import prepare_workspace
+    from kbsc.workspace import prepare_workspace  # lazy: `kbsc --help` imports every command module
 
     return prepare_workspace(dataset=args.dataset, extractor=args.extractor, data_dir=args.data_dir)
 
 
 def _config(args: argparse.Namespace, k: int) -> Any:
-    from kbsc.jscc.train import JSCCTrainConfig
+    from kbsc.jscc.train import JSCCTrainConfig  # lazy: `kbsc --help` imports every command module
 
     try:
         opts = json.loads(args.model_options)
@@ -136,7 +139,7 @@ def _config(args: argparse.Namespace, k: int) -> Any:
 def _train(args: argparse.Namespace, ws: Any, k: int) -> Any:
     from pathlib import Path
 
-    from kbsc.jscc.train import train_images, train_model
+    from kbsc.jscc.train import train_images, train_model  # lazy: `kbsc --help` imports every command module
 
     return train_model(_config(args, k), train_images(ws), Path(ws.data_dir) / "jscc")
 
@@ -157,8 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _sender_context(args: argparse.Namespace, ws: Any) -> Any:
     import numpy as np
 
-    from kbsc.data.splits import balanced_subset
-    from kbsc.systems.base import EvalContext
+    from kbsc.data.splits import balanced_subset  # lazy: `kbsc --help` imports every command module
+    from kbsc.systems.base import EvalContext  # lazy: `kbsc --help` imports every command module
 
     idx = balanced_subset(ws.sender.labels, args.n_images)
     return EvalContext(
@@ -174,10 +177,13 @@ def _sender_context(args: argparse.Namespace, ws: Any) -> Any:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from kbsc.jscc.channel import open_bridge
-    from kbsc.jscc.evaluate import outcomes_from_images, transmit_images
-    from kbsc.jscc.system import model_runner
-    from kbsc.metrics.retrieval import wilson_interval
+    from kbsc.jscc.channel import open_bridge  # lazy: `kbsc --help` imports every command module
+    from kbsc.jscc.evaluate import (  # lazy: `kbsc --help` imports every command module
+        outcomes_from_images,
+        transmit_images,
+    )
+    from kbsc.jscc.system import model_runner  # lazy: `kbsc --help` imports every command module
+    from kbsc.metrics.retrieval import wilson_interval  # lazy: `kbsc --help` imports every command module
 
     ws = _workspace(args)
     ctx = _sender_context(args, ws)
@@ -218,15 +224,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 f"[{lo:.3f},{hi:.3f}] {row['acc_top5']:>6.3f} {row['channel_uses']:>5.0f}"
             )
     if args.json:
-        from kbsc.util import atomic_write_json
+        from kbsc.util import atomic_write_json  # lazy: `kbsc --help` imports every command module
 
         atomic_write_json(args.json, rows)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from kbsc.jscc.channel import open_bridge
-    from kbsc.jscc.plugin import export_realizations
+    from kbsc.jscc.channel import open_bridge  # lazy: `kbsc --help` imports every command module
+    from kbsc.jscc.plugin import export_realizations  # lazy: `kbsc --help` imports every command module
 
     ws = _workspace(args)
     ctx = _sender_context(args, ws)

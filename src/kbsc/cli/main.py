@@ -48,11 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if hasattr(args, "device"):  # a torch command: --device or $KBSC_DEVICE checked before any write
-            from kbsc.util.device import apply_cli_device
+            from kbsc.util.device import apply_cli_device  # lazy: `kbsc --help` imports every command module
 
             apply_cli_device(args.device)
         if getattr(args, "retrain", False):  # --retrain: skip the reference models in this command
-            from kbsc.training.reference import retraining
+            from kbsc.training.reference import retraining  # lazy: `kbsc --help` imports every command module
 
             with retraining(True):
                 return int(args.func(args) or 0)

@@ -9,7 +9,7 @@ from typing import Any
 
 
 def _root_or_note() -> Path | None:
-    from kbsc.training.reference import ENV, store_root
+    from kbsc.training.reference import ENV, store_root  # lazy: `kbsc --help` imports every command module
 
     root = store_root()
     if root is None:
@@ -26,8 +26,8 @@ def _size(nbytes: int) -> str:
 
 
 def _row(name: str, folder: Path) -> dict[str, Any]:
-    from kbsc.training.reference import verify_folder
-    from kbsc.util import read_manifest
+    from kbsc.training.reference import verify_folder  # lazy: `kbsc --help` imports every command module
+    from kbsc.util import read_manifest  # lazy: `kbsc --help` imports every command module
 
     problem = verify_folder(folder)
     try:
@@ -67,7 +67,7 @@ def _options(manifest: dict[str, Any]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from kbsc.training.reference import store_folders
+    from kbsc.training.reference import store_folders  # lazy: `kbsc --help` imports every command module
 
     root = _root_or_note()
     if root is None:
@@ -83,7 +83,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from kbsc.training.reference import store_folders, verify_folder
+    from kbsc.training.reference import (  # lazy: `kbsc --help` imports every command module
+        store_folders,
+        verify_folder,
+    )
 
     root = _root_or_note()
     if root is None:
@@ -99,7 +102,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from kbsc.experiments.reference_models import build_references
+    from kbsc.experiments.reference_models import (
+        build_references,  # lazy: `kbsc --help` imports every command module
+    )
 
     command = " ".join(
         ["kbsc", "models", "build", shlex.quote(args.config)]
@@ -127,7 +132,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``models`` (list, verify, build) to the ``kbsc`` parser."""
-    from kbsc.cli.args import add_data_dir, add_device
+    from kbsc.cli.args import add_data_dir, add_device  # lazy: `kbsc --help` imports every command module
 
     top = sub.add_parser(
         "models",

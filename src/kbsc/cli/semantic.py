@@ -65,7 +65,7 @@ _TRAIN_FIELDS = (
 
 def load_yaml(path: str) -> dict[str, Any]:
     """Read a train/evaluate YAML file; unknown keys and wrong types are one-line :class:`ConfigError`."""
-    from kbsc.util.safe_yaml import load_yaml_file
+    from kbsc.util.safe_yaml import load_yaml_file  # lazy: `kbsc --help` imports every command module
 
     data = load_yaml_file(path)
     if data is None:
@@ -103,7 +103,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
-    from kbsc.cli.args import add_data_dir, add_device
+    from kbsc.cli.args import add_data_dir, add_device  # lazy: `kbsc --help` imports every command module
 
     p.add_argument(
         "--config", default=None, help="YAML file with any of the options below (flags override it)"
@@ -152,7 +152,7 @@ def _common(p: argparse.ArgumentParser, evaluate: bool) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``evaluate`` to the ``kbsc`` parser."""
-    from kbsc.cli.args import add_retrain
+    from kbsc.cli.args import add_retrain  # lazy: `kbsc --help` imports every command module
 
     p = sub.add_parser(
         "train",
@@ -180,7 +180,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _experiment(s: dict[str, Any], snrs: list[float], n_images: int) -> Any:
     """The experiment config of the settings: the variants over channel × CSI × CBR × SNR. No grid block
     (``grid: null``): the codecs keep the training keys these commands have always given them."""
-    from kbsc.experiments.config import parse_config
+    from kbsc.experiments.config import parse_config  # lazy: `kbsc --help` imports every command module
 
     opts = {k: s[k] for k in _TRAIN_FIELDS if s.get(k) is not None}
     data = {
@@ -202,13 +202,13 @@ def _experiment(s: dict[str, Any], snrs: list[float], n_images: int) -> Any:
 
 def _context(s: dict[str, Any], data_dir: str | None, n_images: int) -> Any:
     """The context the experiment runner builds for these settings (once per process)."""
-    from kbsc.cli.oneshot import context_of
+    from kbsc.cli.oneshot import context_of  # lazy: `kbsc --help` imports every command module
 
     return context_of(_experiment(s, [0.0], n_images), data_dir)
 
 
 def _cells(s: dict[str, Any], snrs: list[float], ctx: Any) -> list[tuple[str, Any]]:
-    from kbsc.systems.base import Cell
+    from kbsc.systems.base import Cell  # lazy: `kbsc --help` imports every command module
 
     return [
         (
@@ -233,9 +233,9 @@ def _cells(s: dict[str, Any], snrs: list[float], ctx: Any) -> list[tuple[str, An
 
 
 def _systems(s: dict[str, Any]) -> dict[str, Any]:
-    from kbsc.semantic.system import SemanticSystem
-    from kbsc.semantic.train import TrainConfig
-    from kbsc.systems.base import get_system
+    from kbsc.semantic.system import SemanticSystem  # lazy: `kbsc --help` imports every command module
+    from kbsc.semantic.train import TrainConfig  # lazy: `kbsc --help` imports every command module
+    from kbsc.systems.base import get_system  # lazy: `kbsc --help` imports every command module
 
     opts = {k: s[k] for k in _TRAIN_FIELDS if s.get(k) is not None}
     opts.update({k: tuple(opts[k]) for k in ("train_snrs", "val_snrs") if k in opts})
@@ -252,7 +252,7 @@ def _systems(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from kbsc.util.cbr import cbr_label
+    from kbsc.util.cbr import cbr_label  # lazy: `kbsc --help` imports every command module
 
     s = _settings(args)
     systems = _systems(s)
@@ -290,9 +290,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """One line per (variant, channel, CSI, CBR, SNR), run through the experiment runner."""
     import numpy as np
 
-    from kbsc.cli.oneshot import context_of, run_one_shot
-    from kbsc.experiments.stats import wilson
-    from kbsc.util.cbr import cbr_label
+    from kbsc.cli.oneshot import context_of, run_one_shot  # lazy: `kbsc --help` imports every command module
+    from kbsc.experiments.stats import wilson  # lazy: `kbsc --help` imports every command module
+    from kbsc.util.cbr import cbr_label  # lazy: `kbsc --help` imports every command module
 
     s = _settings(args)
     n = int(s["n_images"])

@@ -102,7 +102,7 @@ def _image_files(class_dir: Path) -> list[Path]:
     files = sorted(p for p in named if p.is_file())  # follows links: a link to a device is not a file
     odd = sorted(set(named) - set(files))
     if odd:
-        from kbsc.util.warn import warn
+        from kbsc.util.warn import warn  # lazy: only this path needs it
 
         more = f" and {len(odd) - 1} more" if len(odd) > 1 else ""
         warn(f"{odd[0]}{more} in {class_dir} named like images are not regular files (FIFO, device or "

@@ -48,7 +48,8 @@ from kbsc.errors import ConfigError, DataError, KbscError
 from kbsc.experiments.grid import Plan, Task
 from kbsc.experiments.lifeline import Reaper, die_with_parent, start_reaper
 from kbsc.experiments.worker import CellOutput, CellWorker
-from kbsc.systems.base import EvalContext, System
+from kbsc.systems.base import EvalContext, System, system_class
+from kbsc.util.device import current_device, device_spec
 from kbsc.util.progress import enter_worker, is_quiet, relay
 from kbsc.util.registry import Registry
 
@@ -66,7 +67,6 @@ __all__ = [
 
 def is_accelerated(plan: Plan, label: str) -> bool:
     """Whether the system of ``label`` in ``plan`` is an accelerated (torch) one (``System.accelerated``)."""
-    from kbsc.systems.base import system_class
 
     sp = plan.systems.get(label)
     if sp is None:
@@ -91,7 +91,6 @@ def split_tasks(plan: Plan, tasks: list) -> tuple[list, list]:
 
 def _cuda_device() -> bool:
     """Whether this run's torch device is CUDA."""
-    from kbsc.util.device import current_device
 
     return current_device().type == "cuda"
 
@@ -357,14 +356,16 @@ class RayBackend(Backend):
                 # its agents do not linger either
                 self._reaper = start_reaper()
             self._started = True
-        from kbsc.util.device import device_spec
 
         # --device cpu keeps every task on the CPU actors, even on a cluster with GPUs
         n_gpu = 0 if device_spec() == "cpu" else int(ray.cluster_resources().get("GPU", 0))
         plan_ref = ray.put(plan)
         if self.data_mode == "ship":
-            from kbsc.experiments.shipping import ShippedCellWorker, pack_data_dir
-            from kbsc.training.reference import store_root
+            from kbsc.experiments.shipping import (  # lazy: only this path needs it
+                ShippedCellWorker,
+                pack_data_dir,
+            )
+            from kbsc.training.reference import store_root  # lazy: only this path needs it
 
             ctx = plan.context
             # the reference models travel too: a node may have no store of its own (a wheel install)

@@ -47,10 +47,20 @@ from pydantic import (
     model_validator,
 )
 
+from kbsc.bridge.channel_spec import check_channel
+from kbsc.data.registry import DATASETS
 from kbsc.errors import ConfigError, KbscError
+from kbsc.experiments.context import CONTEXT_BUILDERS
+from kbsc.experiments.plugins import import_plugins
+from kbsc.experiments.trust import check_code_allowed as _check
+from kbsc.features.registry import EXTRACTORS
+from kbsc.kb.index import INDEXES
+from kbsc.systems.base import system_class
 from kbsc.util.cbr import MAX_CBR as MAX_CBR  # re-exported: this module's name before kbsc.util.cbr
 from kbsc.util.cbr import cbr_label, cbr_value  # cbr_label re-exported (its home before kbsc.util.cbr)
+from kbsc.util.device import parse_device_spec
 from kbsc.util.hashing import hash_obj
+from kbsc.util.safe_yaml import load_yaml, load_yaml_file
 
 __all__ = [
     "DatasetSpec",
@@ -88,7 +98,7 @@ Name = Annotated[str, Field(min_length=1)]
 def _channel_entry(value: Any) -> str:
     """A YAML channel entry (name, label or mapping) → its canonical label (see the module docstring)."""
     try:
-        from kbsc.bridge.channel_spec import channel_label
+        from kbsc.bridge.channel_spec import channel_label  # lazy: only this path needs it
     except ImportError:  # pragma: no cover - the bridge is part of the package
         return value
     try:
@@ -257,7 +267,6 @@ class ExperimentConfig(_Strict):
     def _device_spec(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from kbsc.util.device import parse_device_spec
 
         try:
             return parse_device_spec(v)
@@ -282,7 +291,6 @@ class ExperimentConfig(_Strict):
         names = _bridge_names()
         if names is None:
             return self
-        from kbsc.bridge.channel_spec import check_channel
 
         checks = [(self.channels, self.seeds)] + [
             (s.channels or self.channels, s.seeds or self.seeds) for s in self.systems
@@ -328,7 +336,6 @@ def code_modules(cfg: ExperimentConfig) -> list[str]:
 def check_code_allowed(cfg: ExperimentConfig, allow_code: bool) -> None:
     """Refuse (one line) a config that imports code or runs executables unless the caller opted in
     (:mod:`kbsc.experiments.trust` lists the keys)."""
-    from kbsc.experiments.trust import check_code_allowed as _check
 
     _check(cfg.model_dump(), allow_code)
 
@@ -337,8 +344,6 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
     """Everything that can be checked before a run starts, as one-line :class:`ConfigError`s: the code
     opt-in, plug-in imports, system names and each system's options (asked of the system class, nothing
     runs), the OFDM grid values, and the dataset/extractor/index names."""
-    from kbsc.experiments.plugins import import_plugins
-    from kbsc.systems.base import system_class
 
     check_code_allowed(cfg, allow_code)
     import_plugins(cfg.plugins)
@@ -358,7 +363,7 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
         except ConfigError as exc:
             raise ConfigError(f"systems[{i}] ({s.display}): {exc}") from None
     if cfg.grid:
-        from kbsc.bridge import GridConfig
+        from kbsc.bridge import GridConfig  # lazy: only this path needs it
 
         try:
             GridConfig.from_mapping(cfg.grid)
@@ -371,13 +376,9 @@ def validate_config(cfg: ExperimentConfig, *, allow_code: bool = False) -> None:
 
 def _check_names(cfg: ExperimentConfig) -> None:
     """Dataset, extractor and index names (a dataset from a plug-in context builder brings its own)."""
-    from kbsc.experiments.context import CONTEXT_BUILDERS
 
     if cfg.dataset.name in CONTEXT_BUILDERS:
         return
-    from kbsc.data.registry import DATASETS
-    from kbsc.features.registry import EXTRACTORS
-    from kbsc.kb.index import INDEXES
 
     for registry, name, key in (
         (DATASETS, cfg.dataset.name, "dataset.name"),
@@ -445,7 +446,6 @@ def import_config_plugins(data: dict[str, Any], source: str = "config") -> None:
     plugins = data.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"{source}: key 'plugins': must be a list of module names (got {plugins!r})")
-    from kbsc.experiments.plugins import import_plugins
 
     import_plugins(plugins)
 
@@ -455,7 +455,6 @@ def parse_config(data: Any, source: str = "config", *, allow_code: bool = False)
 
     allow_code: a mapping that names code (``plugins``, ``module``, executables; see
     :mod:`kbsc.experiments.trust`) is refused unless True; the check comes before anything is imported."""
-    from kbsc.experiments.trust import check_code_allowed as _check
 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
@@ -469,7 +468,6 @@ def parse_config(data: Any, source: str = "config", *, allow_code: bool = False)
 
 def _read_yaml(path: Path) -> Any:
     """The file's YAML, bounded (size, depth, alias expansion, duplicate keys: :mod:`kbsc.util.safe_yaml`)."""
-    from kbsc.util.safe_yaml import load_yaml_file
 
     return load_yaml_file(path)
 
@@ -520,7 +518,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     Values are parsed as YAML (``[0, 10]``, ``1/24`` stays a string, ``null``).
     ``systems[i]`` or ``systems.i`` index into lists.
     """
-    from kbsc.util.safe_yaml import load_yaml
 
     out = copy.deepcopy(data) if isinstance(data, dict) else {}
     for item in overrides:

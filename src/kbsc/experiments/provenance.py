@@ -7,6 +7,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER
 from kbsc.util.gitstate import git_commit
 
 __all__ = ["device_provenance", "git_commit", "provenance", "provenance_tag"]
@@ -38,8 +39,6 @@ def _version(pkg: str) -> str | None:
 
 
 def _default_ldpc_decoder() -> str:
-    from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER
-
     return DEFAULT_LDPC_DECODER
 
 
@@ -66,7 +65,7 @@ def device_provenance() -> dict[str, Any] | None:
     """The torch device this process computes on (:func:`kbsc.util.device.describe_device`): GPU name,
     memory, torch/CUDA versions and the deterministic-algorithms flag; None when torch is not importable."""
     try:
-        from kbsc.util.device import describe_device
+        from kbsc.util.device import describe_device  # lazy: only this path needs it
     except ImportError:  # pragma: no cover
         return None
     try:

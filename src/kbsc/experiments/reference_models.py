@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kbsc.data.registry import get_dataset
 from kbsc.errors import ConfigError
 from kbsc.experiments.config import ExperimentConfig, load_config, validate_config
 from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import Task, context_spec, expand
+from kbsc.features.standin import StandinConfig, standin_cache_dir, standin_from_cache
+from kbsc.jscc.system import PixelJSCCSystem
+from kbsc.jscc.train import model_dir, train_images, train_model
+from kbsc.semantic.system import SemanticSystem
 from kbsc.systems.base import EvalContext, System, get_system
 from kbsc.training.reference import retraining, store_root, write_reference
 from kbsc.util.device import apply_config_device
@@ -113,9 +118,6 @@ def build_references(
 def _build_standin(
     cfg: ExperimentConfig, data_dir: str, root: Path, sign: dict[str, Any], show_progress: bool
 ) -> BuiltModel:
-    from kbsc.data.registry import get_dataset
-    from kbsc.features.standin import StandinConfig, standin_cache_dir, standin_from_cache
-
     train = get_dataset(cfg.dataset.name, Path(data_dir), root=cfg.dataset.root).load("train")
     options = dict(cfg.extractor.options)
     before = standin_cache_dir(root, train, 0, StandinConfig.from_options(**options))
@@ -140,9 +142,6 @@ def _build_jscc(
     threads: int | None,
     show_progress: bool,
 ) -> list[BuiltModel]:
-    from kbsc.jscc.system import PixelJSCCSystem
-    from kbsc.jscc.train import model_dir, train_images, train_model
-
     out = []
     for jc in _train_configs(cfg, tasks, ctx, PixelJSCCSystem, threads):
         name = model_dir(root / "jscc", jc).name
@@ -165,8 +164,12 @@ def _build_codecs(
     threads: int | None,
     show_progress: bool,
 ) -> list[BuiltModel]:
-    from kbsc.semantic.system import SemanticSystem
-    from kbsc.semantic.train import build_codec, model_dir, train_codec, training_data
+    from kbsc.semantic.train import (  # local: a name it binds is also bound at module level
+        build_codec,
+        model_dir,
+        train_codec,
+        training_data,
+    )
 
     out = []
     trainable = _train_configs(cfg, tasks, ctx, SemanticSystem, threads, lambda c: build_codec(c).trainable)

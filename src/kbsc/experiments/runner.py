@@ -100,7 +100,7 @@ def _check_config(out_dir: Path, cfg: ExperimentConfig, force: bool) -> None:
     canon = cfg.canonical()
     has_results = any((out_dir / "cells").glob("*.parquet"))
     if stored_path.exists() and has_results and not force:
-        from kbsc.util.safe_yaml import load_yaml_file
+        from kbsc.util.safe_yaml import load_yaml_file  # lazy: only this path needs it
 
         try:
             stored = load_yaml_file(stored_path)

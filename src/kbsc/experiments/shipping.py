@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from kbsc.errors import DataError
 from kbsc.experiments.grid import Plan, PrepareTask, Task
 from kbsc.experiments.worker import CellOutput, CellWorker
+from kbsc.util import data_dir
 from kbsc.util.hashing import hash_file
 
 __all__ = [
@@ -173,7 +174,6 @@ def unpack_data_dir(bundle: DataBundle, target: str | Path) -> int:
 def worker_data_dir() -> Path:
     """This node's own data directory: ``$KBSC_DATA`` of the node (its ``ray start`` environment), else
     ``~/.cache/kbsc``."""
-    from kbsc.util import data_dir
 
     return data_dir(None)
 
@@ -191,7 +191,7 @@ class ShippedCellWorker:
         self.files_written = unpack_data_dir(bundle, local)
         moved = {name: str(local.joinpath(*PurePosixPath(rel).parts)) for name, rel in bundle.paths.items()}
         if "models" in moved:  # the head's reference model store, read from its shipped copy
-            from kbsc.training.reference import ENV
+            from kbsc.training.reference import ENV  # lazy: only this path needs it
 
             os.environ[ENV] = moved.pop("models")
         context = dataclasses.replace(plan.context, data_dir=str(local), **moved)

@@ -51,7 +51,7 @@ def worker_info(device: str | None = None) -> dict:
         except Exception:  # the driver, or an old Ray
             gpu_ids = []
     if device is None:
-        from kbsc.util.device import device_spec
+        from kbsc.util.device import device_spec  # lazy: only this path needs it
 
         device = device_spec()
     return {"pid": os.getpid(), "device": device, "gpu_ids": gpu_ids}
@@ -85,7 +85,7 @@ class CellWorker:
         device: str | None = None,
     ) -> None:
         if device is not None:
-            from kbsc.util.device import set_device
+            from kbsc.util.device import set_device  # lazy: only this path needs it
 
             set_device(device)
         if threads:  # out of process (pool, Ray): only the main process draws progress

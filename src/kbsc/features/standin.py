@@ -44,7 +44,7 @@ from kbsc.features.base import Extractor
 from kbsc.features.batching import extract_batched
 from kbsc.features.registry import EXTRACTORS
 from kbsc.features.standin_net import CosineHead, StandinNet
-from kbsc.training import Budget, TrainingReport, TrainTask, run_training
+from kbsc.training import Budget, TrainingReport, TrainTask, reference, run_training
 from kbsc.training.optim import sgd
 from kbsc.training.settings import TrainSettings
 from kbsc.training.store import derive_seed
@@ -492,7 +492,6 @@ def _from_reference(train_set: ImageSet, seed: int, cfg: StandinConfig) -> Stand
 
     Found among the store's stand-ins of the same seed and hyper-parameters, so that one trained on another
     dataset is named as the reason for training."""
-    from kbsc.training import reference
 
     expected = {
         "kind": "standin",

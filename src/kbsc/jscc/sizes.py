@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from kbsc.errors import ConfigError
+from kbsc.jscc.registry import MODELS
 
 __all__ = ["SIZES", "check_trainable_here", "is_paper_size", "parameter_count", "size_options"]
 
@@ -83,7 +84,6 @@ def parameter_count(model: str, size: str = "paper", k: int | None = None, **opt
     """Parameters of ``model`` at ``size`` (rate-adaptive models: the quick preset's 48 latent channels
     unless ``latent_channels`` is given; fixed-rate ones: ``k`` channel uses, default 512 = 16 latent
     channels of an 8×8 latent)."""
-    from kbsc.jscc.registry import MODELS
 
     cls = MODELS.get(model)
     opts = size_options(model, {"size": size, **options})

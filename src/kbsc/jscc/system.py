@@ -41,7 +41,7 @@ from kbsc.jscc.metrics import to_tensor, to_uint8
 from kbsc.jscc.plugin import OutsideModel, import_outcomes, load_plugin
 from kbsc.jscc.train import JSCCTrainConfig, TrainImages, TrainResult, train_images, train_model
 from kbsc.systems.base import SYSTEMS, TRAINING_KEYS, Cell, EvalContext, Outcomes, System
-from kbsc.util.device import autocast, inference_precision, module_device
+from kbsc.util.device import autocast, current_device, inference_precision, module_device
 
 __all__ = ["ImportedSystem", "PixelJSCCSystem", "PluginSystem", "model_runner"]
 
@@ -118,7 +118,6 @@ def eval_batch(options: dict[str, Any]) -> int:
     """The cell's evaluation batch: the ``batch`` option, else :data:`EVAL_BATCH` of the device setting."""
     if options.get("batch") is not None:
         return int(options["batch"])
-    from kbsc.util.device import current_device
 
     return EVAL_BATCH.get(current_device().type, EVAL_BATCH["cpu"])
 
@@ -184,7 +183,7 @@ class PixelJSCCSystem(System):
         cfg = self.train_config(cell, ctx)
         key = cfg.hash()
         if key not in self._models:
-            from kbsc.util import data_dir
+            from kbsc.util import data_dir  # lazy: only this path needs it
 
             result = train_model(cfg, self._train_data(ctx), Path(data_dir(ctx.data_dir)) / "jscc")
             self.train_log[key] = result

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kbsc.bridge.channel_spec import channel_slug
 from kbsc.errors import ConfigError, DataError
 from kbsc.jscc import deepjscc as _deepjscc  # noqa: F401  (registers the models)
 from kbsc.jscc import swinjscc as _swinjscc  # noqa: F401
@@ -66,6 +67,7 @@ from kbsc.jscc.channel import (
 from kbsc.jscc.losses import LOSSES
 from kbsc.jscc.metrics import to_tensor
 from kbsc.jscc.registry import MODELS
+from kbsc.jscc.sizes import check_trainable_here, size_options
 from kbsc.training import Budget, TrainingReport, TrainTask
 from kbsc.training.optim import adam
 from kbsc.training.settings import TrainSettings
@@ -220,7 +222,6 @@ class JSCCTrainConfig(TrainSettings):
                 f"snr_range {cfg.snr_range} and cbr_range {cfg.cbr_range} must be [low, high] "
                 "with 0 < cbr low"
             )
-        from kbsc.jscc.sizes import size_options
 
         size_options(cfg.model, cfg.model_options)  # an unknown size is refused here, before a run starts
         if cfg.loss not in LOSSES:
@@ -301,7 +302,6 @@ class TrainResult:
 
 def build_model(cfg: JSCCTrainConfig) -> JSCCModel:
     """A fresh model for ``cfg`` (initialised from ``torch.manual_seed(cfg.seed)``)."""
-    from kbsc.jscc.sizes import size_options
 
     cls = MODELS.get(cfg.model)
     opts = size_options(cfg.model, cfg.model_options)  # size: paper → the published architecture
@@ -326,7 +326,6 @@ def build_model(cfg: JSCCTrainConfig) -> JSCCModel:
 def model_dir(root: Path, cfg: JSCCTrainConfig) -> Path:
     """Checkpoint folder of ``cfg`` under ``root`` (readable name, exact hash)."""
     rate = f"k{cfg.k}" if cfg.k is not None else "kvar"
-    from kbsc.bridge.channel_spec import channel_slug
 
     return (
         Path(root) / f"{cfg.model}-{rate}-{channel_slug(cfg.channel)}-{cfg.csi}-s{cfg.seed}-{cfg.hash()[:12]}"
@@ -426,8 +425,6 @@ class _JSCCTraining:
     the configured pixel loss, validation PSNR on a fixed held-out slice at fixed realizations."""
 
     def __init__(self, cfg: JSCCTrainConfig, data: TrainImages) -> None:
-        from kbsc.jscc.sizes import check_trainable_here
-
         check_trainable_here(cfg.model, cfg.model_options, current_device())  # paper size: GPU only
         self.cfg, self.data = cfg, data
         self.device = current_device()

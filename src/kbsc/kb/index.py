@@ -28,6 +28,7 @@ import numpy as np
 
 from kbsc.errors import ConfigError
 from kbsc.util import Registry
+from kbsc.util.device import device_spec
 from kbsc.util.faiss_import import import_faiss
 
 faiss = import_faiss()
@@ -158,7 +159,6 @@ def _faiss_gpu_for_setting() -> int | None:
     """The GPU the device setting asks FAISS to use (None: the CPU). Reads the setting's text only, so the
     knowledge base does not import torch: ``cpu`` → None; ``cuda:N`` → N; ``auto``/``cuda`` → 0 when FAISS
     sees a GPU."""
-    from kbsc.util.device import device_spec
 
     spec = device_spec()
     if spec == "cpu" or not gpu_available():

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from kbsc.errors import ConfigError, DataError
+from kbsc.nrlink.link import DEFAULT_DECODER, NRLink
+from kbsc.nrlink.mcs import mcs_entry, plan_tb
 
 __all__ = [
     "CALIBRATION_KS",
@@ -95,8 +97,6 @@ def calibrate_threshold(
     ``measure(snr_db) -> errors out of n_tb`` replaces the link (for tests of the search). Returns a record
     ``{k, mcs, mcs_table, bler_target, tb_size, snr_db, points: [[snr_db, errors, n_tb], …]}``.
     """
-    from kbsc.nrlink.link import DEFAULT_DECODER, NRLink
-    from kbsc.nrlink.mcs import plan_tb
 
     if not 0.0 < float(target) < 1.0:
         raise ConfigError(f"bler_target must be in (0, 1), got {target}")
@@ -104,7 +104,7 @@ def calibrate_threshold(
         raise ConfigError(f"at least 10 transport blocks per SNR point are needed, got {n_tb}")
     plan = plan_tb(k, mcs, table)
     if measure is None:
-        from kbsc.bridge import Bridge
+        from kbsc.bridge import Bridge  # lazy: only this path needs it
 
         link = NRLink(k, mcs, table, decoder or DEFAULT_DECODER, num_iter)
         bridge = Bridge(channel="awgn", csi="perfect", seed=int(seed))
@@ -174,7 +174,6 @@ def calibrate(
 ) -> list[dict[str, Any]]:
     """Thresholds of every (k, MCS); per k the MCS run in increasing order and each search starts from the
     previous MCS's gap to the Shannon SNR (a good guess, so 3–5 SNR points per MCS)."""
-    from kbsc.nrlink.mcs import mcs_entry
 
     out = []
     for k in ks:

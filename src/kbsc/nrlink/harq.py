@@ -34,7 +34,9 @@ import numpy as np
 import torch
 from numba import njit
 
+from kbsc.bridge.modulation import demap_llr, map_bits
 from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc import kernels
 from kbsc.nrlink.ldpc.decoder import LLR_MAX, SCHEDULES
 from kbsc.nrlink.ldpc.graph import SRC_FILLER
 from kbsc.nrlink.link import mother_tb_encoder
@@ -163,7 +165,6 @@ class HarqLink:
     def _decode(self, buf: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Combined LLRs float32 ``[B, C, width]`` after transmission t → (TB bits ``[B, tb + crc]``, CRC
         ok)."""
-        from kbsc.nrlink.ldpc import kernels
 
         f = self.fast
         ncb, src, row_ptr, cols, shifts, max_deg = self._graphs[t]
@@ -180,7 +181,6 @@ class HarqLink:
 
     def run(self, bits: np.ndarray, bridge, image_ids: np.ndarray, snr_db: float) -> HarqResult:
         """Send each row of ``bits`` uint8 ``[B, tb_size]`` as one HARQ process on image ``image_ids[b]``."""
-        from kbsc.bridge.modulation import demap_llr, map_bits
 
         bits = np.asarray(bits, dtype=np.uint8)
         ids = np.asarray(image_ids, dtype=np.int64)

@@ -20,10 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from kbsc.bridge.modulation import demap_llr, map_bits
 from kbsc.errors import ConfigError
+from kbsc.nrlink.ldpc import install_in_tb_decoder
 from kbsc.nrlink.ldpc.registry import DEFAULT_LDPC_DECODER
 from kbsc.nrlink.mcs import TbPlan, plan_tb
 from kbsc.nrlink.tb_encoder import FastTBEncoder
+from kbsc.util.progress import in_worker
+from kbsc.util.warn import warn
 
 __all__ = ["DEFAULT_DECODER", "LinkResult", "NRLink", "mother_tb_encoder", "shared_link"]
 
@@ -59,8 +63,6 @@ class NRLink:
         num_iter: int = 20,
     ) -> None:
         from sionna.phy.nr import TBDecoder, TBEncoder
-
-        from kbsc.nrlink.ldpc import install_in_tb_decoder
 
         self.plan: TbPlan = plan_tb(k, mcs, table)
         self.k = int(k)
@@ -113,7 +115,6 @@ class NRLink:
     ) -> tuple[torch.Tensor, str]:
         """TB-encode, map, transmit and demap: bits ``[B, tb_size]`` → LLRs float32 ``[B, n_mother]`` (the
         TB decoder's input; equal to k·Qm unless repeated)."""
-        from kbsc.bridge.modulation import demap_llr, map_bits
 
         with torch.no_grad():
             c = self.encode(bits)
@@ -124,7 +125,6 @@ class NRLink:
 
     def run(self, bits: np.ndarray, bridge, image_ids: np.ndarray, snr_db: float) -> LinkResult:
         """Send each row of ``bits`` uint8 ``[B, tb_size]`` as one TB on image ``image_ids[b]``'s REs."""
-        from kbsc.bridge.modulation import demap_llr, map_bits
 
         bits = np.asarray(bits, dtype=np.uint8)
         ids = np.asarray(image_ids, dtype=np.int64)
@@ -166,8 +166,6 @@ def _report_library_warnings(caught: list[warnings.WarningMessage], plan: TbPlan
     is what TS 38.214's TB-size quantisation gives at the top MCS indices and is allowed (Sionna refuses only
     r > 0.95, handled above): one plain line per code in the main process, nothing from grid workers (it
     carries no news there). Other library warnings pass on as one line each."""
-    from kbsc.util.progress import in_worker
-    from kbsc.util.warn import warn
 
     for w in caught:
         text = " ".join(str(w.message).split())

@@ -39,7 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from kbsc.bridge.training_keys import open_bridge
 from kbsc.errors import ConfigError
+from kbsc.nrlink.capacity import capacity_bits
+from kbsc.nrlink.link import DEFAULT_DECODER, shared_link
 from kbsc.nrlink.mcs import DEFAULT_MCS_SET
 from kbsc.semantic.quantizer import (
     NBITS_MAX,
@@ -102,7 +105,7 @@ class DigitalSemanticSystem(System):
             )
         key = (id(train), spec)
         if key not in self._quantizers:
-            from kbsc.util import data_dir, hash_array
+            from kbsc.util import data_dir, hash_array  # lazy: only this path needs it
 
             if id(train) not in self._train_hash:
                 self._train_hash[id(train)] = hash_array(np.ascontiguousarray(train, np.float32), 32)
@@ -118,8 +121,6 @@ class DigitalSemanticSystem(System):
         return self._quantizers[key]
 
     def link(self, k: int, mcs: int):
-        from kbsc.nrlink.link import DEFAULT_DECODER, shared_link
-
         key = (int(k), int(mcs))
         if key not in self._links:
             self._links[key] = shared_link(
@@ -134,7 +135,6 @@ class DigitalSemanticSystem(System):
     def bridge(self, cell: Cell, ctx: EvalContext):
         """One bridge per (channel, CSI, seed, grid), sized to keep every sender image's slots, so the
         realizations are drawn once and reused across SNRs, CBRs and MCSs (they depend on none of them)."""
-        from kbsc.bridge.training_keys import open_bridge
 
         grid = ctx.options.get("grid")
         key = (cell.channel, cell.csi, cell.seed, repr(grid))
@@ -305,8 +305,6 @@ class DigitalCapacitySystem(DigitalSemanticSystem):
     name = "kbsc-digital-capacity"
 
     def evaluate(self, cell: Cell, ctx: EvalContext) -> Outcomes:
-        from kbsc.nrlink.capacity import capacity_bits
-
         k = self.k_of(cell, ctx)
         n = len(ctx.image_ids)
         dim = int(ctx.features.shape[1])

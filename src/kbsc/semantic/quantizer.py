@@ -221,7 +221,7 @@ def load_or_train(
     key = _cache_key(spec, train_hash, seed, n_train)
     directory = Path(cache_dir) / f"{spec.label()}-{hash_obj(key, 16)}"
     if directory.is_dir():
-        from kbsc.util.warn import warn
+        from kbsc.util.warn import warn  # lazy: only this path needs it
 
         why = "its manifest does not match"
         try:

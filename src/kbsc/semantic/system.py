@@ -89,7 +89,7 @@ class SemanticSystem(System):
                         f"dataset {cell.dataset!r} has none"
                     )
                 data = training_data(ctx.workspace, split_seed=cfg.split_seed)
-                from kbsc.util import data_dir
+                from kbsc.util import data_dir  # lazy: only this path needs it
 
                 result = train_codec(cfg, data, data_dir(ctx.data_dir) / "semantic")
                 self.train_log[key] = result

@@ -42,6 +42,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kbsc.bridge.channel_spec import channel_slug
+from kbsc.data.splits import train_validation_split
 from kbsc.errors import ConfigError, DataError
 from kbsc.semantic import csi_codec as _csi_codec  # noqa: F401  (registers kbsc-csi)
 from kbsc.semantic import reference as _reference  # noqa: F401  (registers kbsc-no-codec)
@@ -197,7 +199,6 @@ class TrainData:
 
 def training_data(ws: Any, split_seed: int = 0, val_per_class: int = 5) -> TrainData:
     """Split a workspace's training features into fit / validation queries / validation KB."""
-    from kbsc.data.splits import train_validation_split
 
     labels = np.asarray(ws.train.labels)
     fit, vq, vkb = train_validation_split(
@@ -254,7 +255,6 @@ def build_codec(cfg: TrainConfig) -> SemanticCodec:
 
 def model_dir(root: Path, cfg: TrainConfig) -> Path:
     """Checkpoint folder of ``cfg`` under ``root`` (name readable, hash exact)."""
-    from kbsc.bridge.channel_spec import channel_slug
 
     return (
         Path(root)

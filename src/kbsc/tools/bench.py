@@ -60,11 +60,26 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from kbsc.baselines.envelope_store import ENVELOPE_DIR_ENV
+from kbsc.baselines.pipeline import BaselineRunner
+from kbsc.experiments import context as context_mod
 from kbsc.experiments.config import ExperimentConfig, load_config
+from kbsc.experiments.context import get_context
 from kbsc.experiments.grid import context_spec, expand
 from kbsc.experiments.provenance import provenance
+from kbsc.experiments.results import load_outcomes
+from kbsc.experiments.runner import run_experiment
+from kbsc.semantic.quantizer import bench_quantizer
+from kbsc.systems.base import Cell, get_system, system_names
+from kbsc.tools.bridge_bench import channel_speed
+from kbsc.tools.complexity import complexity_table
 from kbsc.tools.estimate import clip_extra, extrapolate
+from kbsc.tools.feature_cost import clip_cost, extractions_per_image, time_extractor
+from kbsc.tools.gpu_bench import gpu_available, gpu_section
+from kbsc.tools.ldpc_bench import bench_decoders
+from kbsc.tools.train_speed import measure_training_speeds
 from kbsc.util.io import atomic_write_json
+from kbsc.util.paths import data_dir
 
 __all__ = ["TOP_LEVEL_KEYS", "run_bench"]
 
@@ -100,8 +115,6 @@ def _peak_rss_mb() -> dict[str, float]:
 
 
 def _bench_decoders(quick: bool) -> dict[str, Any]:
-    from kbsc.tools.ldpc_bench import bench_decoders
-
     if quick:
         return dict(bench_decoders(codes=((1024, 2048),), num_codewords=256, show_progress=False))
     return dict(bench_decoders(show_progress=False))
@@ -123,7 +136,6 @@ def _slice_config(cfg: ExperimentConfig, quick: bool) -> ExperimentConfig:
         if (s.get("label") or s["name"]) not in {x.get("label") or x["name"] for x in systems}:
             systems.append(s)  # one entry per label: e.g. deepjscc-adaptive and deepjscc-adaptive+softcast
     names = {s["name"] for s in systems}
-    from kbsc.systems.base import system_names
 
     if "hevc+ldpc-best" not in names and "hevc+ldpc" in names and "hevc+ldpc-best" in system_names():
         systems.append({"name": "hevc+ldpc-best"})
@@ -142,7 +154,6 @@ def fresh_envelope_memo(folder: Path) -> Iterator[None]:
     ``folder`` for the duration, in this process and the workers it starts: the slice then computes each
     envelope once, as a grid does, instead of reading what an earlier bench on the same data directory stored
     (a second bench once reported 0.19 s for a ``hevc+ldpc-best`` cell that costs 10 s)."""
-    from kbsc.baselines.envelope_store import ENVELOPE_DIR_ENV
 
     old = os.environ.get(ENVELOPE_DIR_ENV)
     os.environ[ENVELOPE_DIR_ENV] = str(folder)
@@ -156,10 +167,6 @@ def fresh_envelope_memo(folder: Path) -> Iterator[None]:
 
 
 def _grid_section(quick: bool, data_dir: str | None, workers: int, report: dict[str, Any]) -> None:
-    from kbsc.experiments import context as context_mod
-    from kbsc.experiments.results import load_outcomes
-    from kbsc.experiments.runner import run_experiment
-
     quick_cfg = load_config("quick")
     slice_cfg = _slice_config(quick_cfg, quick)
     with tempfile.TemporaryDirectory(prefix="kbsc-bench-") as tmp:
@@ -248,9 +255,6 @@ def _entries_by_label(cfg: ExperimentConfig, tasks: list) -> dict[str, Any]:
 def _feature_section(slice_cfg: ExperimentConfig, data_dir: str | None, report: dict[str, Any]) -> None:
     """Extractor images per sender image by (system, CBR) on a 100-image sample of the slice's cells, and the
     per-image cost of the stand-in and of the CLIP ViT-B/32 architecture."""
-    from kbsc.experiments.context import get_context
-    from kbsc.systems.base import get_system
-    from kbsc.tools.feature_cost import clip_cost, extractions_per_image, time_extractor
 
     n = min(100, slice_cfg.n_images)
     cfg = slice_cfg.model_copy(update={"n_images": n})
@@ -309,10 +313,6 @@ def _link_stages(quick: bool, data_dir: str | None, report: dict[str, Any]) -> N
 
 
 def _time_link_pipeline(quick: bool, data_dir: str | None) -> dict[str, Any]:
-    from kbsc.baselines.pipeline import BaselineRunner
-    from kbsc.experiments.context import get_context
-    from kbsc.systems.base import Cell, get_system
-
     cfg = load_config("quick")
     n = 100 if quick else min(cfg.n_images, 500)
     ctx = get_context(context_spec(cfg.model_copy(update={"n_images": n}), str(data_dir or _default_dir())))
@@ -350,7 +350,6 @@ def _time_link_pipeline(quick: bool, data_dir: str | None) -> dict[str, Any]:
 
 def _quantizer_section(quick: bool, report: dict[str, Any]) -> None:
     """The digital semantic baseline's PQ: training seconds and encoding speed of its 64-bit code (8×8)."""
-    from kbsc.semantic.quantizer import bench_quantizer
 
     q = bench_quantizer(quick=quick)
     report["quantizer"] = q
@@ -359,8 +358,6 @@ def _quantizer_section(quick: bool, report: dict[str, Any]) -> None:
 
 
 def _default_dir() -> Path:
-    from kbsc.util.paths import data_dir
-
     return data_dir(None)
 
 
@@ -439,7 +436,6 @@ def run_bench(
 
     section("training", training)
     section("complexity", lambda: _complexity_section(quick, data_dir, report))
-    from kbsc.tools.gpu_bench import gpu_available, gpu_section
 
     if gpu_available():  # absent on a CPU-only machine: no GPU figure that was not measured
         section("gpu", lambda: report.update(gpu=gpu_section(report, quick)))
@@ -456,8 +452,6 @@ def run_bench(
 
 def _complexity_section(quick: bool, data_dir: str | None, report: dict[str, Any]) -> None:
     """The complexity table of every quick-preset system on the quick preset's context."""
-    from kbsc.experiments.context import get_context
-    from kbsc.tools.complexity import complexity_table
 
     cfg = load_config("quick")
     n = 32 if quick else 64
@@ -475,7 +469,6 @@ def _complexity_section(quick: bool, data_dir: str | None, report: dict[str, Any
 def _bridge_channels(quick: bool, report: dict[str, Any]) -> None:
     """``bridge_channels``: slots/s of native channel models vs the same through the Sionna adapter
     (:func:`kbsc.tools.bridge_bench.channel_speed`); the TDL-A pair's figures go to the top level."""
-    from kbsc.tools.bridge_bench import channel_speed
 
     c = channel_speed(slots=16 if quick else 128)
     report["bridge_channels"] = c
@@ -485,7 +478,6 @@ def _bridge_channels(quick: bool, report: dict[str, Any]) -> None:
 
 def _training_speed(quick: bool) -> dict[str, dict[str, float]]:
     """Steps per second of every trainer, ``{"wall": {…}, "cpu": {…}}``."""
-    from kbsc.tools.train_speed import measure_training_speeds
 
     return measure_training_speeds(quick=quick)
 
@@ -519,12 +511,12 @@ def _print_summary(report: dict[str, Any], stream: TextIO) -> None:
         print(f"  paper grid time by system: {parts}", file=stream)
     rows = (report.get("complexity") or {}).get("systems")
     if rows:
-        from kbsc.tools.complexity import format_table
+        from kbsc.tools.complexity import format_table  # lazy: only this path needs it
 
         print("\n  complexity per image (reference cell; * = part not counted: see the JSON)", file=stream)
         print(format_table(rows), file=stream)
     if report.get("gpu"):
-        from kbsc.tools.gpu_bench import summary_lines
+        from kbsc.tools.gpu_bench import summary_lines  # lazy: only this path needs it
 
         print("\n".join(summary_lines(report["gpu"])), file=stream)
     table = (report.get("decoders") or {}).get("table")

@@ -40,6 +40,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from kbsc.baselines.pipeline import BaselineRunner, image_key
+from kbsc.baselines.system import open_bridge
+from kbsc.bridge.modulation import demap_llr, map_bits
+from kbsc.jscc.metrics import to_tensor
+from kbsc.jscc.train import build_model
+from kbsc.nrlink.ldpc import build_graph
+from kbsc.nrlink.link import shared_link
+from kbsc.semantic.quantizer import FeatureQuantizer
+from kbsc.semantic.train import build_codec
+from kbsc.systems.base import Cell, get_system
 from kbsc.util.registry import Registry
 
 __all__ = [
@@ -206,8 +216,6 @@ def _torch_part(
 
 def _ldpc_parts(link: Any, tb_bits: np.ndarray, bridge: Any, image_ids: np.ndarray, snr_db: float) -> tuple:
     """(ldpc-encode, demap, ldpc-decode) parts of an NR link on ``tb_bits`` uint8 ``[n, tb_size]``."""
-    from kbsc.bridge.modulation import demap_llr, map_bits
-    from kbsc.nrlink.ldpc import build_graph
 
     enc = link.encoder
     graph = build_graph(enc._encoder)  # one code block's lifted graph
@@ -247,7 +255,6 @@ def _ldpc_parts(link: Any, tb_bits: np.ndarray, bridge: Any, image_ids: np.ndarr
 def _hevc_parts(system: Any, ctx: Any, images: np.ndarray, budget_bits: int) -> tuple[Part, Part, list]:
     """(hevc-encode, hevc-decode, payloads): the quality search under ``budget_bits`` with a fresh cache each
     pass, and decoding of the payloads it chose."""
-    from kbsc.baselines.pipeline import BaselineRunner, image_key
 
     opts = {k: v for k, v in system.options.items() if k in ("codec", "codec_options")}
     keys = [image_key(im) for im in images]
@@ -292,8 +299,6 @@ PROFILERS: Registry[Callable[..., Profile]] = Registry("complexity profile")
 @PROFILERS.register("kbsc-no-codec")
 @PROFILERS.register("kbsc-csi")
 def _profile_semantic(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarray) -> Profile:
-    from kbsc.semantic.train import build_codec
-
     codec = build_codec(system.train_config(cell, ctx)).eval()
     n = len(images)
     f = torch.from_numpy(np.ascontiguousarray(ctx.extractor.extract(images, show_progress=False)))
@@ -317,9 +322,6 @@ def _profile_semantic(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids:
 @PROFILERS.register("deepjscc-adaptive")
 @PROFILERS.register("swinjscc")
 def _profile_jscc(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarray) -> Profile:
-    from kbsc.jscc.metrics import to_tensor
-    from kbsc.jscc.train import build_model
-
     model = build_model(system.train_config(cell, ctx)).eval()
     k = cell.k(ctx.source_dim)
     n = len(images)
@@ -341,9 +343,6 @@ def _profile_jscc(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.
 def _conventional(
     system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarray, coded: bool, note: str
 ) -> Profile:
-    from kbsc.baselines.system import open_bridge
-    from kbsc.nrlink.link import shared_link
-
     k = cell.k(ctx.source_dim)
     mcs = int(cell.mcs if cell.mcs is not None else max(system.options.get("mcs_set") or [10]))
     link = shared_link(k, mcs, int(system.options.get("mcs_table", 1)))
@@ -394,8 +393,6 @@ def _profile_hevc_capacity(system: Any, cell: Any, ctx: Any, images: np.ndarray,
 
 
 def _digital(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarray, coded: bool) -> Profile:
-    from kbsc.semantic.quantizer import FeatureQuantizer
-
     k = system.k_of(cell, ctx)
     link = system.link(k, int(cell.mcs or 10))
     dim = int(ctx.kb.dim)
@@ -421,7 +418,7 @@ def _digital(system: Any, cell: Any, ctx: Any, images: np.ndarray, ids: np.ndarr
         _kb_part(ctx, n),
     ]
     if coded:
-        from kbsc.baselines.system import open_bridge
+        from kbsc.baselines.system import open_bridge  # lazy: only this path needs it
 
         tb = np.zeros((n, link.payload_bits), dtype=np.uint8)
         tb[:, : q.bits] = code
@@ -451,7 +448,6 @@ def _profile_digital_capacity(
 def reference_cell(cfg: Any, entry: Any) -> Any:
     """The cell a system is profiled at: AWGN, the first CSI, the highest SNR and CBR of the entry (its
     own lists where it has them), its last MCS, seed 0."""
-    from kbsc.systems.base import Cell
 
     cbrs = entry.cbr or cfg.cbr
     snrs = entry.snr_db or cfg.snr_db
@@ -515,7 +511,6 @@ def complexity_table(
     where each side is ``{params, flops, flops_uncounted, ms_per_image_cpu[, ms_per_image_cuda], parts}``.
     ``devices``: extra torch devices to time the torch parts on (default: ``cuda`` when torch sees a GPU).
     A system without a profile gets a row with ``error``."""
-    from kbsc.systems.base import get_system
 
     if devices is None:
         devices = ["cuda"] if torch.cuda.is_available() else []

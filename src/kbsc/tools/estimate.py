@@ -33,6 +33,7 @@ import pandas as pd
 from kbsc.errors import DataError
 from kbsc.experiments.config import ExperimentConfig
 from kbsc.experiments.grid import context_spec, expand
+from kbsc.experiments.results import cell_path, read_cell_summary
 
 __all__ = [
     "clip_extra",
@@ -281,7 +282,6 @@ def format_estimate(cfg: ExperimentConfig, est: dict[str, Any], report: dict[str
 
 def done_cells(cfg: ExperimentConfig, out: str | Path | None) -> set[str]:
     """Hashes of the cells of ``cfg`` already stored under ``out`` (empty when there is no such folder)."""
-    from kbsc.experiments.results import cell_path, read_cell_summary
 
     if not out or not Path(out).is_dir():
         return set()

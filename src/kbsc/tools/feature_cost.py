@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from kbsc.features.clip import ClipExtractor
+
 __all__ = ["CountingExtractor", "clip_cost", "extractions_per_image", "random_clip_vit_b32", "time_extractor"]
 
 
@@ -36,8 +38,6 @@ def random_clip_vit_b32(seed: int = 0):
     768, 12 layers and heads, 512-d projection, quick-GELU) with random weights; needs ``transformers``."""
     import torch
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    from kbsc.features.clip import ClipExtractor
 
     cfg = CLIPVisionConfig(
         hidden_size=768,

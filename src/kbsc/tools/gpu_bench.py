@@ -23,7 +23,16 @@ from typing import Any
 
 import pandas as pd
 
+from kbsc.experiments.config import load_config
+from kbsc.features.standin import StandinConfig
+from kbsc.features.standin_net import StandinNet
+from kbsc.nrlink.ldpc import make_ldpc_decoder
+from kbsc.nrlink.link import DEFAULT_DECODER, shared_link
+from kbsc.tools import train_speed
 from kbsc.tools.estimate import gpu_clip_extras, gpu_grid_estimate, gpu_speedups
+from kbsc.tools.feature_cost import random_clip_vit_b32
+from kbsc.tools.ldpc_bench import awgn_llrs
+from kbsc.util.device import autocast, current_device, describe_device, using_device
 
 __all__ = ["gpu_available", "gpu_section"]
 
@@ -55,11 +64,6 @@ def extractor_rates(device: Any, batch: int = 256) -> dict[str, dict[str, float]
     """Images per second of the stand-in and of CLIP ViT-B/32's architecture on ``device``, fp32 and fp16."""
     import torch
 
-    from kbsc.features.standin import StandinConfig
-    from kbsc.features.standin_net import StandinNet
-    from kbsc.tools.feature_cost import random_clip_vit_b32
-    from kbsc.util.device import autocast
-
     out: dict[str, dict[str, float]] = {}
     torch.manual_seed(0)
     standin = StandinConfig().build().eval().to(device)
@@ -86,9 +90,6 @@ def training_rates(device: Any, quick: bool) -> tuple[dict[str, float], dict[str
     """Steps per second of every learned family's trainer with the device set to ``device``, and whether
     each model was on the GPU while it trained."""
     import torch
-
-    from kbsc.tools import train_speed
-    from kbsc.util.device import using_device
 
     on_gpu: dict[str, bool] = {}
     original = train_speed._time_job
@@ -122,10 +123,6 @@ def ldpc_rates(device: Any, quick: bool) -> list[dict[str, Any]]:
     (k = 1,536 channel uses at MCS 4 and 10), same LLRs: information Mbit/s."""
     import torch
     from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
-
-    from kbsc.nrlink.ldpc import make_ldpc_decoder
-    from kbsc.nrlink.link import DEFAULT_DECODER, shared_link
-    from kbsc.tools.ldpc_bench import awgn_llrs
 
     rows = []
     n_cw = 1024 if quick else 4096
@@ -164,8 +161,6 @@ def gpu_section(report: dict[str, Any], quick: bool) -> dict[str, Any]:
 
     import torch
 
-    from kbsc.util.device import current_device, describe_device
-
     dev = current_device()
     if dev.type != "cuda":
         dev = torch.device("cuda", 0)
@@ -193,8 +188,6 @@ def gpu_section(report: dict[str, Any], quick: bool) -> dict[str, Any]:
 
 
 def _paper_estimates(report: dict[str, Any], section: dict[str, Any], cores: int) -> dict[str, Any]:
-    from kbsc.experiments.config import load_config
-
     grid = report.get("grid") or {}
     if not grid.get("per_image"):
         raise ValueError("the bench's grid section is missing")

@@ -62,16 +62,16 @@ def bench_grid_budgets(images: np.ndarray, budgets: list[int], codec: str = "hev
 def _context(quick: bool, data_dir: str | None):
     n = 100 if quick else 500
     try:
-        from kbsc.workspace import prepare_workspace
+        from kbsc.workspace import prepare_workspace  # lazy: only this path needs it
 
         ws = prepare_workspace(data_dir=data_dir, show_progress=False)
-        from kbsc.data.splits import balanced_subset
+        from kbsc.data.splits import balanced_subset  # lazy: only this path needs it
 
         idx = balanced_subset(ws.sender.labels, n)
         train = ws.train.images
         return ws.sender.images[idx], ws.sender.ids[idx], ws.extractor, ws.kb, train, "synthetic100"
     except Exception:  # noqa: BLE001 - no workspace: the toy world still times the link
-        from kbsc.jscc.toy import toy_context
+        from kbsc.jscc.toy import toy_context  # lazy: only this path needs it
 
         ctx = toy_context(n=n, data_dir=".")
         return ctx.images, ctx.image_ids, ctx.extractor, ctx.kb, ctx.workspace.train.images, "toy"

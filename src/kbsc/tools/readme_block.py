@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from kbsc.errors import DataError
+from kbsc.util import atomic_write_text
 from kbsc.util.cbr import cbr_label
 from kbsc.util.figstyle import channel_display
 
@@ -433,7 +434,6 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"{readme} and the docs: the results blocks match {args.results}")
         return 0
-    from kbsc.util import atomic_write_text
 
     for f in stale:
         atomic_write_text(f, changed[f][1])

@@ -14,6 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from kbsc.baselines.amc import choose_mcs
+from kbsc.nrlink.amc_calibration import load_thresholds
+
 __all__ = ["mcs_agreement", "sionna_threshold_db", "threshold_comparison"]
 
 #: PDSCH (mcs_category 1): our MCS tables are the PDSCH ones
@@ -47,7 +50,6 @@ def sionna_threshold_db(phy, k: int, mcs: int, target: float = 0.1, table: int =
 
 def threshold_comparison(ks, mcs_set, target: float = 0.1, table: int = 1) -> list[dict]:
     """Rows {k, mcs, ours_db, sionna_db, diff_db} for every calibrated (k, MCS)."""
-    from kbsc.nrlink.amc_calibration import load_thresholds
 
     thr = load_thresholds()
     phy = _phy()
@@ -64,9 +66,6 @@ def mcs_agreement(sinr: np.ndarray, k: int, mcs_set, target: float = 0.1, table:
     """Our vs Sionna's MCS choice on per-RE SINRs float ``[B, k]`` (linear): share identical, mean |Δ index|,
     mean effective-SNR difference (our MIESM minus Sionna's EESM, dB, at our chosen MCS)."""
     from sionna.sys import EESM, InnerLoopLinkAdaptation
-
-    from kbsc.baselines.amc import choose_mcs
-    from kbsc.nrlink.amc_calibration import load_thresholds
 
     ours, eff_ours = choose_mcs(sinr, k, list(mcs_set), load_thresholds(), target, table)
     phy = _phy()

@@ -21,6 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from kbsc.data.base import ImageSet
+from kbsc.features.standin import StandinConfig, _deterministic_torch, _StandinTraining
+from kbsc.jscc.train import JSCCTrainConfig, TrainImages, _JSCCTraining
+from kbsc.semantic.train import TrainConfig, TrainData, _CodecTraining, build_codec
 from kbsc.training.store import fixed_threads
 
 __all__ = ["MODELS", "StepRate", "measure_training_speed", "measure_training_speeds"]
@@ -59,9 +63,6 @@ def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _standin(steps: int) -> StepRate:
-    from kbsc.data.base import ImageSet
-    from kbsc.features.standin import StandinConfig, _deterministic_torch, _StandinTraining
-
     images, labels = _images(2048)
     train = ImageSet(images, labels, [str(c) for c in range(100)], "speed")
     with _deterministic_torch(torch.get_num_threads()):  # the mode train_standin runs in
@@ -69,8 +70,6 @@ def _standin(steps: int) -> StepRate:
 
 
 def _codec(steps: int) -> StepRate:
-    from kbsc.semantic.train import TrainConfig, TrainData, _CodecTraining, build_codec
-
     rng = np.random.default_rng(0)
     f = rng.standard_normal((4096, 512)).astype(np.float32)
     f /= np.linalg.norm(f, axis=1, keepdims=True)
@@ -84,8 +83,6 @@ def _codec(steps: int) -> StepRate:
 
 def _jscc(model: str) -> Callable[[int], StepRate]:
     def run(steps: int) -> StepRate:
-        from kbsc.jscc.train import JSCCTrainConfig, TrainImages, _JSCCTraining
-
         images, _ = _images(1024)
         k = None if model == "swinjscc" else 384
         cfg = JSCCTrainConfig(model=model, k=k, channel="rayleigh").resolved()

@@ -38,6 +38,7 @@ from kbsc.errors import ConfigError
 from kbsc.util import atomic_write_bytes, progress
 from kbsc.util.device import state_dict_to_cpu
 from kbsc.util.signed import sign, verified
+from kbsc.util.warn import warn
 
 __all__ = [
     "SCHEDULES",
@@ -185,7 +186,6 @@ def _resumed(
 ) -> dict[str, Any]:
     """The loop state of a resumable checkpoint (its modules and optimizer loaded), or ``fresh`` with one
     warning line that says why it was not used (damaged, altered, unsigned, made for other settings)."""
-    from kbsc.util.warn import warn
 
     try:
         body = verified(checkpoint.read_bytes())

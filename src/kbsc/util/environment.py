@@ -63,6 +63,13 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "`bf16` or `fp16` (CUDA only); a grid takes it from the config's `precision:`",
     ),
     EnvVar(
+        ("KBSC_LDPC_KERNEL_DIR",),
+        "where the LDPC engine's generated numba kernels are written and cached (default: a temp folder)",
+        "the folder of the frame-vectorized LDPC engine's generated kernel module and numba's cache of it "
+        "(default: `kbsc-ldpc-lanes-<uid>` in the system's temp directory); the first use compiles for 1–4 "
+        "minutes, later runs reuse it",
+    ),
+    EnvVar(
         ("KBSC_QUIET",),
         "any value but empty or 0: no progress output, Ray's own messages muted",
         "any value but empty or `0`: no progress output at all, and Ray's own start-up messages muted "

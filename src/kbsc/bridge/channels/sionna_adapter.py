@@ -40,6 +40,7 @@ import numpy as np
 
 from kbsc.bridge.channels.base import CHANNELS, ChannelModel
 from kbsc.bridge.grid import ResourceGrid
+from kbsc.bridge.streams import CHANNEL, slot_generator
 from kbsc.errors import ConfigError
 
 __all__ = ["SionnaCDL", "SionnaChannel", "SionnaSystemLevel", "SionnaTDL", "keyed_sionna_rng"]
@@ -178,7 +179,6 @@ class SionnaChannel(ChannelModel):
     @cached_property
     def empirical_covariance(self) -> np.ndarray:
         """complex128 ``[T·F, T·F]``: E[h hᴴ] over ``covariance_slots`` calibration keys."""
-        from kbsc.bridge.streams import CHANNEL, slot_generator
 
         hs = np.empty((self.covariance_slots, self.rg.res_per_slot), dtype=np.complex128)
         for i in range(self.covariance_slots):

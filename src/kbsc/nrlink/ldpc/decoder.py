@@ -12,6 +12,7 @@ import torch
 
 from kbsc.errors import ConfigError
 from kbsc.nrlink.ldpc.graph import QCGraph, build_graph
+from kbsc.nrlink.ldpc.lanes import DEGREES, load_kernels
 
 #: Schedule name -> kernel code (see kernels.py).
 SCHEDULES = {"flooding": 0, "layered": 1, "layered-oms": 2}
@@ -110,7 +111,7 @@ class FastLDPC5GDecoder(torch.nn.Module):
     def _run_kernel(self, llr: np.ndarray, k_out: int, bits: np.ndarray, iters: np.ndarray,
                     conv: np.ndarray) -> None:
         """Decode llr [B, n] (de-interleaved) into bits [B, k_out], iters [B], conv [B] (uint8) in place."""
-        from kbsc.nrlink.ldpc import kernels
+        from kbsc.nrlink.ldpc import kernels  # lazy: that module imports this one
 
         g = self.graph
         kernels.decode_batch(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows,
@@ -162,7 +163,6 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
         super().__init__(encoder, schedule="layered-oms", num_iter=num_iter, offset=offset,
                          early_stop=early_stop, return_infobits=return_infobits, hard_out=hard_out,
                          num_threads=num_threads, llr_max=llr_max)
-        from kbsc.nrlink.ldpc.lanes import DEGREES
 
         degrees = set(np.diff(self.graph.row_ptr).tolist())
         if not degrees <= set(DEGREES):
@@ -182,8 +182,6 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
     def _run_kernel(self, llr: np.ndarray, k_out: int, bits: np.ndarray, iters: np.ndarray,
                     conv: np.ndarray) -> None:
         import numba
-
-        from kbsc.nrlink.ldpc.lanes import load_kernels
 
         mod = load_kernels()
         g = self.graph
