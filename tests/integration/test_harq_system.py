@@ -94,3 +94,11 @@ def test_bad_options_are_refused():
         get_system("hevc+ldpc-amc", olla=True, olla_step_db=0)
     with pytest.raises(ConfigError, match="decoder must be one of"):
         HarqLink((100, 20), 4, decoder="sionna")
+
+
+def test_frame_vectorized_decoders_combine_on_their_per_codeword_schedule():
+    """The AMC thresholds belong to the frame-vectorized default; HARQ combining decodes on the engine's
+    per-codeword schedule that matches it (lanes-oms: the same decisions as layered-oms)."""
+    assert HarqLink((100, 20), 4, decoder="lanes-cms").schedule == HarqLink((100, 20), 4).schedule
+    oms = HarqLink((100, 20), 4, decoder="layered-oms").schedule
+    assert HarqLink((100, 20), 4, decoder="lanes-oms").schedule == oms

@@ -103,12 +103,20 @@ def _tb_crc_ok(cb_bits, num_cbs, seg, table, crc_len, poly, ok):
     return tb
 
 
+#: the per-codeword schedule that decodes a combined circular buffer for each frame-vectorized decoder: the
+#: lanes engine decodes whole codewords, while combining decodes on the graph the received positions reach.
+#: lanes-oms makes the same decisions as layered-oms; lanes-cms (corrected min-sum) approximates layered
+#: sum-product, whose AWGN thresholds are within 0.06 dB of its own (docs/ldpc-engine.md).
+COMBINING_SCHEDULE = {"lanes-oms": "layered-oms", "lanes-q8": "layered-oms", "lanes-cms": "layered"}
+
+
 class HarqLink:
     """One (transmission sizes, MCS, MCS table, LDPC schedule) HARQ process for images of k REs."""
 
     def __init__(
         self, sizes: tuple[int, ...], mcs: int, table: int = 1, decoder: str = "layered", num_iter: int = 20
     ) -> None:
+        decoder = COMBINING_SCHEDULE.get(decoder, decoder)
         if decoder not in SCHEDULES:
             raise ConfigError(
                 f"HARQ combining runs on the LDPC engine: decoder must be one of {', '.join(SCHEDULES)}, "
