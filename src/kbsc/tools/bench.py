@@ -71,11 +71,11 @@ from kbsc.experiments.results import load_outcomes
 from kbsc.experiments.runner import run_experiment
 from kbsc.semantic.quantizer import bench_quantizer
 from kbsc.systems.base import Cell, get_system, system_names
+from kbsc.tools import gpu_bench
 from kbsc.tools.bridge_bench import channel_speed
 from kbsc.tools.complexity import complexity_table
 from kbsc.tools.estimate import clip_extra, extrapolate
 from kbsc.tools.feature_cost import clip_cost, extractions_per_image, time_extractor
-from kbsc.tools.gpu_bench import gpu_available, gpu_section
 from kbsc.tools.ldpc_bench import bench_decoders
 from kbsc.tools.train_speed import measure_training_speeds
 from kbsc.util.io import atomic_write_json
@@ -437,8 +437,8 @@ def run_bench(
     section("training", training)
     section("complexity", lambda: _complexity_section(quick, data_dir, report))
 
-    if gpu_available():  # absent on a CPU-only machine: no GPU figure that was not measured
-        section("gpu", lambda: report.update(gpu=gpu_section(report, quick)))
+    if gpu_bench.gpu_available():  # absent on a CPU-only machine: no GPU figure that was not measured
+        section("gpu", lambda: report.update(gpu=gpu_bench.gpu_section(report, quick)))
     report["recorded_quick_runs"] = _recorded_quick_runs()
     report["peak_rss_mb"] = _peak_rss_mb()
     report["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
