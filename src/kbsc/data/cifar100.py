@@ -11,6 +11,7 @@ from kbsc.data.base import Dataset, ImageSet
 from kbsc.data.cifar_format import CIFAR_FILES, check_cifar_folder, read_cifar_split
 from kbsc.data.folder import MIN_PER_SPLIT
 from kbsc.data.registry import DATASETS
+from kbsc.data.splits import require_per_class
 from kbsc.errors import ConfigError, DataError
 
 __all__ = ["Cifar100Dataset"]
@@ -50,14 +51,10 @@ def check_class_counts(images: ImageSet, where: str) -> None:
         raise DataError(
             f"{where} has images of {int((counts > 0).sum())} class; retrieval accuracy needs at least two"
         )
-    short = [(images.class_names[i], int(n)) for i, n in enumerate(counts) if n < MIN_PER_SPLIT]
-    if short:
-        name, n = short[0]
-        more = f" (and {len(short) - 1} more classes)" if len(short) > 1 else ""
-        raise DataError(
-            f"class {name!r} has {n} image(s) in {where}{more}; every class needs at least {MIN_PER_SPLIT} "
-            "images in each split"
-        )
+    require_per_class(
+        images.labels, images.class_names, MIN_PER_SPLIT, str(where),
+        f"every class needs at least {MIN_PER_SPLIT} images in each split",
+    )  # fmt: skip
 
 
 @DATASETS.register("cifar100")

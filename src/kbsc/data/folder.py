@@ -37,6 +37,7 @@ from PIL import Image, UnidentifiedImageError
 
 from kbsc.data.base import Dataset, ImageSet
 from kbsc.data.registry import DATASETS
+from kbsc.data.splits import require_per_class
 from kbsc.errors import ConfigError, DataError
 from kbsc.util import progress
 
@@ -191,15 +192,10 @@ class ImageFolderDataset(Dataset):
             raise DataError(
                 f"{split_dir} holds no images (looked for {', '.join(IMAGE_SUFFIXES)} in class sub-folders)"
             )
-        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(self.class_names))
-        short = [(self.class_names[i], int(n)) for i, n in enumerate(counts) if n < MIN_PER_SPLIT]
-        if short:
-            name, n = short[0]
-            more = f" (and {len(short) - 1} more classes)" if len(short) > 1 else ""
-            raise DataError(
-                f"class {name!r} has {n} image(s) in {split_dir}{more}; every class needs at least "
-                f"{MIN_PER_SPLIT} {split} images; add images or remove the class"
-            )
+        require_per_class(
+            labels, self.class_names, MIN_PER_SPLIT, str(split_dir),
+            f"every class needs at least {MIN_PER_SPLIT} {split} images; add images or remove the class",
+        )  # fmt: skip
         return files, labels, split_dir
 
     def _split_listing(self, split: str) -> tuple[list[Path], list[int], Path]:

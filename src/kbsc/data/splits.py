@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kbsc.errors import ConfigError
+from kbsc.errors import ConfigError, DataError
 
-__all__ = ["balanced_subset", "sender_receiver_split", "train_validation_split"]
+__all__ = ["balanced_subset", "require_per_class", "sender_receiver_split", "train_validation_split"]
 
 _SENDER_RECEIVER = 0x5E4D
 _TRAIN_VALIDATION = 0x7A1D
@@ -100,3 +100,16 @@ def balanced_subset(labels: np.ndarray, n: int) -> np.ndarray:
     pos = rank * len(classes) + inv
     take = np.argsort(pos, kind="stable")[:n]
     return np.sort(take)
+
+
+def require_per_class(
+    labels: np.ndarray, class_names: list[str], minimum: int, where: str, need: str
+) -> None:
+    """One-line :class:`DataError` naming the first class of ``class_names`` with fewer than ``minimum`` of
+    ``labels`` (int ``[N]``) in ``where``; ``need`` says what every class needs."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
+    short = [(class_names[i], int(n)) for i, n in enumerate(counts) if n < minimum]
+    if short:
+        name, n = short[0]
+        more = f" (and {len(short) - 1} more classes)" if len(short) > 1 else ""
+        raise DataError(f"class {name!r} has {n} image(s) in {where}{more}; {need}")
