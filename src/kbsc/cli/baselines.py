@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", default="hevc", help="image codec: hevc (default), bpg, jpeg")
     p.add_argument("--failure", default="conceal", choices=["conceal", "miss"], help="CRC-failure handling")
     p.add_argument(
-        "--decoder", default=None, help="LDPC decoder (default: lanes-cms; 'sionna' for Sionna's)"
+        "--decoder", default=None, help="LDPC decoder (default: lanes-cms16; 'sionna' for Sionna's)"
     )
     p.add_argument("--num-iter", type=int, default=20, help="LDPC iterations (default: 20)")
     p.add_argument("--n-images", type=int, default=200, help="sender images, class-balanced (default: 200)")
@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--bler-target", type=float, default=0.1, help="BLER target (default: 0.1)")
     c.add_argument("--n-tb", type=int, default=200, help="transport blocks per SNR point (default: 200)")
     c.add_argument("--resolution-db", type=float, default=0.5, help="bisection stop (default: 0.5 dB)")
-    c.add_argument("--decoder", default=None, help="LDPC decoder (default: lanes-cms)")
+    c.add_argument("--decoder", default=None, help="LDPC decoder (default: lanes-cms16)")
     c.add_argument("--num-iter", type=int, default=20, help="LDPC iterations (default: 20)")
     c.add_argument("--out", default=None, help="threshold table to merge into (default: the package's)")
     c.set_defaults(func=run_calibrate_amc)

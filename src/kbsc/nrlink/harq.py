@@ -105,9 +105,10 @@ def _tb_crc_ok(cb_bits, num_cbs, seg, table, crc_len, poly, ok):
 
 #: the per-codeword schedule that decodes a combined circular buffer for each frame-vectorized decoder: the
 #: lanes engine decodes whole codewords, while combining decodes on the graph the received positions reach.
-#: lanes-oms makes the same decisions as layered-oms; lanes-cms (corrected min-sum) approximates layered
-#: sum-product, whose AWGN thresholds are within 0.06 dB of its own (docs/ldpc-engine.md).
-COMBINING_SCHEDULE = {"lanes-oms": "layered-oms", "lanes-q8": "layered-oms", "lanes-cms": "layered"}
+#: lanes-oms makes the same decisions as layered-oms; lanes-cms and lanes-cms16 (corrected min-sum)
+#: approximate layered sum-product, whose AWGN thresholds are within 0.06 dB of its own (docs/ldpc-engine.md).
+COMBINING_SCHEDULE = {"lanes-oms": "layered-oms", "lanes-q8": "layered-oms", "lanes-cms": "layered",
+                      "lanes-cms16": "layered"}
 
 
 class HarqLink:

@@ -26,7 +26,7 @@ Systems (options under ``systems[].options``):
 * ``kbsc-digital-capacity``: per image the largest code whose bits ≤ Σ log2(1 + SNR·|h_i|²) over its own k
   data REs, delivered without error (no link simulated), as ``hevc+capacity``.
 
-Common options: ``mcs_table`` (1 | 2), ``decoder`` (LDPC decoder, default: the engine's lanes-cms),
+Common options: ``mcs_table`` (1 | 2), ``decoder`` (LDPC decoder, default: the engine's lanes-cms16),
 ``num_iter`` (20),
 ``nbits_min``/``nbits_max`` (6/8: bits per sub-quantizer), ``train_seed`` (0: k-means and subsample seed),
 ``n_train`` (training features, default 32 per centroid, at least 2,048), ``failure`` (miss | use).

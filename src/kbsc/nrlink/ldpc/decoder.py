@@ -151,15 +151,23 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
     Early termination refills converged lanes with waiting codewords.
 
     ``boxplus=True`` replaces the row's minima by the boxplus of the two smallest other inputs (a linearised
-    correction term; float only): closer to sum-product at the cost of a few operations per row.
+    correction term): closer to sum-product at the cost of a few operations per row. With ``fixed_point=True``
+    it runs in int16 (posterior and messages in units of 1/32, 128 lanes): the same algorithm as the float
+    version up to rounding, twice the lanes per instruction.
 
-    Args (beyond FastLDPC5GDecoder's): alpha, offset, boxplus, quantized, scale.
+    Args (beyond FastLDPC5GDecoder's): alpha, offset, boxplus, quantized, scale, fixed_point.
     """
+
+    #: Fixed-point unit of ``fixed_point=True`` (LLR · 32 in int16; lanes.py's ``_gq`` assumes it).
+    FIXED_SCALE = 32.0
+    #: alpha·b is computed as b - (b·num) >> ALPHA_SHIFT with num = round((1 - alpha)·2^ALPHA_SHIFT).
+    ALPHA_SHIFT = 8
 
     def __init__(self, encoder, num_iter: int = 20, alpha: float = 1.0, offset: float = 0.5,
                  boxplus: bool = False, quantized: bool = False, scale: float = 2.0,
-                 early_stop: bool = True, return_infobits: bool = True, hard_out: bool = True,
-                 num_threads: int | None = None, llr_max: float = LLR_MAX, name: str = "lanes") -> None:
+                 fixed_point: bool = False, early_stop: bool = True, return_infobits: bool = True,
+                 hard_out: bool = True, num_threads: int | None = None, llr_max: float = LLR_MAX,
+                 name: str = "lanes") -> None:
         super().__init__(encoder, schedule="layered-oms", num_iter=num_iter, offset=offset,
                          early_stop=early_stop, return_infobits=return_infobits, hard_out=hard_out,
                          num_threads=num_threads, llr_max=llr_max)
@@ -173,6 +181,13 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
         if quantized and (float(alpha) != 1.0 or boxplus or not 0.0 < float(scale) * float(llr_max) <= 127.0):
             raise ConfigError("the quantized decoder is offset min-sum (alpha=1) with |LLR|·scale <= 127; "
                               f"got alpha={alpha}, scale={scale}, llr_max={llr_max}")
+        alpha_num = round((1.0 - float(alpha)) * 2 ** self.ALPHA_SHIFT)
+        if fixed_point and (quantized or not boxplus or alpha_num * 1024 >= 32768):
+            raise ConfigError("the fixed-point decoder is corrected min-sum (boxplus=True, not quantized) "
+                              f"with alpha >= 0.875; got alpha={alpha}, boxplus={boxplus}, "
+                              f"quantized={quantized}")
+        self.fixed_point = bool(fixed_point)
+        self._alpha_num = int(alpha_num)
         self.schedule = str(name)
         self.alpha = float(alpha)
         self.quantized = bool(quantized)
@@ -186,6 +201,14 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
         mod = load_kernels()
         g = self.graph
         workers = max(1, min(numba.get_num_threads(), llr.shape[0]))
+        if self.fixed_point:
+            # int16 throughout; alpha -> numerator of 1 - alpha, corr -> its shift (lanes.py, kind "c").
+            fn, alpha, beta = (mod.decode_lanes_c, np.int16(self._alpha_num),
+                               np.int16(round(self.offset * self.FIXED_SCALE)))
+            fn(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows, k_out, self.num_iter,
+               np.float32(self.llr_max), self.early_stop, alpha, beta, np.int16(self.ALPHA_SHIFT),
+               np.float32(self.FIXED_SCALE), workers, bits, iters, conv)
+            return
         if self.quantized:
             fn, alpha, beta = mod.decode_lanes_i, np.float32(1.0), np.int16(round(self.offset * self.scale))
         else:

@@ -32,7 +32,7 @@ from types import ModuleType
 DEGREES = (3, 4, 5, 6, 7, 8, 9, 10, 19)
 #: Lanes (codewords side by side) per worker, fixed in the generated code: float32 blocks of 64 lanes are
 #: 256 bytes, int8/int16 blocks of 256 lanes 256/512 bytes (shorter inner loops get unrolled and stay scalar).
-LANES = {"f": 64, "i": 256}
+LANES = {"f": 64, "i": 256, "c": 128}
 #: Row of the per-worker scratch S (rows of F lanes) that holds each lane's message mask (see _row_kernel).
 MASK_ROW = 2 * max(DEGREES)
 
@@ -49,6 +49,13 @@ _BIG_I = np.int16(32767)
 def _gl(x):
     """log(1 + exp(-x)) for x >= 0, linearised: max(0, 0.65 - 0.27·x) (within 0.08)."""
     return max(np.float32(0.65) - np.float32(0.27) * x, np.float32(0.0))
+
+
+@njit(inline="always", **_OPTS)
+def _gq(x):
+    """_gl in units of 1/32: max(21 - (min(x, 80)·69) >> 8, 0) (0.65·32 ≈ 21, 69/256 ≈ 0.27), int16 only."""
+    return np.int16(max(np.int16(21 - np.int16(np.int16(min(x, np.int16(80)) * np.int16(69)) >> 8)),
+                        np.int16(0)))
 '''
 
 # Per-lane helpers and the driver, shared by both number formats ({T}: "f" float32 or "i" int8/int16).
@@ -186,17 +193,20 @@ def _load_i(llr_in, b, src_idx, llr_max, scale, L, R, f, F, nm):
 
 
 def _row_kernel(kind: str, d: int, lanes: int) -> str:
-    """Source of the check kernel for one row block of degree d (kind "f": float32, "i": int8/int16).
+    """Source of the check kernel for one row block of degree d.
+
+    kind "f": float32 posterior and messages (offset/normalised/corrected min-sum); "i": int16 posterior, int8
+    messages (offset min-sum); "c": int16 posterior and messages, corrected min-sum in fixed point (see
+    :data:`FIXED_POINT_DOC`).
 
     Per check row: (1) per edge j, q_j = L - mask·R into the scratch S[j·F:(j+1)·F] (mask = 0 in a lane's
     first iteration, so a refilled lane needs no zeroed messages); (2) one loop over the F lanes reads the d
-    inputs at constant offsets of S, keeps min1/min2/sign in registers and stores only the row summary (the
-    raw minima, the three outgoing magnitudes, the sign); (3) per edge, message p from the summary, R = p,
-    L = q + p. Posterior and message offsets are unsigned, so numba indexes without wraparound and no
-    array views (each a reference count) are made in the row loop.
+    inputs at constant offsets of S, keeps min1/min2(/min3)/sign in registers and writes each edge's message
+    to S row d + j (constant offsets of one array: no run-time alias checks); (3) per edge, R = p, L = q + p.
+    Posterior and message offsets are unsigned, so numba indexes without wraparound and no array views (each
+    a reference count) are made in the row loop.
     """
     F = lanes
-    it = "np.float32" if kind == "f" else "np.int16"
     mo = MASK_ROW * F
     lines = [f"\n\n@njit(**_OPTS)\ndef _blk_{kind}{d}(L, R, S, e0, edge_col, edge_shift, z, nrows, alpha, "
              "beta, corr, cmax):"]
@@ -214,8 +224,8 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
         if kind == "f":
             lines.append(f"            S[{j * F} + f] = L[o{j} + g] - R[r{j} + g] * S[{mo} + f]")
         else:
-            lines.append(f"            S[{j * F} + f] = np.int16(L[o{j} + g] - np.int16(np.int16(R[r{j} + g]) "
-                         f"& S[{mo} + f]))")
+            lines.append(f"            S[{j * F} + f] = np.int16(L[o{j} + g] - "
+                         f"np.int16(np.int16(R[r{j} + g]) & S[{mo} + f]))")
     lines.append(f"        for f in range({F}):")
     ind = "            "
     for j in range(d):
@@ -230,12 +240,16 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
     lines.append(f"{ind}m2 = max(a0, a1)")
     if kind == "f":
         lines.append(f"{ind}m3 = _BIG_F")
+    elif kind == "c":
+        lines.append(f"{ind}m3 = _BIG_I")
     for j in range(2, d):
         if kind == "f":
             lines.append(f"{ind}m3 = min(m3, max(m2, a{j}))")
             lines.append(f"{ind}m2 = min(m2, max(m1, a{j}))")
             lines.append(f"{ind}m1 = min(m1, a{j})")
         else:
+            if kind == "c":
+                lines.append(f"{ind}m3 = np.int16(min(m3, np.int16(max(m2, a{j}))))")
             lines.append(f"{ind}m2 = np.int16(min(m2, np.int16(max(m1, a{j}))))")
             lines.append(f"{ind}m1 = np.int16(min(m1, a{j}))")
     # Outgoing magnitudes: a row's minimum goes to every edge but the one holding it (min2 there); with a tie
@@ -250,6 +264,15 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
         lines.append(f"{ind}x1 = max(alpha * b12 - beta, np.float32(0.0))")
         lines.append(f"{ind}x2 = max(alpha * b23 - beta, np.float32(0.0))")
         lines.append(f"{ind}x3 = max(alpha * b13 - beta, np.float32(0.0))")
+    elif kind == "c":
+        # The same boxplus in fixed point; alpha·b as b - (b·alpha) >> corr (alpha: the numerator of 1 - α in
+        # units of 2^-corr), all in int16.
+        lines.append(f"{ind}b12 = np.int16(m1 + np.int16(_gq(np.int16(m1 + m2)) - _gq(np.int16(m2 - m1))))")
+        lines.append(f"{ind}b23 = np.int16(m2 + np.int16(_gq(np.int16(m2 + m3)) - _gq(np.int16(m3 - m2))))")
+        lines.append(f"{ind}b13 = np.int16(m1 + np.int16(_gq(np.int16(m1 + m3)) - _gq(np.int16(m3 - m1))))")
+        for name, b in (("x1", "b12"), ("x2", "b23"), ("x3", "b13")):
+            lines.append(f"{ind}{name} = np.int16(max(np.int16(np.int16({b} - np.int16(np.int16({b} * alpha) "
+                         f">> corr)) - beta), np.int16(0)))")
     else:
         lines.append(f"{ind}x1 = np.int16(max(np.int16(m1 - beta), np.int16(0)))")
         lines.append(f"{ind}x2 = np.int16(max(np.int16(m2 - beta), np.int16(0)))")
@@ -257,20 +280,17 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
     # Each edge's signed message into S row d + j, in the same loop (constant offsets: no alias checks).
     for j in range(d):
         lines.append(f"{ind}p = x2 if a{j} == m1 else (x3 if a{j} == m2 else x1)")
-        neg = "np.int16(-p)" if kind == "i" else "-p"
+        neg = "-p" if kind == "f" else "np.int16(-p)"
         lines.append(f"{ind}S[{(d + j) * F} + f] = {neg} if neg ^ n{j} else p")
     # Per edge: R = p, L = q + p.
+    rcast = {"f": "p", "i": "np.int8(p)", "c": "p"}[kind]
     for j in range(d):
         lines.append(f"        for f in range({F}):")
         lines.append("            g = np.uint64(f)")
         lines.append(f"            q = S[{j * F} + f]")
         lines.append(f"            p = S[{(d + j) * F} + f]")
-        if kind == "f":
-            lines.append(f"            R[r{j} + g] = p")
-            lines.append(f"            L[o{j} + g] = q + p")
-        else:
-            lines.append(f"            R[r{j} + g] = np.int8(p)")
-            lines.append(f"            L[o{j} + g] = np.int16(q + p)")
+        lines.append(f"            R[r{j} + g] = {rcast}")
+        lines.append(f"            L[o{j} + g] = {'q + p' if kind == 'f' else 'np.int16(q + p)'}")
     return "\n".join(lines) + "\n"
 
 
@@ -284,10 +304,11 @@ def _dispatch(kind: str) -> str:
 
 
 def kernel_source() -> str:
-    """The generated module's source (float32 and int8/int16 kernels, drivers ``decode_lanes_f/_i``)."""
-    parts = [_HEADER, _LOAD_F, _LOAD_I]
+    """The generated module's source: float32, int16/int8 and int16 kernels (``decode_lanes_f/_i/_c``)."""
+    parts = [_HEADER, _LOAD_F, _LOAD_I, _LOAD_I.replace("_load_i", "_load_c")]
     for kind, cmax, ldt, rdt in (("f", "llr_max", "np.float32", "np.float32"),
-                                 ("i", "np.int16(np.round(llr_max * scale))", "np.int16", "np.int8")):
+                                 ("i", "np.int16(np.round(llr_max * scale))", "np.int16", "np.int8"),
+                                 ("c", "np.int16(np.round(llr_max * scale))", "np.int16", "np.int16")):
         parts.extend(_row_kernel(kind, d, LANES[kind]) for d in DEGREES)
         parts.append(_DRIVER.replace("{T}", kind).replace("{DISPATCH}", _dispatch(kind))
                      .replace("{CMAX}", cmax).replace("{LDT}", ldt).replace("{RDT}", rdt)
