@@ -86,7 +86,7 @@ def test_flooding_makes_sionnas_decisions(oracle):
     assert differ <= total // 500, f"{differ} of {total} codewords differ from Sionna"
 
 
-@pytest.mark.parametrize("schedule", ["layered", "layered-oms", "lanes-cms"])
+@pytest.mark.parametrize("schedule", ["layered", "layered-oms", "lanes-cms", "lanes-cms16"])
 def test_layered_bler_not_worse_than_sionna(oracle, schedule):
     """At every point, the schedule's BLER interval does not lie above Sionna's (95 % Wilson)."""
     tot_mine = tot_ref = 0
@@ -155,7 +155,7 @@ def test_code_rate_sweep_both_base_graphs():
                 continue  # outside 5G NR (e.g. rate < 1/5, or k too large for BG2)
             seen.add(build_graph(enc).bg)
             bits, llr = awgn_llrs(enc, 10.0, 4, seed=k + n)
-            for schedule in ("flooding", "layered", "layered-oms", "lanes-cms", "lanes-q8"):
+            for schedule in ("flooding", "layered", "layered-oms", "lanes-cms", "lanes-cms16", "lanes-q8"):
                 dec = make_ldpc_decoder(schedule, enc, num_iter=20)
                 assert torch.equal(dec(llr), bits), (k, n, schedule)
                 assert dec.last_num_iter < 20
@@ -200,7 +200,7 @@ def test_sionna_wrapper_chunks_and_registry():
     assert chunked.chunk == 7
     assert torch.equal(chunked(llr.reshape(3, 10, 300)), whole.reshape(3, 10, 100))
     assert set(LDPC_DECODERS.names()) == {"sionna", "flooding", "layered", "layered-oms", "lanes-oms",
-                                          "lanes-cms", "lanes-q8"}
+                                          "lanes-cms", "lanes-cms16", "lanes-q8"}
     with pytest.raises(ConfigError, match="unknown LDPC decoder 'bp'"):
         make_ldpc_decoder("bp", enc)
     with pytest.raises(ConfigError, match="expected n=300"):

@@ -64,11 +64,37 @@ def test_quantized_decoder_close_to_float():
     assert DEFAULT_LDPC_DECODER != "lanes-q8"
 
 
+@pytest.mark.parametrize("code", [(240, 768), (3840, 7680)])
+def test_fixed_point_cms_tracks_float_cms(code):
+    """lanes-cms16 (int16, 1/32 LLR) against lanes-cms (float32) on identical LLRs: error-free where the
+    float decoder is (a long BG1 code at high SNR: the posterior does not overflow), and at BLER ≈ 5-30 %
+    within a few block errors of it; decisions differ only by rounding, so most codewords agree bit for
+    bit."""
+    enc = ldpc.LDPC5GEncoder(*code)
+    bits, llr = awgn_llrs(enc, 6.0, 130, seed=2)
+    assert torch.equal(make_ldpc_decoder("lanes-cms16", enc)(llr), bits)
+    num = 700 if code[0] < 1000 else 300
+    bits, llr = awgn_llrs(enc, 0.6 if code[0] < 1000 else 0.95, num, seed=3)
+    out16 = make_ldpc_decoder("lanes-cms16", enc)(llr)
+    out32 = make_ldpc_decoder("lanes-cms", enc)(llr)
+    e16 = int((out16 != bits).any(dim=1).sum())
+    e32 = int((out32 != bits).any(dim=1).sum())
+    assert e32 >= 15
+    assert abs(e16 - e32) <= 0.15 * e32 + 5
+    assert (out16 == out32).all(dim=1).float().mean() > 0.9
+    assert DEFAULT_LDPC_DECODER == "lanes-cms16"
+
+
 def test_lanes_registry_and_bad_options():
-    assert {"lanes-oms", "lanes-cms", "lanes-q8"} <= set(LDPC_DECODERS.names())
+    assert {"lanes-oms", "lanes-cms", "lanes-cms16", "lanes-q8"} <= set(LDPC_DECODERS.names())
     enc = ldpc.LDPC5GEncoder(100, 300)
     with pytest.raises(ConfigError, match="alpha"):
         LaneLDPC5GDecoder(enc, alpha=1.5)
     with pytest.raises(ConfigError, match="quantized"):
         LaneLDPC5GDecoder(enc, quantized=True, alpha=0.8)
+    with pytest.raises(ConfigError, match="fixed-point"):
+        LaneLDPC5GDecoder(enc, fixed_point=True, boxplus=False)
+    with pytest.raises(ConfigError, match="fixed-point"):
+        LaneLDPC5GDecoder(enc, fixed_point=True, boxplus=True, alpha=0.5)
     assert "def _blk_f19(" in kernel_source() and "def decode_lanes_i(" in kernel_source()
+    assert "def _blk_c19(" in kernel_source() and "def decode_lanes_c(" in kernel_source()

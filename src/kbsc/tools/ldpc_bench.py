@@ -28,7 +28,7 @@ from kbsc.util import progress
 ENGINE_SCHEDULES = ("flooding", "layered", "layered-oms")
 #: The frame-vectorized decoders (lanes.py) the bench also runs: offset min-sum (layered-oms' decisions), the
 #: per-base-graph tuned min-sum and the opt-in int8/int16 one.
-LANE_DECODERS = ("lanes-oms", "lanes-cms", "lanes-q8")
+LANE_DECODERS = ("lanes-oms", "lanes-cms", "lanes-cms16", "lanes-q8")
 #: Every engine decoder in the per-point table (and the throughput figures).
 TABLE_DECODERS = ENGINE_SCHEDULES + LANE_DECODERS
 #: (k, n) of the benchmarked codes: the link's own (TB + CRC bits, k data REs x Qm) and two longer ones
