@@ -68,20 +68,21 @@ def test_quantized_decoder_close_to_float():
 def test_fixed_point_cms_tracks_float_cms(code):
     """lanes-cms16 (int16, 1/32 LLR) against lanes-cms (float32) on identical LLRs: error-free where the
     float decoder is (a long BG1 code at high SNR: the posterior does not overflow), and at BLER ≈ 5-30 %
-    within a few block errors of it; decisions differ only by rounding, so most codewords agree bit for
-    bit."""
+    within a few block errors of it; the two differ by rounding only, so they succeed and fail on the same
+    codewords almost always."""
     enc = ldpc.LDPC5GEncoder(*code)
     bits, llr = awgn_llrs(enc, 6.0, 130, seed=2)
     assert torch.equal(make_ldpc_decoder("lanes-cms16", enc)(llr), bits)
     num = 700 if code[0] < 1000 else 300
-    bits, llr = awgn_llrs(enc, 0.6 if code[0] < 1000 else 0.95, num, seed=3)
+    bits, llr = awgn_llrs(enc, 0.6 if code[0] < 1000 else 0.8, num, seed=3)
     out16 = make_ldpc_decoder("lanes-cms16", enc)(llr)
     out32 = make_ldpc_decoder("lanes-cms", enc)(llr)
     e16 = int((out16 != bits).any(dim=1).sum())
     e32 = int((out32 != bits).any(dim=1).sum())
     assert e32 >= 15
     assert abs(e16 - e32) <= 0.15 * e32 + 5
-    assert (out16 == out32).all(dim=1).float().mean() > 0.9
+    ok16, ok32 = (out16 == bits).all(dim=1), (out32 == bits).all(dim=1)
+    assert (ok16 == ok32).float().mean() > 0.95
     assert DEFAULT_LDPC_DECODER == "lanes-cms16"
 
 
