@@ -12,7 +12,7 @@ import torch
 
 from kbsc.errors import ConfigError
 from kbsc.nrlink.ldpc.graph import QCGraph, build_graph
-from kbsc.nrlink.ldpc.lanes import DEGREES, load_kernels
+from kbsc.nrlink.ldpc.lanes import ALPHA_SHIFT, DEGREES, load_kernels
 
 #: Schedule name -> kernel code (see kernels.py).
 SCHEDULES = {"flooding": 0, "layered": 1, "layered-oms": 2}
@@ -161,7 +161,7 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
     #: Fixed-point unit of ``fixed_point=True`` (LLR · 32 in int16; lanes.py's ``_gq`` assumes it).
     FIXED_SCALE = 32.0
     #: alpha·b is computed as b - (b·num) >> ALPHA_SHIFT with num = round((1 - alpha)·2^ALPHA_SHIFT).
-    ALPHA_SHIFT = 8
+    ALPHA_SHIFT = ALPHA_SHIFT
 
     def __init__(self, encoder, num_iter: int = 20, alpha: float = 1.0, offset: float = 0.5,
                  boxplus: bool = False, quantized: bool = False, scale: float = 2.0,

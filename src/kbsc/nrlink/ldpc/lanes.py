@@ -33,6 +33,8 @@ DEGREES = (3, 4, 5, 6, 7, 8, 9, 10, 19)
 #: Lanes (codewords side by side) per worker, fixed in the generated code: float32 blocks of 64 lanes are
 #: 256 bytes, int8/int16 blocks of 256 lanes 256/512 bytes (shorter inner loops get unrolled and stay scalar).
 LANES = {"f": 64, "i": 256, "c": 128}
+#: Fixed-point decoder ("c"): alpha·b = b - (b·n) >> ALPHA_SHIFT, n = round((1 - alpha)·2^ALPHA_SHIFT).
+ALPHA_SHIFT = 8
 #: Row of the per-worker scratch S (rows of F lanes) that holds each lane's message mask (see _row_kernel).
 MASK_ROW = 2 * max(DEGREES)
 
@@ -265,14 +267,14 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
         lines.append(f"{ind}x2 = max(alpha * b23 - beta, np.float32(0.0))")
         lines.append(f"{ind}x3 = max(alpha * b13 - beta, np.float32(0.0))")
     elif kind == "c":
-        # The same boxplus in fixed point; alpha·b as b - (b·alpha) >> corr (alpha: the numerator of 1 - α in
-        # units of 2^-corr), all in int16.
+        # The same boxplus in fixed point; alpha·b as b - (b·alpha) >> ALPHA_SHIFT (alpha: the numerator of
+        # 1 - α in units of 2^-ALPHA_SHIFT; a constant shift, which LLVM keeps in 16-bit lanes), all in int16.
         lines.append(f"{ind}b12 = np.int16(m1 + np.int16(_gq(np.int16(m1 + m2)) - _gq(np.int16(m2 - m1))))")
         lines.append(f"{ind}b23 = np.int16(m2 + np.int16(_gq(np.int16(m2 + m3)) - _gq(np.int16(m3 - m2))))")
         lines.append(f"{ind}b13 = np.int16(m1 + np.int16(_gq(np.int16(m1 + m3)) - _gq(np.int16(m3 - m1))))")
         for name, b in (("x1", "b12"), ("x2", "b23"), ("x3", "b13")):
             lines.append(f"{ind}{name} = np.int16(max(np.int16(np.int16({b} - np.int16(np.int16({b} * alpha) "
-                         f">> corr)) - beta), np.int16(0)))")
+                         f">> {ALPHA_SHIFT})) - beta), np.int16(0)))")
     else:
         lines.append(f"{ind}x1 = np.int16(max(np.int16(m1 - beta), np.int16(0)))")
         lines.append(f"{ind}x2 = np.int16(max(np.int16(m2 - beta), np.int16(0)))")
