@@ -152,7 +152,7 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
 
     ``boxplus=True`` replaces the row's minima by the boxplus of the two smallest other inputs (a linearised
     correction term): closer to sum-product at the cost of a few operations per row. With ``fixed_point=True``
-    it runs in int16 (posterior and messages in units of 1/32, 128 lanes): the same algorithm as the float
+    it runs in int16 (posterior and messages in units of 1/32, 64 lanes): the same algorithm as the float
     version up to rounding, twice the lanes per instruction.
 
     Args (beyond FastLDPC5GDecoder's): alpha, offset, boxplus, quantized, scale, fixed_point.

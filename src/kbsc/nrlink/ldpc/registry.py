@@ -93,7 +93,7 @@ LDPC_DECODERS.add("lanes-cms", make_lanes_cms)
 
 
 def make_lanes_cms16(encoder, num_iter: int = 20, **kw) -> LaneLDPC5GDecoder:
-    """"lanes-cms" in int16 fixed point (units of 1/32, 128 lanes): the same (alpha, offset) per base graph,
+    """"lanes-cms" in int16 fixed point (units of 1/32, 64 lanes): the same (alpha, offset) per base graph,
     alpha and offset rounded to the fixed-point grid."""
     alpha, offset = MIN_SUM_PARAMS[str(encoder._bg)]
     return LaneLDPC5GDecoder(encoder, num_iter=num_iter, name="lanes-cms16",
