@@ -31,11 +31,11 @@ from types import ModuleType
 #: Row degrees the generated kernels cover (every row of 5G NR BG1 and BG2).
 DEGREES = (3, 4, 5, 6, 7, 8, 9, 10, 19)
 #: Lanes (codewords side by side) per worker, fixed in the generated code: float32 blocks of 64 lanes are
-#: 256 bytes, int8/int16 blocks of 256 lanes 256/512 bytes (shorter float loops got unrolled and stayed
-#: scalar). The int16 corrected min-sum ("c") takes 64 lanes (128 bytes, still vectorized): per message and
-#: lane as fast as 128 or 256 lanes on the short codes, and 10-20 % faster on 3840/7680, whose messages
-#: (bytes = 2·lanes·edges·Z) stop fitting in the caches.
-LANES = {"f": 64, "i": 256, "c": 64}
+#: 256 bytes (shorter float loops got unrolled and stayed scalar). The int16 corrected min-sum ("c") takes 64
+#: lanes (128 bytes, still vectorized): per message and lane as fast as 128 or 256 lanes on the short codes,
+#: and 10-20 % faster on 3840/7680, whose messages (bytes = 2·lanes·edges·Z) stop fitting in the caches; the
+#: int8/int16 decoder ("i") 128 lanes (about 10 % faster than 256 on 1024/2048).
+LANES = {"f": 64, "i": 128, "c": 64}
 #: Fixed-point decoder ("c"): alpha·b = b - (b·n) >> ALPHA_SHIFT, n = round((1 - alpha)·2^ALPHA_SHIFT).
 ALPHA_SHIFT = 8
 #: Row of the per-worker scratch S (rows of F lanes) that holds each lane's message mask (see _row_kernel).
