@@ -86,6 +86,21 @@ def test_fixed_point_cms_tracks_float_cms(code):
     assert DEFAULT_LDPC_DECODER == "lanes-cms16"
 
 
+@pytest.mark.parametrize("name", ["lanes-cms16", "lanes-q8", "lanes-cms"])
+def test_lanes_converged_iff_zero_syndrome(name):
+    """Each lane kernel's "converged" flag is exactly a zero syndrome of its returned (lifted) decisions, and
+    a codeword that stopped early satisfies every check; more codewords than lanes, so lanes are refilled."""
+    enc = ldpc.LDPC5GEncoder(1200, 1700)
+    g = FastLDPC5GDecoder(enc).graph
+    _, llr = awgn_llrs(enc, 1.6, 2 * LANES["i"] + 11, seed=13)
+    lifted, iters, conv = make_ldpc_decoder(name, enc, num_iter=20).decode_numpy(llr.numpy(), lifted=True)
+    h = enc.pcm.tocsr()[:g.m_pruned, :g.n_pruned]
+    zero = np.asarray((h @ lifted[:, :g.n_pruned].T.astype(np.int64)) % 2).sum(axis=0) == 0
+    np.testing.assert_array_equal(conv, zero)
+    assert zero[iters < 20].all()
+    assert 0 < conv.sum() < len(conv) and len(set(iters.tolist())) > 3
+
+
 def test_lanes_registry_and_bad_options():
     assert {"lanes-oms", "lanes-cms", "lanes-cms16", "lanes-q8"} <= set(LDPC_DECODERS.names())
     enc = ldpc.LDPC5GEncoder(100, 300)

@@ -10,8 +10,11 @@ Because that body must be unrolled over the row's edges, the check kernels are g
 Check update (layered, exact posterior as in kernels.py): q = L - R_old; a = min(|q|, cmax);
 min1/min2 over the row; message = ±max(alpha·min - beta, 0) (the other edges' minimum and sign);
 R = message, L = q + message. With alpha = 1 this is exactly kernels.py's offset min-sum, so the same LLRs
-give the same decisions as schedule "layered-oms". The quantized variant ("i8") holds messages as int8 and
-the posterior as int16, LLRs in units of 1/scale, offset only (alpha ignored).
+give the same decisions as schedule "layered-oms". With ``corr`` = 1 (float) the magnitudes are the boxplus
+of the two smallest other inputs with a linearised correction (corrected min-sum). Three number formats,
+one kernel family each: "f" float32; "i" int8 messages and int16 posterior, LLRs in units of 1/scale, offset
+only (alpha ignored); "c" the corrected min-sum in int16 (units of 1/32, alpha as a constant shift).
+A refilled lane's old messages are masked in its first iteration, not zeroed.
 
 Early termination refills lanes: after every iteration the syndrome of each lane is checked; a lane whose
 codeword satisfies every check (or has used all iterations) writes its decisions and loads the next waiting
