@@ -76,3 +76,23 @@ def test_calibrate_amc_command_writes_a_table_with_provenance(tmp_path, capsys):
     above = [e / n for s, e, n in rec["points"] if s > rec["snr_db"]]
     assert below and above and max(above) <= 0.1 < below[-1]
     assert load_thresholds(out).threshold(64, 4) == rec["snr_db"]
+
+
+def test_calibrate_amc_needs_out_when_installed(tmp_path, monkeypatch, capsys):
+    """Outside a source checkout (kbsc installed) the package's threshold table is not rewritten: the command
+    refuses in one line before measuring, naming --out; in a checkout the default stays the package's file."""
+    from kbsc.cli import baselines, main
+    from kbsc.nrlink import amc_calibration
+
+    fake = tmp_path / "site-packages" / "kbsc" / "nrlink" / "amc_thresholds.json"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(amc_calibration.THRESHOLDS_FILE.read_text())
+    monkeypatch.setattr(amc_calibration, "THRESHOLDS_FILE", fake)
+    before = fake.read_bytes()
+    assert main(["calibrate-amc", "--k", "64", "--mcs", "4", "--n-tb", "20"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0]
+    assert fake.read_bytes() == before
+    monkeypatch.undo()
+    assert baselines._in_source_checkout(amc_calibration.THRESHOLDS_FILE)  # the tests run from a checkout
+    assert not baselines._in_source_checkout(fake)

@@ -77,7 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--resolution-db", type=float, default=0.5, help="bisection stop (default: 0.5 dB)")
     c.add_argument("--decoder", default=None, help="LDPC decoder (default: lanes-cms16)")
     c.add_argument("--num-iter", type=int, default=20, help="LDPC iterations (default: 20)")
-    c.add_argument("--out", default=None, help="threshold table to merge into (default: the package's)")
+    c.add_argument("--out", default=None, help="threshold table to merge into (default: the package's, "
+                   "only in a source checkout; an installed kbsc needs --out)")
     c.set_defaults(func=run_calibrate_amc)
 
 
@@ -91,6 +92,13 @@ def _calibrate_command(args: argparse.Namespace, ks: list[int], mcs: list[int]) 
     parts += ["--num-iter", str(args.num_iter)] + (["--decoder", args.decoder] if args.decoder else [])
     parts += ["--out", args.out] if args.out else []
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def _in_source_checkout(path) -> bool:
+    """True when ``path`` (a file of the package) lies in a git checkout of kbsc (src/kbsc/... under a
+    directory with pyproject.toml and .git), where updating the committed threshold table is the workflow."""
+    root = path.resolve().parents[3]
+    return (root / "pyproject.toml").is_file() and (root / ".git").exists()
 
 
 def run_calibrate_amc(args: argparse.Namespace) -> int:
@@ -108,6 +116,11 @@ def run_calibrate_amc(args: argparse.Namespace) -> int:
     )
     from kbsc.nrlink.link import DEFAULT_DECODER  # lazy: `kbsc --help` imports every command module
 
+    if args.out is None and not _in_source_checkout(THRESHOLDS_FILE):
+        raise ConfigError(
+            f"kbsc is installed, not run from a source checkout: its threshold table {THRESHOLDS_FILE} is "
+            "part of the package; pass --out FILE and give the AMC systems the option `thresholds: FILE`"
+        )
     commit = git_commit()  # the code that runs (read now: the tree may change during a long calibration)
     ks = args.k or list(CALIBRATION_KS)
     mcs = args.mcs if args.mcs is not None else list(DEFAULT_AMC_MCS_SET)
