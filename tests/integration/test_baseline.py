@@ -1,6 +1,5 @@
 """The conventional systems end to end on the toy world: failure modes, unsent images, caching, the CLI."""
 
-
 import numpy as np
 import pytest
 
@@ -14,8 +13,17 @@ from kbsc.systems.base import Cell, get_system
 
 
 def _cell(snr, cbr=0.25, mcs=4, channel="awgn"):
-    return Cell(system="hevc+ldpc", dataset="toy", extractor="pp", channel=channel, csi="perfect",
-                snr_db=snr, cbr=cbr, seed=0, mcs=mcs)
+    return Cell(
+        system="hevc+ldpc",
+        dataset="toy",
+        extractor="pp",
+        channel=channel,
+        csi="perfect",
+        snr_db=snr,
+        cbr=cbr,
+        seed=0,
+        mcs=mcs,
+    )
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ def _same(a, b, skip: tuple[str, ...] = ()) -> None:
 
 def _best_of_fixed(fixed: list, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Straightforward envelope: per image the first fixed-MCS outcome with the highest score."""
+
     def score(o):
         top1 = (o.retrieved[:, 0] == labels).astype(float)
         top5 = (o.retrieved == labels[:, None]).any(axis=1).astype(float)
@@ -117,8 +118,13 @@ def _digital_ctx(data_dir, n: int = 48) -> EvalContext:
     send_f, send_l = clustered(n)
     kb_f, kb_l = clustered(96)
     return EvalContext(
-        data_dir=data_dir, images=np.zeros((n, 32, 32, 3), np.uint8), labels=send_l,
-        image_ids=np.arange(n, dtype=np.int64), features=send_f, extractor=None, kb=KnowledgeBase(kb_f, kb_l),
+        data_dir=data_dir,
+        images=np.zeros((n, 32, 32, 3), np.uint8),
+        labels=send_l,
+        image_ids=np.arange(n, dtype=np.int64),
+        features=send_f,
+        extractor=None,
+        kb=KnowledgeBase(kb_f, kb_l),
         workspace=SimpleNamespace(train_features=train_f),
     )
 
@@ -144,8 +150,9 @@ def test_digital_early_stop_equals_exhaustive(tmp_path, point):
     # and the straightforward envelope of the fixed-MCS system's cells (first highest 2·top-1 + top-5)
     labels = np.asarray(ctx.labels)
     fixed = [get_system("kbsc-digital").evaluate(_cell("kbsc-digital", *point, mcs=m), ctx) for m in mcs_set]
-    scores = np.stack([2.0 * (o.retrieved[:, 0] == labels) + (o.retrieved == labels[:, None]).any(1)
-                       for o in fixed])
+    scores = np.stack(
+        [2.0 * (o.retrieved[:, 0] == labels) + (o.retrieved == labels[:, None]).any(1) for o in fixed]
+    )
     pick = np.argmax(scores, axis=0)
     rows = np.arange(len(labels))
     np.testing.assert_array_equal(fast_r, np.stack([o.retrieved for o in fixed])[pick, rows])

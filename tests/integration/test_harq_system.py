@@ -14,8 +14,17 @@ EVEN = list(DEFAULT_AMC_MCS_SET)
 
 
 def _cell(snr, system, channel="rayleigh", csi="perfect"):
-    return Cell(system=system, dataset="toy", extractor="pp", channel=channel, csi=csi, snr_db=snr, cbr=0.25,
-                seed=0, mcs=None)
+    return Cell(
+        system=system,
+        dataset="toy",
+        extractor="pp",
+        channel=channel,
+        csi=csi,
+        snr_db=snr,
+        cbr=0.25,
+        seed=0,
+        mcs=None,
+    )
 
 
 def test_policy_splits_the_budget():

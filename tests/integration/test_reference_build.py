@@ -21,15 +21,15 @@ TRAIN = {"setting": "tiny", "max_steps": 6, "eval_every": 3, "batch_size": 8, "n
 
 def config(raw: bool = False):
     d = {
-            "plugins": ["kbsc.jscc.system", "kbsc.jscc.toy"],
-            "dataset": {"name": "jscc-toy16"},
-            "extractor": {"name": "pooled-pixels"},
-            "n_images": 10,
-            "snr_db": [0],
-            "cbr": ["1/6"],
-            "channels": ["awgn"],
-            "systems": [{"name": "deepjscc-adaptive", "options": {**TRAIN, "model_options": {"width": 8}}}],
-        }
+        "plugins": ["kbsc.jscc.system", "kbsc.jscc.toy"],
+        "dataset": {"name": "jscc-toy16"},
+        "extractor": {"name": "pooled-pixels"},
+        "n_images": 10,
+        "snr_db": [0],
+        "cbr": ["1/6"],
+        "channels": ["awgn"],
+        "systems": [{"name": "deepjscc-adaptive", "options": {**TRAIN, "model_options": {"width": 8}}}],
+    }
     return d if raw else parse_config(d)
 
 

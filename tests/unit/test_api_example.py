@@ -27,7 +27,12 @@ def test_api_example_runs_and_its_numbers_agree(tmp_path, capsys):
         "snr_db: [0, 6]\ncbr: [1/4]\nsystems: [{name: toy-analog}, {name: toy-analog-2}]\n"
     )
     results, comparison, figure = _example().api_demo(
-        str(cfg), ["n_images=40"], tmp_path / "run", tmp_path / "data", "toy-analog", "toy-analog-2",
+        str(cfg),
+        ["n_images=40"],
+        tmp_path / "run",
+        tmp_path / "data",
+        "toy-analog",
+        "toy-analog-2",
         allow_code=True,
     )
     assert len(results) == 4 and set(results["label"]) == {"toy-analog", "toy-analog-2"}

@@ -66,8 +66,9 @@ def toy_config(**changes):
 
 
 def run(cfg, out) -> pd.DataFrame:
-    summary = run_experiment(cfg, out, data_dir=out.parent / "data", show_progress=False, backend="serial",
-                             allow_code=True)
+    summary = run_experiment(
+        cfg, out, data_dir=out.parent / "data", show_progress=False, backend="serial", allow_code=True
+    )
     return summary.results
 
 

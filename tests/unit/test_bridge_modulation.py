@@ -73,7 +73,7 @@ def test_llr_equals_brute_force_over_the_whole_constellation(m, method):
     y = (rng.normal(size=(2, 200)) + 1j * rng.normal(size=(2, 200))) * 0.8
     nv = rng.uniform(0.02, 1.0, size=(2, 200))
     c = qam_constellation(m)
-    logits = -np.abs(y[..., None] - c) ** 2 / nv[..., None]  # [2, 200, M]
+    logits = -(np.abs(y[..., None] - c) ** 2) / nv[..., None]  # [2, 200, M]
     labels = (np.arange(2**m)[:, None] >> np.arange(m - 1, -1, -1)) & 1  # [M, m]
     ref = np.empty((2, 200, m))
     for j in range(m):

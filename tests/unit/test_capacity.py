@@ -42,8 +42,16 @@ def test_capacity_genie_bounds_every_mcs_image_by_image(tmp_path):
     ldpc = get_system("hevc+ldpc")
     for snr in (-2.0, 6.0):
         for cbr in (1 / 8, 1 / 4):
-            base = dict(system="x", dataset="toy", extractor="pp", channel="rayleigh", csi="perfect",
-                        snr_db=snr, cbr=cbr, seed=0)
+            base = dict(
+                system="x",
+                dataset="toy",
+                extractor="pp",
+                channel="rayleigh",
+                csi="perfect",
+                snr_db=snr,
+                cbr=cbr,
+                seed=0,
+            )
             out_c = cap.evaluate(Cell(**base), ctx)
             assert np.isfinite(out_c.extras["psnr"]).all()
             assert set(np.unique(out_c.extras["genie_mcs"])) <= {-1.0, *map(float, mcs_set)}

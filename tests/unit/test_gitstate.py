@@ -56,8 +56,11 @@ def test_changes_under_results_are_not_dirt(tmp_path):
     from kbsc.util.gitstate import commit_of
 
     def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+        )
 
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "r.json").write_text("{}")

@@ -61,9 +61,9 @@ def test_graph_matches_sionna_pcm():
         for r in range(g.num_row_blocks):
             for e in range(g.row_ptr[r], g.row_ptr[r + 1]):
                 mine[r * g.z + t, g.edge_col[e] * g.z + (t + g.edge_shift[e]) % g.z] += 1
-        ref = enc.pcm.toarray()[:g.m_pruned, :g.n_pruned]
-        np.testing.assert_array_equal(mine[:g.m_pruned, :g.n_pruned], ref)
-        assert mine[:g.m_pruned, g.n_pruned:].sum() == 0  # pruned tail columns touch only pruned rows
+        ref = enc.pcm.toarray()[: g.m_pruned, : g.n_pruned]
+        np.testing.assert_array_equal(mine[: g.m_pruned, : g.n_pruned], ref)
+        assert mine[: g.m_pruned, g.n_pruned :].sum() == 0  # pruned tail columns touch only pruned rows
 
 
 def test_flooding_makes_sionnas_decisions(oracle):
@@ -122,8 +122,8 @@ def test_early_stop_only_on_zero_syndrome(schedule):
         _, llr = awgn_llrs(enc, ebno, 96, seed=11)
         dec = FastLDPC5GDecoder(enc, schedule=schedule, num_iter=20, early_stop=True)
         lifted, iters, conv = dec.decode_numpy(llr.numpy(), lifted=True)
-        h = enc.pcm.tocsr()[:g.m_pruned, :g.n_pruned]
-        syndrome_zero = np.asarray((h @ lifted[:, :g.n_pruned].T.astype(np.int64)) % 2).sum(axis=0) == 0
+        h = enc.pcm.tocsr()[: g.m_pruned, : g.n_pruned]
+        syndrome_zero = np.asarray((h @ lifted[:, : g.n_pruned].T.astype(np.int64)) % 2).sum(axis=0) == 0
         np.testing.assert_array_equal(conv, syndrome_zero)
         assert syndrome_zero[iters < 20].all()
         assert 0 < conv.sum() < len(conv)  # both outcomes occur at this SNR
@@ -174,8 +174,11 @@ def test_mcs_table_in_transport_block_decoder():
             m, r = decode_mcs_index(mcs, table_index=1)
             m, r = int(m), float(r)
             nbits = num_coded_bits // m * m
-            tb_size = int(calculate_tb_size(modulation_order=m, target_coderate=r, num_coded_bits=nbits,
-                                            return_cw_length=False)[0])
+            tb_size = int(
+                calculate_tb_size(
+                    modulation_order=m, target_coderate=r, num_coded_bits=nbits, return_cw_length=False
+                )[0]
+            )
             try:
                 tbe = TBEncoder(tb_size, nbits, r, m)
             except ValueError:  # Sionna's LDPC has no repetition: code rate < 1/5 is unsupported (MCS 0..2)
@@ -199,8 +202,16 @@ def test_sionna_wrapper_chunks_and_registry():
     chunked = make_ldpc_decoder("sionna", enc, num_iter=20, max_llrs=7 * enc.n_ldpc)
     assert chunked.chunk == 7
     assert torch.equal(chunked(llr.reshape(3, 10, 300)), whole.reshape(3, 10, 100))
-    assert set(LDPC_DECODERS.names()) == {"sionna", "flooding", "layered", "layered-oms", "lanes-oms",
-                                          "lanes-cms", "lanes-cms16", "lanes-q8"}
+    assert set(LDPC_DECODERS.names()) == {
+        "sionna",
+        "flooding",
+        "layered",
+        "layered-oms",
+        "lanes-oms",
+        "lanes-cms",
+        "lanes-cms16",
+        "lanes-q8",
+    }
     with pytest.raises(ConfigError, match="unknown LDPC decoder 'bp'"):
         make_ldpc_decoder("bp", enc)
     with pytest.raises(ConfigError, match="expected n=300"):

@@ -27,11 +27,24 @@ def test_wilson_interval():
 
 
 def test_bench_decoders_tiny_json():
-    r = bench_decoders(codes=((100, 300),), num_codewords=48, snrs=[[0.5, 1.0, 4.0]], show_progress=False,
-                       cold_compile=False, repeats=1)
+    r = bench_decoders(
+        codes=((100, 300),),
+        num_codewords=48,
+        snrs=[[0.5, 1.0, 4.0]],
+        show_progress=False,
+        cold_compile=False,
+        repeats=1,
+    )
     json.dumps(r)  # JSON-able
-    for key in ("decoder_speedup_flooding", "decoder_speedup_layered", "decoder_speedup_default",
-                "flooding_decision_agreement", "default_bler_ratio", "compile", "table"):
+    for key in (
+        "decoder_speedup_flooding",
+        "decoder_speedup_layered",
+        "decoder_speedup_default",
+        "flooding_decision_agreement",
+        "default_bler_ratio",
+        "compile",
+        "table",
+    ):
         assert key in r
     assert len(r["table"]) == 3
     hi = r["table"][-1]["decoders"]
@@ -47,14 +60,37 @@ def test_bench_decoders_tiny_json():
 def test_summary_ratio_and_speedups():
     def dec(err, n, bps, agree=1.0):
         lo, hi = wilson_interval(err, n)
-        return {"block_errors": err, "bler": err / n, "bler_ci95": [lo, hi], "bits_per_s": bps,
-                "speedup": bps / 1.0, "agreement_with_sionna": agree}
+        return {
+            "block_errors": err,
+            "bler": err / n,
+            "bler_ci95": [lo, hi],
+            "bits_per_s": bps,
+            "speedup": bps / 1.0,
+            "agreement_with_sionna": agree,
+        }
 
-    table = [{"k": 8, "n": 16, "decoders": {"sionna": dec(50, 100, 1.0), "flooding": dec(50, 100, 20.0, 0.99),
-                                            "layered": dec(30, 100, 40.0),
-                                            "layered-oms": dec(40, 100, 100.0)}},
-             {"k": 8, "n": 16, "decoders": {"sionna": dec(0, 100, 1.0), "flooding": dec(0, 100, 25.0),
-                                            "layered": dec(0, 100, 45.0), "layered-oms": dec(0, 100, 120.0)}}]
+    table = [
+        {
+            "k": 8,
+            "n": 16,
+            "decoders": {
+                "sionna": dec(50, 100, 1.0),
+                "flooding": dec(50, 100, 20.0, 0.99),
+                "layered": dec(30, 100, 40.0),
+                "layered-oms": dec(40, 100, 100.0),
+            },
+        },
+        {
+            "k": 8,
+            "n": 16,
+            "decoders": {
+                "sionna": dec(0, 100, 1.0),
+                "flooding": dec(0, 100, 25.0),
+                "layered": dec(0, 100, 45.0),
+                "layered-oms": dec(0, 100, 120.0),
+            },
+        },
+    ]
     for row, lanes in zip(table, ((40, 700.0), (0, 800.0)), strict=True):
         for name in LANE_DECODERS:
             row["decoders"][name] = dec(lanes[0], 100, lanes[1])

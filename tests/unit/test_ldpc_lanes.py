@@ -46,8 +46,9 @@ def test_lanes_codeword_output_and_small_batches():
     out = LaneLDPC5GDecoder(enc, return_infobits=False)(llr)
     assert torch.equal(out, ref)
     for b in (0, 1, 3):
-        assert torch.equal(make_ldpc_decoder("lanes-oms", enc)(llr[:b]),
-                           make_ldpc_decoder("layered-oms", enc)(llr[:b]))
+        assert torch.equal(
+            make_ldpc_decoder("lanes-oms", enc)(llr[:b]), make_ldpc_decoder("layered-oms", enc)(llr[:b])
+        )
 
 
 def test_quantized_decoder_close_to_float():
@@ -94,8 +95,8 @@ def test_lanes_converged_iff_zero_syndrome(name):
     g = FastLDPC5GDecoder(enc).graph
     _, llr = awgn_llrs(enc, 1.6, 2 * LANES["i"] + 11, seed=13)
     lifted, iters, conv = make_ldpc_decoder(name, enc, num_iter=20).decode_numpy(llr.numpy(), lifted=True)
-    h = enc.pcm.tocsr()[:g.m_pruned, :g.n_pruned]
-    zero = np.asarray((h @ lifted[:, :g.n_pruned].T.astype(np.int64)) % 2).sum(axis=0) == 0
+    h = enc.pcm.tocsr()[: g.m_pruned, : g.n_pruned]
+    zero = np.asarray((h @ lifted[:, : g.n_pruned].T.astype(np.int64)) % 2).sum(axis=0) == 0
     np.testing.assert_array_equal(conv, zero)
     assert zero[iters < 20].all()
     assert 0 < conv.sum() < len(conv) and len(set(iters.tolist())) > 3

@@ -17,8 +17,9 @@ def test_offsets_equal_sionna(target, delta_up):
     rng = np.random.default_rng(1)
     # a stretch of NACKs long enough to hit the upper clip, then feedback near the target
     acks = np.concatenate([np.zeros(50, bool), rng.random(300) > target])
-    olla = OuterLoopLinkAdaptation(PHYAbstraction(), num_ut=1, bler_target=target, delta_up=delta_up,
-                                   device="cpu")
+    olla = OuterLoopLinkAdaptation(
+        PHYAbstraction(), num_ut=1, bler_target=target, delta_up=delta_up, device="cpu"
+    )
     ref = []
     for a in acks:
         olla(torch.tensor([100]), harq_feedback=torch.tensor([int(a)]), sinr_eff=torch.tensor([10.0]))

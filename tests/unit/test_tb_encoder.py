@@ -176,8 +176,17 @@ def test_redundancy_version_cases_are_covered():
             seen.add("fillers")
         if any(s + enc.cw_lengths_max > fast.n_cb_comp for s in fast.rv_starts):
             seen.add("wrap-around")
-    assert {"bg1", "bg2", "one-cb", "multi-cb", "crc16", "crc24", "two-cw-lengths", "fillers",
-            "wrap-around"} <= seen, seen
+    assert {
+        "bg1",
+        "bg2",
+        "one-cb",
+        "multi-cb",
+        "crc16",
+        "crc24",
+        "two-cw-lengths",
+        "fillers",
+        "wrap-around",
+    } <= seen, seen
 
 
 def _reference_other_length(enc, bits: np.ndarray, rv: int, g: int, qm: int) -> np.ndarray:

@@ -54,8 +54,17 @@ def test_compare_prints_cbr_as_the_fraction_plot_uses(tmp_path, capsys):
         "snr_db: [0]\ncbr: [1/24, 1/4]\nsystems: [{name: toy-analog}, {name: toy-analog-2}]\n"
     )
     out = tmp_path / "run"
-    argv = ["run", str(cfg), "--out", str(out), "--backend", "serial", "--allow-code",
-            "--data-dir", str(tmp_path / "d")]
+    argv = [
+        "run",
+        str(cfg),
+        "--out",
+        str(out),
+        "--backend",
+        "serial",
+        "--allow-code",
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
     assert main(argv) == 0
     capsys.readouterr()
     assert main(["compare", str(out), "toy-analog", "toy-analog-2"]) == 0

@@ -214,8 +214,14 @@ class HevcLdpcAmcSystem(ConventionalSystem):
 
         res = runner.link(k, mcs).run(bits, bridge, ids, snr_db)
         nb = len(bits)
-        return HarqResult(res.bits, res.crc_ok, res.crc_ok.copy(), np.ones(nb, np.int64),
-                          np.full(nb, int(k), np.int64), res.timings)
+        return HarqResult(
+            res.bits,
+            res.crc_ok,
+            res.crc_ok.copy(),
+            np.ones(nb, np.int64),
+            np.full(nb, int(k), np.int64),
+            res.timings,
+        )
 
     def payload_bits(self, runner, k: int, mcs: int) -> int:
         return runner.link(k, mcs).payload_bits

@@ -196,8 +196,18 @@ class HevcLdpcBestSystem(ConventionalSystem):
         if not mcs_set:
             raise ConfigError("mcs_set must list at least one MCS index")
         best, self.last_counts = best_over_mcs(
-            runner, ctx.images, ctx.image_ids, ctx.labels, k, cell.snr_db, bridge, mcs_set, ctx.extractor,
-            ctx.kb, fb, early_stop=bool(self.options.get("early_stop", True)),
+            runner,
+            ctx.images,
+            ctx.image_ids,
+            ctx.labels,
+            k,
+            cell.snr_db,
+            bridge,
+            mcs_set,
+            ctx.extractor,
+            ctx.kb,
+            fb,
+            early_stop=bool(self.options.get("early_stop", True)),
         )
         return self.outcomes(cell, ctx, best, bridge, k)
 
@@ -221,8 +231,17 @@ class HevcCapacitySystem(ConventionalSystem):
             # the best fixed MCS per image (early-stopped, the same outcome as running every MCS), then the
             # better of it and the capacity delivery (a tie keeps the capacity delivery, listed first)
             fixed, self.last_counts = best_over_mcs(
-                runner, ctx.images, ctx.image_ids, ctx.labels, k, cell.snr_db, bridge, mcs_set,
-                ctx.extractor, ctx.kb, fb,
+                runner,
+                ctx.images,
+                ctx.image_ids,
+                ctx.labels,
+                k,
+                cell.snr_db,
+                bridge,
+                mcs_set,
+                ctx.extractor,
+                ctx.kb,
+                fb,
             )
             best = envelope([cap, fixed], [-1.0, 0.0], ctx.labels)
             genie_mcs = np.where(best.extras["source"] < 0, -1.0, best.extras["mcs_used"])

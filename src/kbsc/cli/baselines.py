@@ -77,8 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--resolution-db", type=float, default=0.5, help="bisection stop (default: 0.5 dB)")
     c.add_argument("--decoder", default=None, help="LDPC decoder (default: lanes-cms16)")
     c.add_argument("--num-iter", type=int, default=20, help="LDPC iterations (default: 20)")
-    c.add_argument("--out", default=None, help="threshold table to merge into (default: the package's, "
-                   "only in a source checkout; an installed kbsc needs --out)")
+    c.add_argument(
+        "--out",
+        default=None,
+        help="threshold table to merge into (default: the package's, "
+        "only in a source checkout; an installed kbsc needs --out)",
+    )
     c.set_defaults(func=run_calibrate_amc)
 
 

@@ -97,6 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     guard_results_path([args.out], args.allow_dirty)
     cfg = load_config(args.config, _overrides(args), allow_code=args.allow_code)
     from kbsc.experiments.runner import run_experiment  # after the config: a bad one is refused at once
+
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,
@@ -204,6 +205,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         summary_table,
     )
     from kbsc.experiments.runner import run_experiment  # lazy: `kbsc --help` imports every command module
+
     _print_banner(cfg, args)
     res = run_experiment(
         cfg,

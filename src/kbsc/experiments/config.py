@@ -80,6 +80,7 @@ __all__ = [
     "validate_config",
 ]
 
+
 def _not_bool(value: Any) -> Any:
     """YAML's true/false are not counts or indices (pydantic would read true as 1)."""
     if isinstance(value, bool):

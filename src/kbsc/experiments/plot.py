@@ -241,8 +241,13 @@ def _link_figures(agg: pd.DataFrame, out_dir: Path, formats: tuple[str, ...], dp
         ax2.set_ylim(bottom=0)
         ax2.set_xlabel("SNR (Es/N0 per data RE) [dB]")
         ax1.set_title(figure_title(channel, csi, "cbr", cbr), fontsize=7.5)
-        ax2.legend(*ax1.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2,
-                   frameon=False)
+        ax2.legend(
+            *ax1.get_legend_handles_labels(),
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.3),
+            ncol=2,
+            frameon=False,
+        )
         stem = f"link_vs_snr_{_slug(channel)}_{_slug(csi)}_cbr{_slug(cbr)}"
         for fmt in formats:
             path = out_dir / f"{stem}.{fmt}"

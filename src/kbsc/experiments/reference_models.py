@@ -103,8 +103,10 @@ def build_references(
     spec = context_spec(cfg, str(resolve_data_dir(data_dir)))
     sign = {"command": command, "code_commit": git_commit()}
     built: list[BuiltModel] = []
-    if cfg.extractor.name == "standin" and cfg.extractor.checkpoint is None and _wanted(
-        only, "extractors/", "standin"
+    if (
+        cfg.extractor.name == "standin"
+        and cfg.extractor.checkpoint is None
+        and _wanted(only, "extractors/", "standin")
     ):
         built.append(_build_standin(cfg, spec.data_dir, root, sign, show_progress))
     ctx = get_context(spec)

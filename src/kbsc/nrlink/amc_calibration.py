@@ -295,8 +295,9 @@ def load_thresholds(path: str | Path | None = None) -> ThresholdTable:
         doc = json.loads(p.read_text())
         runs = list(doc.get("runs", []))
         used = {int(r["run"]) for r in doc["thresholds"] if "run" in r}
-        decoders = [str(runs[i]["decoder"]) for i in sorted(used)
-                    if 0 <= i < len(runs) and "decoder" in runs[i]]
+        decoders = [
+            str(runs[i]["decoder"]) for i in sorted(used) if 0 <= i < len(runs) and "decoder" in runs[i]
+        ]
         return ThresholdTable(list(doc["thresholds"]), str(p), decoders)
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"AMC threshold file {p} is not a threshold table: {exc}") from None

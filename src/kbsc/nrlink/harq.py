@@ -107,8 +107,12 @@ def _tb_crc_ok(cb_bits, num_cbs, seg, table, crc_len, poly, ok):
 #: lanes engine decodes whole codewords, while combining decodes on the graph the received positions reach.
 #: lanes-oms makes the same decisions as layered-oms; lanes-cms and lanes-cms16 (corrected min-sum)
 #: approximate layered sum-product, whose AWGN thresholds are within 0.06 dB of its own (docs/ldpc-engine.md).
-COMBINING_SCHEDULE = {"lanes-oms": "layered-oms", "lanes-q8": "layered-oms", "lanes-cms": "layered",
-                      "lanes-cms16": "layered"}
+COMBINING_SCHEDULE = {
+    "lanes-oms": "layered-oms",
+    "lanes-q8": "layered-oms",
+    "lanes-cms": "layered",
+    "lanes-cms16": "layered",
+}
 
 
 class HarqLink:
@@ -182,8 +186,25 @@ class HarqLink:
         bits = np.empty((nb * c, f._k_cb), dtype=np.float32)
         iters = np.zeros(nb * c, dtype=np.int32)
         conv = np.zeros(nb * c, dtype=np.uint8)
-        kernels.decode_batch(llr, src, row_ptr, cols, shifts, f.z, f.z, max_deg, f._k_cb, self.schedule,
-                             self.num_iter, np.float32(LLR_MAX), True, np.float32(0.5), bits, iters, conv)
+        kernels.decode_batch(
+            llr,
+            src,
+            row_ptr,
+            cols,
+            shifts,
+            f.z,
+            f.z,
+            max_deg,
+            f._k_cb,
+            self.schedule,
+            self.num_iter,
+            np.float32(LLR_MAX),
+            True,
+            np.float32(0.5),
+            bits,
+            iters,
+            conv,
+        )
         ok = np.zeros(nb, dtype=np.bool_)
         tb = _tb_crc_ok(bits, c, f.seg, f._tb_table, f.tb_crc_len, f._tb_poly, ok)
         return tb, ok

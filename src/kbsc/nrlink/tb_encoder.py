@@ -446,8 +446,15 @@ class FastTBEncoder:
         u = self._prepare(bits)
         row_ptr, edge_col, edge_shift = self._edges(layout.n_ext)
         args = list(self._kernel_args)
-        args[13:20] = [row_ptr, edge_col, edge_shift, layout.n_ext, layout.width, layout.gather,
-                       layout.scramble]
+        args[13:20] = [
+            row_ptr,
+            edge_col,
+            edge_shift,
+            layout.n_ext,
+            layout.width,
+            layout.gather,
+            layout.scramble,
+        ]
         out = np.empty((len(u), len(layout.gather)), dtype=np.float32)
         if len(u):
             _encode(u, *args, out)

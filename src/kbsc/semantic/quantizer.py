@@ -165,9 +165,7 @@ def train_quantizer(
         raise ConfigError(f"{spec.label()} trains on [N, {spec.dim}] features, got {x.shape}")
     rows = _train_rows(len(x), spec, seed, n_train)
     if len(rows) < (1 << spec.nbits):
-        raise DataError(
-            f"{spec.label()} needs at least {1 << spec.nbits} training features, got {len(rows)}"
-        )
+        raise DataError(f"{spec.label()} needs at least {1 << spec.nbits} training features, got {len(rows)}")
     pq = faiss.ProductQuantizer(spec.dim, spec.m, spec.nbits)
     pq.cp.seed = int(seed)
     pq.cp.niter = KMEANS_ITER

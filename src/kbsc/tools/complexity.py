@@ -98,6 +98,7 @@ def _shared(key: str, build: Callable[[], Any]) -> Any:
         _SHARED[key] = build()
     return _SHARED[key]
 
+
 def _n_params(module: Any) -> int:
     if isinstance(module, torch.nn.Module):
         return int(sum(p.numel() for p in module.parameters()))

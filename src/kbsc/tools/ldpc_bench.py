@@ -60,8 +60,9 @@ def awgn_llrs(encoder, ebno_db: float, num_codewords: int, seed: int) -> tuple[t
     return bits, (-2.0 / sigma2 * y).to(torch.float32)
 
 
-def pick_snrs(encoder, num_iter: int = 20, num_codewords: int = 512, seed: int = 0,
-              step: float = 0.1) -> list[float]:
+def pick_snrs(
+    encoder, num_iter: int = 20, num_codewords: int = 512, seed: int = 0, step: float = 0.1
+) -> list[float]:
     """Three Eb/N0 points (dB) where the flooding engine's BLER is ≈ 50 %, ≈ 10 % and < 1 % (≤ 0.2 %)."""
     dec = make_ldpc_decoder("flooding", encoder, num_iter=num_iter)
     grid, blers = [], []
@@ -100,11 +101,13 @@ def compile_times(encoder, num_iter: int = 20, cold: bool = True) -> dict:
         _, dt = _timed(dec, llr)
         out["first_call_s"][sch] = round(dt, 3)
     if cold:
-        code = ("import time, torch; from sionna.phy.fec.ldpc import LDPC5GEncoder; "
-                "from kbsc.nrlink.ldpc import make_ldpc_decoder; "
-                f"e = LDPC5GEncoder({int(encoder.k)}, {int(encoder.n)}); t = time.time(); "
-                f"[make_ldpc_decoder(s, e)(torch.zeros(2, e.n)) for s in {ENGINE_SCHEDULES!r}]; "
-                "print(time.time() - t)")
+        code = (
+            "import time, torch; from sionna.phy.fec.ldpc import LDPC5GEncoder; "
+            "from kbsc.nrlink.ldpc import make_ldpc_decoder; "
+            f"e = LDPC5GEncoder({int(encoder.k)}, {int(encoder.n)}); t = time.time(); "
+            f"[make_ldpc_decoder(s, e)(torch.zeros(2, e.n)) for s in {ENGINE_SCHEDULES!r}]; "
+            "print(time.time() - t)"
+        )
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
             res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
@@ -115,9 +118,17 @@ def compile_times(encoder, num_iter: int = 20, cold: bool = True) -> dict:
     return out
 
 
-def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
-                   num_iter: int = 20, seed: int = 0, show_progress: bool = True,
-                   sionna_codewords: int | None = None, cold_compile: bool = True, repeats: int = 3) -> dict:
+def bench_decoders(
+    codes=BENCH_CODES,
+    num_codewords: int = 2048,
+    snrs=None,
+    num_iter: int = 20,
+    seed: int = 0,
+    show_progress: bool = True,
+    sionna_codewords: int | None = None,
+    cold_compile: bool = True,
+    repeats: int = 3,
+) -> dict:
     """Benchmark Sionna's decoder against the engine's schedules on identical LLRs (see module docstring).
 
     codes: (k, n) pairs; snrs: None (search) or one list of Eb/N0 dB per code; sionna_codewords: how many
@@ -133,21 +144,39 @@ def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
     from sionna.phy.fec.ldpc import LDPC5GEncoder
 
     t_start = time.perf_counter()
-    result: dict = {"num_iter": num_iter, "num_codewords": num_codewords,
-                    "default_schedule": DEFAULT_LDPC_DECODER,
-                    "threads": {"numba": numba.get_num_threads(), "torch": torch.get_num_threads(),
-                                "cpu_count": os.cpu_count()},
-                    "table": [], "codes": [], "fixed_iter_mbps": {}, "early_stop_mbps": {}}
+    result: dict = {
+        "num_iter": num_iter,
+        "num_codewords": num_codewords,
+        "default_schedule": DEFAULT_LDPC_DECODER,
+        "threads": {
+            "numba": numba.get_num_threads(),
+            "torch": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+        },
+        "table": [],
+        "codes": [],
+        "fixed_iter_mbps": {},
+        "early_stop_mbps": {},
+    }
     encoders = [LDPC5GEncoder(int(k), int(n)) for k, n in codes]
     result["compile"] = compile_times(encoders[0], num_iter, cold=cold_compile)
     for ci, enc in enumerate(encoders):
         k = int(enc.k)
         pts = list(snrs[ci]) if snrs is not None else pick_snrs(enc, num_iter, seed=seed)
         n_s = sionna_codewords or min(num_codewords, max(256, 2_000_000 // k))
-        result["codes"].append({"k": k, "n": int(enc.n), "bg": str(enc._bg), "z": int(enc.z), "ebno_db": pts,
-                                "sionna_codewords": n_s})
-        decs = {name: make_ldpc_decoder(name, enc, num_iter=num_iter)
-                for name in ("sionna",) + TABLE_DECODERS}
+        result["codes"].append(
+            {
+                "k": k,
+                "n": int(enc.n),
+                "bg": str(enc._bg),
+                "z": int(enc.z),
+                "ebno_db": pts,
+                "sionna_codewords": n_s,
+            }
+        )
+        decs = {
+            name: make_ldpc_decoder(name, enc, num_iter=num_iter) for name in ("sionna",) + TABLE_DECODERS
+        }
         for pi, ebno in enumerate(progress(pts, desc=f"LDPC bench k={k}", disable=not show_progress)):
             bits, llr = awgn_llrs(enc, ebno, num_codewords, seed + 1000 * ci + pi)
             decs["sionna"](llr[:2])  # warm-up (first eager call)
@@ -159,10 +188,12 @@ def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
                 out, dt = _timed(decs[name], llr)
                 err = int((out != bits).any(dim=1).sum())
                 agree = float((out[:n_s] == ref).all(dim=1).float().mean())
-                row["decoders"][name] = _entry(err, num_codewords, num_codewords * k / dt,
-                                               decs[name].last_num_iter, agree)
-                row["decoders"][name]["speedup"] = round(row["decoders"][name]["bits_per_s"]
-                                                         / row["decoders"]["sionna"]["bits_per_s"], 2)
+                row["decoders"][name] = _entry(
+                    err, num_codewords, num_codewords * k / dt, decs[name].last_num_iter, agree
+                )
+                row["decoders"][name]["speedup"] = round(
+                    row["decoders"][name]["bits_per_s"] / row["decoders"]["sionna"]["bits_per_s"], 2
+                )
             result["table"].append(row)
         # Throughput on the middle point's LLRs (BLER ≈ 10 %), best of `repeats` calls.
         _, llr_mid = awgn_llrs(enc, pts[len(pts) // 2], num_codewords, seed + 1000 * ci + 500)
@@ -175,8 +206,9 @@ def bench_decoders(codes=BENCH_CODES, num_codewords: int = 2048, snrs=None,
     return result
 
 
-def throughput(encoder, llr: torch.Tensor, names, num_iter: int = 20, early_stop: bool = False,
-               repeats: int = 3) -> dict[str, float]:
+def throughput(
+    encoder, llr: torch.Tensor, names, num_iter: int = 20, early_stop: bool = False, repeats: int = 3
+) -> dict[str, float]:
     """Information Mbit/s of each engine decoder in ``names`` on ``llr`` [B, n]: best of ``repeats`` calls
     (the machine may be shared: the best call is the least disturbed one), after one warm-up call."""
     out = {}
@@ -191,9 +223,16 @@ def throughput(encoder, llr: torch.Tensor, names, num_iter: int = 20, early_stop
 
 def _entry(errors: int, trials: int, bits_per_s: float, mean_iter: float, agreement: float) -> dict:
     lo, hi = wilson_interval(errors, trials)
-    return {"codewords": trials, "block_errors": errors, "bler": errors / trials, "bler_ci95": [lo, hi],
-            "bits_per_s": bits_per_s, "mbit_per_s": round(bits_per_s / 1e6, 3),
-            "mean_iter": round(float(mean_iter), 3), "agreement_with_sionna": agreement}
+    return {
+        "codewords": trials,
+        "block_errors": errors,
+        "bler": errors / trials,
+        "bler_ci95": [lo, hi],
+        "bits_per_s": bits_per_s,
+        "mbit_per_s": round(bits_per_s / 1e6, 3),
+        "mean_iter": round(float(mean_iter), 3),
+        "agreement_with_sionna": agreement,
+    }
 
 
 def _summary(table: list[dict]) -> dict:
@@ -204,10 +243,12 @@ def _summary(table: list[dict]) -> dict:
     for key, name in [(n.replace("-", "_"), n) for n in present] + [("default", DEFAULT_LDPC_DECODER)]:
         sp = [r["decoders"][name]["speedup"] for r in low]
         out[f"decoder_speedup_{key}"] = min(sp) if sp else None
-        out[f"decoder_speedup_{key}_per_code"] = {f"{r['k']}/{r['n']}": r["decoders"][name]["speedup"]
-                                                  for r in low}
-    out["flooding_decision_agreement"] = min(r["decoders"]["flooding"]["agreement_with_sionna"]
-                                             for r in table)
+        out[f"decoder_speedup_{key}_per_code"] = {
+            f"{r['k']}/{r['n']}": r["decoders"][name]["speedup"] for r in low
+        }
+    out["flooding_decision_agreement"] = min(
+        r["decoders"]["flooding"]["agreement_with_sionna"] for r in table
+    )
     for name in present:
         ratios = {}
         for r in table:

@@ -439,4 +439,3 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(f, changed[f][1])
     print(f"results blocks {'updated in ' + ', '.join(map(str, stale)) if stale else 'already up to date'}")
     return 0
-

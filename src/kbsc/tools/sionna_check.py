@@ -73,8 +73,12 @@ def mcs_agreement(sinr: np.ndarray, k: int, mcs_set, target: float = 0.1, table:
     illa = InnerLoopLinkAdaptation(phy, bler_target=target, device="cpu")
     with torch.no_grad():
         theirs = illa(sinr=s, mcs_table_index=table, mcs_category=_CATEGORY).reshape(-1).numpy()
-        eff = EESM(device="cpu")(s, mcs_index=torch.as_tensor(ours, dtype=torch.int32)[:, None],
-                                 mcs_table_index=table, mcs_category=torch.full((len(s), 1), _CATEGORY))
+        eff = EESM(device="cpu")(
+            s,
+            mcs_index=torch.as_tensor(ours, dtype=torch.int32)[:, None],
+            mcs_table_index=table,
+            mcs_category=torch.full((len(s), 1), _CATEGORY),
+        )
     eff_theirs = 10.0 * np.log10(np.clip(eff.reshape(-1).numpy(), 1e-12, None))
     allowed = np.array(sorted(set(int(m) for m in mcs_set)))
     # Sionna picks from the whole table: map its choice down to the highest MCS of the set not above it

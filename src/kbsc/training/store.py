@@ -84,8 +84,10 @@ def finished_manifest(path: Path | None, expected: dict[str, Any]) -> dict[str, 
     except OSError as exc:
         actual = f"unreadable ({exc.strerror or exc})"
     if digest != actual:
-        why = "has no weights digest (trained by an older kbsc)" if digest is None else (
-            "does not match the digest recorded when it was trained (damaged or altered)"
+        why = (
+            "has no weights digest (trained by an older kbsc)"
+            if digest is None
+            else ("does not match the digest recorded when it was trained (damaged or altered)")
         )
         warn(f"trained model {Path(path) / 'model.pt'} {why}; it is not used and is trained again",
              key=f"digest:{path}")  # fmt: skip

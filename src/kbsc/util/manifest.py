@@ -49,7 +49,5 @@ def check_manifest(
         f"{k}: stored {stored.get(k)!r}, expected {v!r}" for k, v in expected.items() if stored.get(k) != v
     ]
     if diffs:
-        raise DataError(
-            f"{what} at {target} was made with different inputs ({'; '.join(diffs)}); {fix}"
-        )
+        raise DataError(f"{what} at {target} was made with different inputs ({'; '.join(diffs)}); {fix}")
     return stored

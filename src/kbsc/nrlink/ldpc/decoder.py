@@ -34,15 +34,25 @@ class FastLDPC5GDecoder(torch.nn.Module):
         num_threads: numba threads (None = numba's default, all cores).
     """
 
-    def __init__(self, encoder, schedule: str = "layered-oms", num_iter: int = 20, offset: float = 0.5,
-                 early_stop: bool = True, return_infobits: bool = True, hard_out: bool = True,
-                 num_threads: int | None = None, llr_max: float = LLR_MAX) -> None:
+    def __init__(
+        self,
+        encoder,
+        schedule: str = "layered-oms",
+        num_iter: int = 20,
+        offset: float = 0.5,
+        early_stop: bool = True,
+        return_infobits: bool = True,
+        hard_out: bool = True,
+        num_threads: int | None = None,
+        llr_max: float = LLR_MAX,
+    ) -> None:
         super().__init__()
         if schedule not in SCHEDULES:
             raise ConfigError(f"unknown LDPC schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
         if not hard_out:
-            raise ConfigError("FastLDPC5GDecoder gives hard decisions only; use decoder 'sionna' for soft "
-                              "output")
+            raise ConfigError(
+                "FastLDPC5GDecoder gives hard decisions only; use decoder 'sionna' for soft output"
+            )
         if int(num_iter) < 1:
             raise ConfigError(f"num_iter must be >= 1, got {num_iter}")
         self.encoder = encoder
@@ -69,8 +79,9 @@ class FastLDPC5GDecoder(torch.nn.Module):
     def n(self) -> int:
         return self.graph.n
 
-    def decode_numpy(self, llr: np.ndarray,
-                     lifted: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decode_numpy(
+        self, llr: np.ndarray, lifted: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """llr: [B, n] float32 logits -> (bits, iterations [B] int32, converged [B] bool).
 
         bits: [B, k] information bits (or [B, n] codeword bits with ``return_infobits=False``); with
@@ -108,21 +119,37 @@ class FastLDPC5GDecoder(torch.nn.Module):
             bits = self._codeword_bits(bits)
         return bits, iters, conv.astype(bool)
 
-    def _run_kernel(self, llr: np.ndarray, k_out: int, bits: np.ndarray, iters: np.ndarray,
-                    conv: np.ndarray) -> None:
+    def _run_kernel(
+        self, llr: np.ndarray, k_out: int, bits: np.ndarray, iters: np.ndarray, conv: np.ndarray
+    ) -> None:
         """Decode llr [B, n] (de-interleaved) into bits [B, k_out], iters [B], conv [B] (uint8) in place."""
         from kbsc.nrlink.ldpc import kernels  # lazy: that module imports this one
 
         g = self.graph
-        kernels.decode_batch(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows,
-                             g.max_row_degree, k_out, SCHEDULES[self.schedule], self.num_iter,
-                             np.float32(self.llr_max), self.early_stop, np.float32(self.offset), bits, iters,
-                             conv)
+        kernels.decode_batch(
+            llr,
+            g.src_idx,
+            g.row_ptr,
+            g.edge_col,
+            g.edge_shift,
+            g.z,
+            g.last_rows,
+            g.max_row_degree,
+            k_out,
+            SCHEDULES[self.schedule],
+            self.num_iter,
+            np.float32(self.llr_max),
+            self.early_stop,
+            np.float32(self.offset),
+            bits,
+            iters,
+            conv,
+        )
 
     def _codeword_bits(self, lifted: np.ndarray) -> np.ndarray:
         """[B, k_ldpc + parity] lifted prefix -> [B, n] rate-matched (and interleaved) codeword bits."""
         g = self.graph
-        cw = np.concatenate([lifted[:, 2 * g.z:g.k], lifted[:, g.k_ldpc:]], axis=1)[:, :g.n]
+        cw = np.concatenate([lifted[:, 2 * g.z : g.k], lifted[:, g.k_ldpc :]], axis=1)[:, : g.n]
         if self._int is not None:
             cw = cw[:, self._int]
         return np.ascontiguousarray(cw)
@@ -139,7 +166,6 @@ class FastLDPC5GDecoder(torch.nn.Module):
         self.last_num_iter = float(iters.mean()) if iters.size else 0.0
         out = torch.from_numpy(bits).to(llr.device)
         return out.reshape(lead + [bits.shape[-1]])
-
 
 
 class LaneLDPC5GDecoder(FastLDPC5GDecoder):
@@ -163,29 +189,54 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
     #: alpha·b is computed as b - (b·num) >> ALPHA_SHIFT with num = round((1 - alpha)·2^ALPHA_SHIFT).
     ALPHA_SHIFT = ALPHA_SHIFT
 
-    def __init__(self, encoder, num_iter: int = 20, alpha: float = 1.0, offset: float = 0.5,
-                 boxplus: bool = False, quantized: bool = False, scale: float = 2.0,
-                 fixed_point: bool = False, early_stop: bool = True, return_infobits: bool = True,
-                 hard_out: bool = True, num_threads: int | None = None, llr_max: float = LLR_MAX,
-                 name: str = "lanes") -> None:
-        super().__init__(encoder, schedule="layered-oms", num_iter=num_iter, offset=offset,
-                         early_stop=early_stop, return_infobits=return_infobits, hard_out=hard_out,
-                         num_threads=num_threads, llr_max=llr_max)
+    def __init__(
+        self,
+        encoder,
+        num_iter: int = 20,
+        alpha: float = 1.0,
+        offset: float = 0.5,
+        boxplus: bool = False,
+        quantized: bool = False,
+        scale: float = 2.0,
+        fixed_point: bool = False,
+        early_stop: bool = True,
+        return_infobits: bool = True,
+        hard_out: bool = True,
+        num_threads: int | None = None,
+        llr_max: float = LLR_MAX,
+        name: str = "lanes",
+    ) -> None:
+        super().__init__(
+            encoder,
+            schedule="layered-oms",
+            num_iter=num_iter,
+            offset=offset,
+            early_stop=early_stop,
+            return_infobits=return_infobits,
+            hard_out=hard_out,
+            num_threads=num_threads,
+            llr_max=llr_max,
+        )
 
         degrees = set(np.diff(self.graph.row_ptr).tolist())
         if not degrees <= set(DEGREES):
             raise ConfigError(f"row degrees {sorted(degrees - set(DEGREES))} have no generated lane kernel")
         if not 0.0 < float(alpha) <= 1.0 or float(offset) < 0.0:
-            raise ConfigError(f"min-sum needs 0 < alpha <= 1 and offset >= 0, got alpha={alpha}, "
-                              f"offset={offset}")
+            raise ConfigError(
+                f"min-sum needs 0 < alpha <= 1 and offset >= 0, got alpha={alpha}, offset={offset}"
+            )
         if quantized and (float(alpha) != 1.0 or boxplus or not 0.0 < float(scale) * float(llr_max) <= 127.0):
-            raise ConfigError("the quantized decoder is offset min-sum (alpha=1) with |LLR|·scale <= 127; "
-                              f"got alpha={alpha}, scale={scale}, llr_max={llr_max}")
-        alpha_num = round((1.0 - float(alpha)) * 2 ** self.ALPHA_SHIFT)
+            raise ConfigError(
+                "the quantized decoder is offset min-sum (alpha=1) with |LLR|·scale <= 127; "
+                f"got alpha={alpha}, scale={scale}, llr_max={llr_max}"
+            )
+        alpha_num = round((1.0 - float(alpha)) * 2**self.ALPHA_SHIFT)
         if fixed_point and (quantized or not boxplus or alpha_num * 1024 >= 32768):
-            raise ConfigError("the fixed-point decoder is corrected min-sum (boxplus=True, not quantized) "
-                              f"with alpha >= 0.875; got alpha={alpha}, boxplus={boxplus}, "
-                              f"quantized={quantized}")
+            raise ConfigError(
+                "the fixed-point decoder is corrected min-sum (boxplus=True, not quantized) "
+                f"with alpha >= 0.875; got alpha={alpha}, boxplus={boxplus}, "
+                f"quantized={quantized}"
+            )
         self.fixed_point = bool(fixed_point)
         self._alpha_num = int(alpha_num)
         self.schedule = str(name)
@@ -194,8 +245,9 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
         self.boxplus = bool(boxplus)
         self.scale = float(scale)
 
-    def _run_kernel(self, llr: np.ndarray, k_out: int, bits: np.ndarray, iters: np.ndarray,
-                    conv: np.ndarray) -> None:
+    def _run_kernel(
+        self, llr: np.ndarray, k_out: int, bits: np.ndarray, iters: np.ndarray, conv: np.ndarray
+    ) -> None:
         import numba
 
         mod = load_kernels()
@@ -203,17 +255,56 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
         workers = max(1, min(numba.get_num_threads(), llr.shape[0]))
         if self.fixed_point:
             # int16 throughout; alpha -> numerator of 1 - alpha, corr -> its shift (lanes.py, kind "c").
-            fn, alpha, beta = (mod.decode_lanes_c, np.int16(self._alpha_num),
-                               np.int16(round(self.offset * self.FIXED_SCALE)))
-            fn(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows, k_out, self.num_iter,
-               np.float32(self.llr_max), self.early_stop, alpha, beta, np.int16(self.ALPHA_SHIFT),
-               np.float32(self.FIXED_SCALE), workers, bits, iters, conv)
+            fn, alpha, beta = (
+                mod.decode_lanes_c,
+                np.int16(self._alpha_num),
+                np.int16(round(self.offset * self.FIXED_SCALE)),
+            )
+            fn(
+                llr,
+                g.src_idx,
+                g.row_ptr,
+                g.edge_col,
+                g.edge_shift,
+                g.z,
+                g.last_rows,
+                k_out,
+                self.num_iter,
+                np.float32(self.llr_max),
+                self.early_stop,
+                alpha,
+                beta,
+                np.int16(self.ALPHA_SHIFT),
+                np.float32(self.FIXED_SCALE),
+                workers,
+                bits,
+                iters,
+                conv,
+            )
             return
         if self.quantized:
             fn, alpha, beta = mod.decode_lanes_i, np.float32(1.0), np.int16(round(self.offset * self.scale))
         else:
             fn, alpha, beta = mod.decode_lanes_f, np.float32(self.alpha), np.float32(self.offset)
         corr = np.float32(1.0 if self.boxplus else 0.0)
-        fn(llr, g.src_idx, g.row_ptr, g.edge_col, g.edge_shift, g.z, g.last_rows, k_out, self.num_iter,
-           np.float32(self.llr_max), self.early_stop, alpha, beta, corr, np.float32(self.scale), workers,
-           bits, iters, conv)
+        fn(
+            llr,
+            g.src_idx,
+            g.row_ptr,
+            g.edge_col,
+            g.edge_shift,
+            g.z,
+            g.last_rows,
+            k_out,
+            self.num_iter,
+            np.float32(self.llr_max),
+            self.early_stop,
+            alpha,
+            beta,
+            corr,
+            np.float32(self.scale),
+            workers,
+            bits,
+            iters,
+            conv,
+        )

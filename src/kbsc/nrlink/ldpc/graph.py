@@ -108,15 +108,27 @@ def build_graph(encoder) -> QCGraph:
     n_sys = k - 2 * z  # transmitted systematic bits
     if n_sys < 0:
         raise ConfigError(f"LDPC code k={k} is shorter than the 2·Z={2 * z} punctured bits")
-    src[2 * z:k] = np.arange(n_sys)
+    src[2 * z : k] = np.arange(n_sys)
     src[k:k_ldpc] = SRC_FILLER
     n_par = min(n - n_sys, ncb * z - k_ldpc)
     if n_par > 0:
-        src[k_ldpc:k_ldpc + n_par] = n_sys + np.arange(n_par)
+        src[k_ldpc : k_ldpc + n_par] = n_sys + np.arange(n_par)
     return QCGraph(
-        k=k, n=n, z=z, bg=str(encoder._bg), k_ldpc=k_ldpc, n_ldpc=n_ldpc, n_pruned=n_pruned,
-        m_pruned=m_pruned, num_row_blocks=nrb, num_col_blocks=ncb, last_rows=m_pruned - (nrb - 1) * z,
-        row_ptr=row_ptr, edge_col=cols.astype(np.int64), edge_shift=shifts.astype(np.int64), src_idx=src,
+        k=k,
+        n=n,
+        z=z,
+        bg=str(encoder._bg),
+        k_ldpc=k_ldpc,
+        n_ldpc=n_ldpc,
+        n_pruned=n_pruned,
+        m_pruned=m_pruned,
+        num_row_blocks=nrb,
+        num_col_blocks=ncb,
+        last_rows=m_pruned - (nrb - 1) * z,
+        row_ptr=row_ptr,
+        edge_col=cols.astype(np.int64),
+        edge_shift=shifts.astype(np.int64),
+        src_idx=src,
         max_row_degree=int(np.diff(row_ptr).max()),
     )
 

@@ -46,6 +46,7 @@ def _i2f(typingctx, x):
 
     return types.float32(types.int32), codegen
 
+
 # Sionna's float32 clamps of phi's argument (decoding.py, cn_update_phi).
 PHI_MIN = np.float32(8.5e-8)
 PHI_MAX = np.float32(16.635532)
@@ -79,8 +80,15 @@ def _log_parts(x):
     e = e + (one if big else np.float32(0.0))
     s = (m - one) / (m + one)
     s2 = s * s
-    lm = np.float32(2.0) * s * (one + s2 * (np.float32(1 / 3) + s2 * (
-        np.float32(0.2) + s2 * (np.float32(1 / 7) + s2 * np.float32(1 / 9)))))
+    lm = (
+        np.float32(2.0)
+        * s
+        * (
+            one
+            + s2
+            * (np.float32(1 / 3) + s2 * (np.float32(0.2) + s2 * (np.float32(1 / 7) + s2 * np.float32(1 / 9))))
+        )
+    )
     return e, lm
 
 
@@ -96,14 +104,31 @@ def _phi_fast(x):
     v = -a * LOG2E
     r = np.floor(v + np.float32(0.5))
     f = (v - r) * LN2
-    y = one + f * (one + f * (np.float32(0.5) + f * (np.float32(1 / 6) + f * (
-        np.float32(1 / 24) + f * (np.float32(1 / 120) + f * np.float32(1 / 720))))))
+    y = one + f * (
+        one
+        + f
+        * (
+            np.float32(0.5)
+            + f
+            * (
+                np.float32(1 / 6)
+                + f * (np.float32(1 / 24) + f * (np.float32(1 / 120) + f * np.float32(1 / 720)))
+            )
+        )
+    )
     y = y * _exp2i(r)
     e, lm = _log_parts((one + y) / (one - y))
     lg = e * LN2 + lm
     y2 = y * y
-    sr = np.float32(2.0) * y * (one + y2 * (np.float32(1 / 3) + y2 * (
-        np.float32(0.2) + y2 * (np.float32(1 / 7) + y2 * np.float32(1 / 9)))))
+    sr = (
+        np.float32(2.0)
+        * y
+        * (
+            one
+            + y2
+            * (np.float32(1 / 3) + y2 * (np.float32(0.2) + y2 * (np.float32(1 / 7) + y2 * np.float32(1 / 9))))
+        )
+    )
     return sr if y < np.float32(0.17) else lg
 
 
@@ -155,8 +180,8 @@ def _fill_llr(llr_in, b, src_idx, llr_max, out):
 def _gather(post, base, s, z, out):
     """out[t] = post[base + (t + s) mod z] for t < z (two contiguous runs, loop indices start at 0)."""
     w = z - s
-    a = post[base + s:base + z]
-    b = post[base:base + s]
+    a = post[base + s : base + z]
+    b = post[base : base + s]
     o2 = out[w:z]
     for t in range(w):
         out[t] = a[t]
@@ -180,8 +205,8 @@ def _syndrome_ok(post, row_ptr, edge_col, edge_shift, z, last_rows, par, hard):
             base = edge_col[e] * z
             s = edge_shift[e]
             w = z - s
-            a = hard[base + s:base + z]
-            b = hard[base:base + s]
+            a = hard[base + s : base + z]
+            b = hard[base : base + s]
             p2 = par[w:z]
             for t in range(w):
                 par[t] ^= a[t]
@@ -197,8 +222,25 @@ def _syndrome_ok(post, row_ptr, edge_col, edge_shift, z, last_rows, par, hard):
 
 
 @njit(**_OPTS)
-def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max, early_stop,
-                     V, C, P, tot, S, SG, par, hard):
+def _decode_flooding(
+    llr,
+    row_ptr,
+    edge_col,
+    edge_shift,
+    z,
+    last_rows,
+    num_iter,
+    llr_max,
+    early_stop,
+    V,
+    C,
+    P,
+    tot,
+    S,
+    SG,
+    par,
+    hard,
+):
     """Flooding sum-product on one codeword; llr: [num_vars] true LLRs. Returns (iterations, converged).
 
     V, C: [E, z] v2c / c2v messages; P: [max_deg, z]; tot: [num_vars] posterior (ends as the decision LLR).
@@ -248,8 +290,8 @@ def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter,
             base = edge_col[e] * z
             s = edge_shift[e]
             w = z - s
-            a = tot[base + s:base + z]
-            b = tot[base:base + s]
+            a = tot[base + s : base + z]
+            b = tot[base : base + s]
             c = C[e]
             c2 = c[w:z]
             for t in range(w):
@@ -262,8 +304,8 @@ def _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter,
             base = edge_col[e] * z
             s = edge_shift[e]
             w = z - s
-            a = tot[base + s:base + z]
-            b = tot[base:base + s]
+            a = tot[base + s : base + z]
+            b = tot[base : base + s]
             c = C[e]
             c2 = c[w:z]
             v = V[e]
@@ -340,8 +382,29 @@ def _check_spa(Q, P, deg, z, llr_max, S, SG):
 
 
 @njit(**_OPTS)
-def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max, early_stop, min_sum,
-                    offset, R, Q, P, S, SG, M1, M2, IDX, par, hard):
+def _decode_layered(
+    L,
+    row_ptr,
+    edge_col,
+    edge_shift,
+    z,
+    last_rows,
+    num_iter,
+    llr_max,
+    early_stop,
+    min_sum,
+    offset,
+    R,
+    Q,
+    P,
+    S,
+    SG,
+    M1,
+    M2,
+    IDX,
+    par,
+    hard,
+):
     """Layered (row-block) decoding of one codeword in place on the posterior L: [num_vars].
 
     min_sum: offset min-sum check update, else exact boxplus (phi). R: [E, z] c2v messages (zeroed here);
@@ -361,8 +424,8 @@ def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, ll
                 base = edge_col[e] * z
                 s = edge_shift[e]
                 w = z - s
-                a = L[base + s:base + z]
-                b = L[base:base + s]
+                a = L[base + s : base + z]
+                b = L[base : base + s]
                 re = R[e]
                 re2 = re[w:z]
                 q = Q[j]
@@ -382,8 +445,8 @@ def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, ll
                 base = edge_col[e] * z
                 s = edge_shift[e]
                 w = z - s
-                a = L[base + s:base + z]
-                b = L[base:base + s]
+                a = L[base + s : base + z]
+                b = L[base : base + s]
                 re = R[e]
                 q = Q[j]
                 p = P[j]
@@ -404,8 +467,25 @@ def _decode_layered(L, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, ll
 
 
 @njit(parallel=True, **_OPTS)
-def decode_batch(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_rows, max_deg, k, schedule, num_iter,
-                 llr_max, early_stop, offset, bits_out, iters_out, conv_out):
+def decode_batch(
+    llr_in,
+    src_idx,
+    row_ptr,
+    edge_col,
+    edge_shift,
+    z,
+    last_rows,
+    max_deg,
+    k,
+    schedule,
+    num_iter,
+    llr_max,
+    early_stop,
+    offset,
+    bits_out,
+    iters_out,
+    conv_out,
+):
     """Decode a batch in parallel.
 
     llr_in: [B, n] float32 Sionna logits (log p(1)/p(0), de-interleaved); src_idx: [num_vars] map to the
@@ -427,17 +507,54 @@ def decode_batch(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_rows, m
         if schedule == 0:
             V = np.empty((ne, z), dtype=np.float32)
             tot = np.empty(nv, dtype=np.float32)
-            it, ok = _decode_flooding(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max,
-                                      early_stop, V, R, P, tot, S, SG, par, hard)
+            it, ok = _decode_flooding(
+                llr,
+                row_ptr,
+                edge_col,
+                edge_shift,
+                z,
+                last_rows,
+                num_iter,
+                llr_max,
+                early_stop,
+                V,
+                R,
+                P,
+                tot,
+                S,
+                SG,
+                par,
+                hard,
+            )
             post = tot
         else:
             Q = np.empty((max_deg, z), dtype=np.float32)
             M1 = np.empty(z, dtype=np.float32)
             M2 = np.empty(z, dtype=np.float32)
             IDX = np.empty(z, dtype=np.int32)
-            it, ok = _decode_layered(llr, row_ptr, edge_col, edge_shift, z, last_rows, num_iter, llr_max,
-                                     early_stop, schedule == 2, offset, R, Q, P, S, SG, M1, M2, IDX, par,
-                                     hard)
+            it, ok = _decode_layered(
+                llr,
+                row_ptr,
+                edge_col,
+                edge_shift,
+                z,
+                last_rows,
+                num_iter,
+                llr_max,
+                early_stop,
+                schedule == 2,
+                offset,
+                R,
+                Q,
+                P,
+                S,
+                SG,
+                M1,
+                M2,
+                IDX,
+                par,
+                hard,
+            )
             post = llr
         out = bits_out[b]
         for i in range(k):

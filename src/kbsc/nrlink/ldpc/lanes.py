@@ -216,8 +216,10 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
     """
     F = lanes
     mo = MASK_ROW * F
-    lines = [f"\n\n@njit(**_OPTS)\ndef _blk_{kind}{d}(L, R, S, e0, edge_col, edge_shift, z, nrows, alpha, "
-             "beta, corr, cmax):"]
+    lines = [
+        f"\n\n@njit(**_OPTS)\ndef _blk_{kind}{d}(L, R, S, e0, edge_col, edge_shift, z, nrows, alpha, "
+        "beta, corr, cmax):"
+    ]
     for j in range(d):
         lines.append(f"    c{j} = edge_col[e0 + {j}] * z")
         lines.append(f"    s{j} = edge_shift[e0 + {j}]")
@@ -232,8 +234,10 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
         if kind == "f":
             lines.append(f"            S[{j * F} + f] = L[o{j} + g] - R[r{j} + g] * S[{mo} + f]")
         else:
-            lines.append(f"            S[{j * F} + f] = np.int16(L[o{j} + g] - "
-                         f"np.int16(np.int16(R[r{j} + g]) & S[{mo} + f]))")
+            lines.append(
+                f"            S[{j * F} + f] = np.int16(L[o{j} + g] - "
+                f"np.int16(np.int16(R[r{j} + g]) & S[{mo} + f]))"
+            )
     lines.append(f"        for f in range({F}):")
     ind = "            "
     for j in range(d):
@@ -279,8 +283,10 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
         lines.append(f"{ind}b23 = np.int16(m2 + np.int16(_gq(np.int16(m2 + m3)) - _gq(np.int16(m3 - m2))))")
         lines.append(f"{ind}b13 = np.int16(m1 + np.int16(_gq(np.int16(m1 + m3)) - _gq(np.int16(m3 - m1))))")
         for name, b in (("x1", "b12"), ("x2", "b23"), ("x3", "b13")):
-            lines.append(f"{ind}{name} = np.int16(max(np.int16(np.int16({b} - np.int16(np.int16({b} * alpha) "
-                         f">> {ALPHA_SHIFT})) - beta), np.int16(0)))")
+            lines.append(
+                f"{ind}{name} = np.int16(max(np.int16(np.int16({b} - np.int16(np.int16({b} * alpha) "
+                f">> {ALPHA_SHIFT})) - beta), np.int16(0)))"
+            )
     else:
         lines.append(f"{ind}x1 = np.int16(max(np.int16(m1 - beta), np.int16(0)))")
         lines.append(f"{ind}x2 = np.int16(max(np.int16(m2 - beta), np.int16(0)))")
@@ -306,22 +312,32 @@ def _dispatch(kind: str) -> str:
     out = []
     for i, d in enumerate(DEGREES):
         out.append(f"        {'if' if i == 0 else 'elif'} deg == {d}:")
-        out.append(f"            _blk_{kind}{d}(L, R, S, e0, edge_col, edge_shift, z, nrows, alpha, beta, "
-                   "corr, cmax)")
+        out.append(
+            f"            _blk_{kind}{d}(L, R, S, e0, edge_col, edge_shift, z, nrows, alpha, beta, "
+            "corr, cmax)"
+        )
     return "\n".join(out)
 
 
 def kernel_source() -> str:
     """The generated module's source: float32, int16/int8 and int16 kernels (``decode_lanes_f/_i/_c``)."""
     parts = [_HEADER, _LOAD_F, _LOAD_I, _LOAD_I.replace("_load_i", "_load_c")]
-    for kind, cmax, ldt, rdt in (("f", "llr_max", "np.float32", "np.float32"),
-                                 ("i", "np.int16(np.round(llr_max * scale))", "np.int16", "np.int8"),
-                                 ("c", "np.int16(np.round(llr_max * scale))", "np.int16", "np.int16")):
+    for kind, cmax, ldt, rdt in (
+        ("f", "llr_max", "np.float32", "np.float32"),
+        ("i", "np.int16(np.round(llr_max * scale))", "np.int16", "np.int8"),
+        ("c", "np.int16(np.round(llr_max * scale))", "np.int16", "np.int16"),
+    ):
         parts.extend(_row_kernel(kind, d, LANES[kind]) for d in DEGREES)
-        parts.append(_DRIVER.replace("{T}", kind).replace("{DISPATCH}", _dispatch(kind))
-                     .replace("{CMAX}", cmax).replace("{LDT}", ldt).replace("{RDT}", rdt)
-                     .replace("{F}", str(LANES[kind])).replace("{MASKROW}", str(MASK_ROW))
-                     .replace("{ONE}", "np.float32(1.0)" if kind == "f" else "np.int16(-1)"))
+        parts.append(
+            _DRIVER.replace("{T}", kind)
+            .replace("{DISPATCH}", _dispatch(kind))
+            .replace("{CMAX}", cmax)
+            .replace("{LDT}", ldt)
+            .replace("{RDT}", rdt)
+            .replace("{F}", str(LANES[kind]))
+            .replace("{MASKROW}", str(MASK_ROW))
+            .replace("{ONE}", "np.float32(1.0)" if kind == "f" else "np.int16(-1)")
+        )
     return "".join(parts)
 
 

@@ -27,8 +27,9 @@ class ChunkedSionnaLDPC5GDecoder(torch.nn.Module):
         from sionna.phy.fec.ldpc import LDPC5GDecoder
 
         self.encoder = encoder
-        self.decoder = LDPC5GDecoder(encoder, hard_out=True, return_infobits=True,
-                                     num_iter=int(num_iter), **kw)
+        self.decoder = LDPC5GDecoder(
+            encoder, hard_out=True, return_infobits=True, num_iter=int(num_iter), **kw
+        )
         self.num_iter = int(num_iter)
         self.chunk = max(1, max_llrs // int(encoder.n_ldpc))
         self.last_num_iter: float = float(num_iter)
@@ -46,7 +47,7 @@ class ChunkedSionnaLDPC5GDecoder(torch.nn.Module):
             raise ConfigError(f"LDPC decoder input has length {llr.shape[-1]}, expected n={self.n}")
         lead = list(llr.shape[:-1])
         flat = llr.reshape(-1, self.n).to(torch.float32)
-        parts = [self.decoder(flat[i:i + self.chunk]) for i in range(0, flat.shape[0], self.chunk)]
+        parts = [self.decoder(flat[i : i + self.chunk]) for i in range(0, flat.shape[0], self.chunk)]
         out = torch.cat(parts, 0) if parts else flat.new_zeros((0, self.k))
         self.last_num_iter = float(self.num_iter)
         return out.reshape(lead + [self.k])
@@ -85,19 +86,27 @@ def make_lanes_cms(encoder, num_iter: int = 20, **kw) -> LaneLDPC5GDecoder:
     """Frame-vectorized layered corrected min-sum (two-minimum boxplus) with the base graph's (alpha, offset)
     from ``MIN_SUM_PARAMS``."""
     alpha, offset = MIN_SUM_PARAMS[str(encoder._bg)]
-    return LaneLDPC5GDecoder(encoder, num_iter=num_iter, name="lanes-cms",
-                             **{"alpha": alpha, "offset": offset, "boxplus": True, **kw})
+    return LaneLDPC5GDecoder(
+        encoder,
+        num_iter=num_iter,
+        name="lanes-cms",
+        **{"alpha": alpha, "offset": offset, "boxplus": True, **kw},
+    )
 
 
 LDPC_DECODERS.add("lanes-cms", make_lanes_cms)
 
 
 def make_lanes_cms16(encoder, num_iter: int = 20, **kw) -> LaneLDPC5GDecoder:
-    """"lanes-cms" in int16 fixed point (units of 1/32, 64 lanes): the same (alpha, offset) per base graph,
+    """ "lanes-cms" in int16 fixed point (units of 1/32, 64 lanes): the same (alpha, offset) per base graph,
     alpha and offset rounded to the fixed-point grid."""
     alpha, offset = MIN_SUM_PARAMS[str(encoder._bg)]
-    return LaneLDPC5GDecoder(encoder, num_iter=num_iter, name="lanes-cms16",
-                             **{"alpha": alpha, "offset": offset, "boxplus": True, "fixed_point": True, **kw})
+    return LaneLDPC5GDecoder(
+        encoder,
+        num_iter=num_iter,
+        name="lanes-cms16",
+        **{"alpha": alpha, "offset": offset, "boxplus": True, "fixed_point": True, **kw},
+    )
 
 
 LDPC_DECODERS.add("lanes-cms16", make_lanes_cms16)
@@ -134,8 +143,9 @@ def install_in_tb_decoder(tb_decoder, name: str, num_iter: int = 20, **kw) -> to
     inner = getattr(tb_decoder, "_decoder", None)
     encoder = getattr(inner, "encoder", None)
     if encoder is None:
-        raise ConfigError("install_in_tb_decoder needs a sionna.phy.nr.TBDecoder (no LDPC decoder "
-                          "found inside)")
+        raise ConfigError(
+            "install_in_tb_decoder needs a sionna.phy.nr.TBDecoder (no LDPC decoder found inside)"
+        )
     new = make_ldpc_decoder(name, encoder, num_iter=num_iter, **kw)
     tb_decoder._decoder = new
     return new
