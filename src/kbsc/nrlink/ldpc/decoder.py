@@ -253,40 +253,21 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
         mod = load_kernels()
         g = self.graph
         workers = max(1, min(numba.get_num_threads(), llr.shape[0]))
+        corr = np.float32(1.0 if self.boxplus else 0.0)
+        scale = np.float32(self.scale)
         if self.fixed_point:
-            # int16 throughout; alpha -> numerator of 1 - alpha, corr -> its shift (lanes.py, kind "c").
+            # int16 throughout (lanes.py, kind "c"): alpha -> numerator of 1 - alpha; its shift, ALPHA_SHIFT,
+            # is a constant of the generated code, so corr is not read. Offset and LLRs on the 1/32 grid.
             fn, alpha, beta = (
                 mod.decode_lanes_c,
                 np.int16(self._alpha_num),
                 np.int16(round(self.offset * self.FIXED_SCALE)),
             )
-            fn(
-                llr,
-                g.src_idx,
-                g.row_ptr,
-                g.edge_col,
-                g.edge_shift,
-                g.z,
-                g.last_rows,
-                k_out,
-                self.num_iter,
-                np.float32(self.llr_max),
-                self.early_stop,
-                alpha,
-                beta,
-                np.int16(self.ALPHA_SHIFT),
-                np.float32(self.FIXED_SCALE),
-                workers,
-                bits,
-                iters,
-                conv,
-            )
-            return
-        if self.quantized:
+            scale = np.float32(self.FIXED_SCALE)
+        elif self.quantized:
             fn, alpha, beta = mod.decode_lanes_i, np.float32(1.0), np.int16(round(self.offset * self.scale))
         else:
             fn, alpha, beta = mod.decode_lanes_f, np.float32(self.alpha), np.float32(self.offset)
-        corr = np.float32(1.0 if self.boxplus else 0.0)
         fn(
             llr,
             g.src_idx,
@@ -302,7 +283,7 @@ class LaneLDPC5GDecoder(FastLDPC5GDecoder):
             alpha,
             beta,
             corr,
-            np.float32(self.scale),
+            scale,
             workers,
             bits,
             iters,

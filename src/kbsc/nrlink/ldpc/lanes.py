@@ -129,7 +129,7 @@ def decode_lanes_{T}(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_row
         live = 0
         for f in range(F):
             if nxt < b1:
-                _load_{T}(llr_in, nxt, src_idx, llr_max, scale, L, R, f, F, nm)
+                _load_{T}(llr_in, nxt, src_idx, llr_max, scale, L, f, F)
                 lane[f] = nxt
                 nxt += 1
                 live += 1
@@ -155,7 +155,7 @@ def decode_lanes_{T}(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_row
                     iters_out[b] = its[f]
                     conv_out[b] = np.uint8(1) if ok else np.uint8(0)
                     if nxt < b1:
-                        _load_{T}(llr_in, nxt, src_idx, llr_max, scale, L, R, f, F, nm)
+                        _load_{T}(llr_in, nxt, src_idx, llr_max, scale, L, f, F)
                         S[{MASKROW} * F + f] = 0  # its first pass reads no messages (R holds another's)
                         lane[f] = nxt
                         its[f] = 0
@@ -165,11 +165,12 @@ def decode_lanes_{T}(llr_in, src_idx, row_ptr, edge_col, edge_shift, z, last_row
                         live -= 1
 '''
 
-_LOAD_F = '''
+# Lane loader, one per number format ({T}); {CONV} turns the clipped true LLR v into the posterior's type.
+_LOAD = '''
 
 @njit(**_OPTS)
-def _load_f(llr_in, b, src_idx, llr_max, scale, L, R, f, F, nm):
-    """Lane f <- codeword b: true LLRs (Sionna's logit negated, clipped to ±llr_max)."""
+def _load_{T}(llr_in, b, src_idx, llr_max, scale, L, f, F):
+    """Lane f <- codeword b: true LLRs (Sionna's logit negated, clipped to ±llr_max){CONVDOC}."""
     for i in range(src_idx.shape[0]):
         s = src_idx[i]
         if s >= 0:
@@ -179,25 +180,15 @@ def _load_f(llr_in, b, src_idx, llr_max, scale, L, R, f, F, nm):
             v = llr_max
         else:
             v = np.float32(0.0)
-        L[i * F + f] = v
+        L[i * F + f] = {CONV}
 '''
 
-_LOAD_I = '''
-
-@njit(**_OPTS)
-def _load_i(llr_in, b, src_idx, llr_max, scale, L, R, f, F, nm):
-    """Lane f <- codeword b: LLRs clipped to ±llr_max, times scale, rounded to int16."""
-    for i in range(src_idx.shape[0]):
-        s = src_idx[i]
-        if s >= 0:
-            v = -llr_in[b, s]
-            v = min(max(v, -llr_max), llr_max)
-        elif s == -2:
-            v = llr_max
-        else:
-            v = np.float32(0.0)
-        L[i * F + f] = np.int16(np.round(v * scale))
-'''
+#: {CONV} and {CONVDOC} of :data:`_LOAD` per number format.
+_LOAD_CONV = {
+    "f": ("v", ""),
+    "i": ("np.int16(np.round(v * scale))", ", times scale, rounded to int16"),
+    "c": ("np.int16(np.round(v * scale))", ", times scale, rounded to int16"),
+}
 
 
 def _row_kernel(kind: str, d: int, lanes: int) -> str:
@@ -205,7 +196,7 @@ def _row_kernel(kind: str, d: int, lanes: int) -> str:
 
     kind "f": float32 posterior and messages (offset/normalised/corrected min-sum); "i": int16 posterior, int8
     messages (offset min-sum); "c": int16 posterior and messages, corrected min-sum in fixed point (see
-    :data:`FIXED_POINT_DOC`).
+    ``LaneLDPC5GDecoder``).
 
     Per check row: (1) per edge j, q_j = L - mask·R into the scratch S[j·F:(j+1)·F] (mask = 0 in a lane's
     first iteration, so a refilled lane needs no zeroed messages); (2) one loop over the F lanes reads the d
@@ -321,7 +312,9 @@ def _dispatch(kind: str) -> str:
 
 def kernel_source() -> str:
     """The generated module's source: float32, int16/int8 and int16 kernels (``decode_lanes_f/_i/_c``)."""
-    parts = [_HEADER, _LOAD_F, _LOAD_I, _LOAD_I.replace("_load_i", "_load_c")]
+    parts = [_HEADER]
+    for kind, (conv, doc) in _LOAD_CONV.items():
+        parts.append(_LOAD.replace("{T}", kind).replace("{CONV}", conv).replace("{CONVDOC}", doc))
     for kind, cmax, ldt, rdt in (
         ("f", "llr_max", "np.float32", "np.float32"),
         ("i", "np.int16(np.round(llr_max * scale))", "np.int16", "np.int8"),
